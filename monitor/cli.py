@@ -1,0 +1,198 @@
+"""The command line. The only place that reads the environment and maps errors to exit codes:
+0 success, 1 runtime failure, 2 bad usage, bad config or bad rules (with ``path:line: reason`` on stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor import __version__
+from monitor.errors import ConfigError, MonitorError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    if args.config:
+        return Path(args.config)
+    return Path(os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", help="configuration file (default: $MONITOR_CONFIG, else config/monitor.yaml)"
+    )
+    rules_opt = argparse.ArgumentParser(add_help=False)
+    rules_opt.add_argument(
+        "-r",
+        "--rules",
+        action="append",
+        type=Path,
+        help="rule file or folder (repeatable; default: the config's 'rules', else rules/)",
+    )
+
+    parser = argparse.ArgumentParser(prog="monitor", description="Iraq-US escalation monitor.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="run the daemon until SIGTERM/SIGINT")
+    once = sub.add_parser("once", parents=[common], help="one full cycle: fetch every feed, process, deliver, exit")
+    once.add_argument(
+        "--deliver-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how long to keep delivering before exiting (default 30)",
+    )
+    sub.add_parser("check", parents=[common], help="validate the configuration and every rule file")
+    scan = sub.add_parser("scan", parents=[common, rules_opt], help="classify articles offline (one JSON line each)")
+    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    scan.add_argument("--evidence", action="store_true", help="add the matched phrases with their offsets")
+    scan.add_argument(
+        "--min-severity",
+        type=int,
+        choices=range(1, 6),
+        metavar="N",
+        help="alert threshold (default: the config's alerts.min_severity, else 3)",
+    )
+
+    rules = sub.add_parser("rules", help="rule pack tools")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    test = rules_sub.add_parser(
+        "test",
+        parents=[common, rules_opt],
+        help="run the rules' embedded examples; with --corpus, precision/recall per type",
+    )
+    test.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        metavar="FILE.jsonl",
+        help="labelled articles: JSON objects with a 'label' (event type, or null for none)",
+    )
+    test.add_argument("--show-errors", action="store_true", help="list every misclassified corpus article")
+    derive = rules_sub.add_parser("derive", parents=[common], help="suggest keywords and entities from examples")
+    derive.add_argument("corpus", nargs="+", type=Path, metavar="CORPUS")
+    derive.add_argument("--background", type=Path, help="background corpus (default: the one shipped)")
+    derive.add_argument("--top", type=int, default=60, help="how many phrases to suggest (default 60)")
+
+    sub.add_parser("status", parents=[common], help="feed health and outbox backlog")
+    dlq = sub.add_parser("dlq", parents=[common], help="dead-lettered alerts")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="SUBCOMMAND")
+    dlq_list = dlq_sub.add_parser("list", parents=[common], help="list dead-lettered alerts, newest first")
+    dlq_list.add_argument("--limit", type=int, default=50)
+    dlq_retry = dlq_sub.add_parser("retry", parents=[common], help="send dead-lettered alerts again")
+    dlq_retry.add_argument("ids", nargs="*", help="dead-letter ids (default: all)")
+
+    demo = sub.add_parser("demo", help="serve sample feeds on loopback and run the monitor on them")
+    demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its Redis data")
+    return parser
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _cmd_run,
+        "once": _cmd_once,
+        "check": _cmd_check,
+        "scan": _cmd_scan,
+        "rules": _cmd_rules,
+        "status": _cmd_status,
+        "dlq": _cmd_dlq,
+        "demo": _cmd_demo,
+    }
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except MonitorError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        # e.g. `monitor scan ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.runtime import run_daemon
+
+    return _run(run_daemon(_config_path(args), dict(os.environ)))
+
+
+def _cmd_once(args: argparse.Namespace) -> int:
+    from monitor.runtime import run_once
+
+    return _run(run_once(_config_path(args), dict(os.environ), deliver_timeout_s=args.deliver_timeout))
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from monitor.runtime import check
+
+    print(check(_config_path(args), dict(os.environ)))
+    return EXIT_OK
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from monitor.runtime import load_pack_for_cli
+    from monitor.scanning import scan
+
+    ruleset, min_severity = load_pack_for_cli(_config_path(args), dict(os.environ), args.rules)
+    scan(args.paths, ruleset, min_severity=args.min_severity or min_severity, out=sys.stdout, evidence=args.evidence)
+    return EXIT_OK
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from monitor.runtime import load_pack_for_cli
+
+    if args.rules_command == "derive":
+        from monitor.derive import derive
+
+        derive(args.corpus, background=args.background, top=args.top, out=sys.stdout, progress=sys.stderr)
+        return EXIT_OK
+    from monitor.evaluation import run_rule_tests
+
+    ruleset, min_severity = load_pack_for_cli(_config_path(args), dict(os.environ), args.rules)
+    ok = run_rule_tests(
+        ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
+    )
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from monitor.runtime import status
+
+    return _run(status(_config_path(args), dict(os.environ), sys.stdout))
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from monitor.runtime import dlq_list, dlq_retry
+
+    if args.dlq_command == "list":
+        return _run(dlq_list(_config_path(args), dict(os.environ), sys.stdout, limit=args.limit))
+    return _run(dlq_retry(_config_path(args), dict(os.environ), sys.stdout, ids=args.ids))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return _run(run_demo(data_dir=args.data_dir, seconds=args.seconds, env=dict(os.environ)))

@@ -1,0 +1,211 @@
+"""The configuration contract: one typed object, validated at load, every problem reported with its line.
+
+Config flows one way: file -> ``${VAR}`` -> ``REDIS_URL`` -> flags -> this object. Nothing below the CLI reads
+``os.environ``; the CLI passes the environment in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.errors import ConfigError, Problem
+from monitor.yamlsrc import load_yaml
+
+__all__ = [
+    "AlertsConfig",
+    "Config",
+    "ConsoleSink",
+    "DigestConfig",
+    "FeedConfig",
+    "FetchConfig",
+    "FileSink",
+    "LogConfig",
+    "RedisConfig",
+    "SinkConfig",
+    "SmtpConfig",
+    "WebhookSink",
+    "load_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+class RedisConfig(_Strict):
+    url: str = "embedded"
+    data_dir: Path = Path("var")
+    socket_timeout_s: float = Field(5.0, gt=0, le=120)
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value != "embedded" and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be 'embedded' or a redis://, rediss:// or unix:// URL")
+        return value
+
+
+class FetchConfig(_Strict):
+    timeout_s: float = Field(20.0, gt=0, le=600)
+    max_bytes: int = Field(10_000_000, gt=0)
+    allow_private_networks: bool = False
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(32, ge=1, le=1000)
+    user_agent: str = "escalation-monitor/0.1 (+https://github.com/escalation-monitor)"
+
+
+class FeedConfig(_Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    url: str
+    interval_s: int = Field(300, ge=1, le=86400)
+
+    _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
+
+
+class _SinkBase(_Strict):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    min_severity: int | None = Field(None, ge=1, le=5)
+
+
+class WebhookSink(_SinkBase):
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = None
+    format: Literal["generic"] = "generic"
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
+
+
+class ConsoleSink(_SinkBase):
+    type: Literal["console"]
+
+
+class FileSink(_SinkBase):
+    type: Literal["file"]
+    path: Path
+
+
+def sink_name(sink: _SinkBase, index: int) -> str:
+    """A sink's stable name: its ``name``, else its type (numbered after the first of a type)."""
+    kind = getattr(sink, "type", "sink")
+    if sink.name:
+        return sink.name
+    return kind if index == 0 or kind == "console" else f"{kind}-{index}"
+
+
+SinkConfig = Annotated[WebhookSink | ConsoleSink | FileSink, Field(discriminator="type")]
+
+
+class AlertsConfig(_Strict):
+    min_severity: int = Field(3, ge=1, le=5)
+    max_age_hours: float = Field(72, ge=0)
+    sinks: list[SinkConfig] = Field(default_factory=lambda: [ConsoleSink(type="console")])
+    max_attempts: int = Field(12, ge=1, le=1000)
+    max_retry_delay_s: float = Field(300, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertsConfig:
+        names = [sink_name(s, i) for i, s in enumerate(self.sinks)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sink names must be unique (give each a 'name'): {', '.join(dupes)}")
+        return self
+
+
+class SmtpConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = "monitor@example.org"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    timeout_s: float = Field(30, gt=0, le=600)
+
+
+class DigestConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    cron: str
+    to: list[str] = Field(min_length=1)
+    min_severity: int = Field(2, ge=1, le=5)
+    timezone: str = "UTC"
+    event_types: list[str] | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a five-field cron expression, e.g. '0 7 * * *'")
+        return value
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(_Strict):
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    rules: list[Path] = Field(default_factory=lambda: [Path("rules")], min_length=1)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    smtp: SmtpConfig | None = None
+    digests: list[DigestConfig] = Field(default_factory=list)
+    log: LogConfig = Field(default_factory=LogConfig)
+    source: str = Field("<defaults>", exclude=True, description="where this config was read from")
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Config:
+        names = [f.name for f in self.feeds]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feed names must be unique: {', '.join(dupes)}")
+        if self.digests and self.smtp is None:
+            raise ValueError("digests need an 'smtp' section")
+        return self
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+
+
+def load_config(path: Path, *, env: Mapping[str, str]) -> Config:
+    """Read, substitute, validate. Raises ``ConfigError`` with every problem and its line."""
+    located = load_yaml(path, env=env)
+    if not isinstance(located.data, dict):
+        raise ConfigError([*located.problems, Problem(located.path, 1, "the configuration must be a mapping")])
+    problems = list(located.problems)
+    try:
+        config = Config.model_validate({**located.data, "source": str(path)})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file"))
+            where = _format_loc(loc) or "(top level)"
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(Problem(located.path, located.line(loc), f"{where}: {message}"))
+        raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from exc
+    if problems:
+        raise ConfigError(problems)
+    url = env.get("REDIS_URL")
+    if url:
+        config = config.model_copy(
+            update={"redis": RedisConfig.model_validate({**config.redis.model_dump(), "url": url})}
+        )
+    return config

@@ -1,0 +1,65 @@
+"""Every Redis key and TTL the monitor uses, in one place.
+
+All keys carry one hash tag (``{namespace}``) so that Lua scripts touching several keys stay valid on a Redis
+Cluster: the monitor's keyspace is small and lives in one slot. ``replay`` uses its own namespace so a backtest
+never touches live state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FINGERPRINT_TTL_S", "SEEN_TTL_S", "VALIDATORS_TTL_S", "Keys"]
+
+#: How long an article identity is remembered. Longer than any sensible ``max_age_hours``, so an article
+#: old enough to have been forgotten is also too old to alert on.
+SEEN_TTL_S = 30 * 24 * 3600
+#: How long a content fingerprint (wire copy syndicated under other URLs) is remembered: long enough for a story
+#: to make its rounds, short enough that two different events with the same stock headline weeks apart both alert.
+FINGERPRINT_TTL_S = 72 * 3600
+#: How long HTTP validators (ETag / Last-Modified) of a feed are kept without being refreshed.
+VALIDATORS_TTL_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    namespace: str = "monitor"
+
+    @property
+    def _p(self) -> str:
+        return "{" + self.namespace + "}"
+
+    def seen(self, article_id: str) -> str:
+        """Claimed article identities (SET NX with TTL)."""
+        return f"{self._p}:seen:{article_id}"
+
+    def fingerprint(self, digest: str) -> str:
+        """Claimed content fingerprints (normalised title and opening text), SET NX with a shorter TTL."""
+        return f"{self._p}:fp:{digest}"
+
+    @property
+    def recent_events(self) -> str:
+        """Sorted set of recently alerted events (member ``event|severity``, score = time) for the escalation level."""
+        return f"{self._p}:recent"
+
+    @property
+    def outbox(self) -> str:
+        """The outbox stream; one consumer group per sink reads it."""
+        return f"{self._p}:outbox"
+
+    @property
+    def dead(self) -> str:
+        """Dead-letter stream: alerts a sink refused for good or gave up on, with the reason."""
+        return f"{self._p}:dead"
+
+    def attempts(self, sink: str) -> str:
+        """Hash: outbox entry id -> delivery attempts so far, for one sink (survives restarts)."""
+        return f"{self._p}:attempts:{sink}"
+
+    def validators(self, feed: str) -> str:
+        """Hash with the feed's last ETag and Last-Modified."""
+        return f"{self._p}:http:{feed}"
+
+    def feed_state(self, feed: str) -> str:
+        """Hash with the feed's health: last success, consecutive errors, last status."""
+        return f"{self._p}:feed:{feed}"

@@ -1,0 +1,208 @@
+"""What the CLI commands do, with their side effects: logging set-up, Redis start-up, the app's lifetime.
+
+Kept apart from ``cli.py`` (arguments and exit codes) and ``app.py`` (wiring), so each stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import TextIO
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from monitor.app import App, build_app
+from monitor.clock import SystemClock
+from monitor.config import Config, WebhookSink, load_config, sink_name
+from monitor.daemon import Daemon
+from monitor.errors import ConfigError, StoreError
+from monitor.keys import Keys
+from monitor.logs import Redactor, configure_logging
+from monitor.matcher import Matcher
+from monitor.redisconn import EmbeddedRedis, connect
+from monitor.rulefile import RuleSet, load_rules
+
+__all__ = ["check", "load", "load_pack_for_cli", "open_redis", "run_daemon", "run_once", "status"]
+
+log = structlog.get_logger(__name__)
+_STARTUP_BACKOFF_S = (0.5, 15.0)
+
+
+def load(path: Path, env: Mapping[str, str]) -> tuple[Config, RuleSet]:
+    """Config and rule pack; every problem of both is reported together."""
+    config = load_config(path, env=env)
+    return config, load_rules(config.rules)
+
+
+def load_pack_for_cli(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[RuleSet, int]:
+    """The rule pack for offline commands: ``-r`` paths win; the config is optional when they are given."""
+    config: Config | None = None
+    if not rules or path.exists():
+        try:
+            config = load_config(path, env=env)
+        except ConfigError:
+            if not rules:
+                raise
+    paths = rules or (config.rules if config else [Path("rules")])
+    return load_rules(paths), config.alerts.min_severity if config else 3
+
+
+def _redactor(config: Config) -> Redactor:
+    secrets: list[str] = []
+    urls: list[str] = []
+    for sink in config.alerts.sinks:
+        if isinstance(sink, WebhookSink):
+            urls.append(sink.url)
+            if sink.secret:
+                secrets.append(sink.secret)
+    if config.smtp and config.smtp.password:
+        secrets.append(config.smtp.password)
+    return Redactor(secrets, urls)
+
+
+@contextlib.asynccontextmanager
+async def open_redis(config: Config) -> AsyncIterator[aioredis.Redis]:
+    """A client for the configured Redis; ``embedded`` starts (or adopts) the bundled server and stops it after."""
+    server: EmbeddedRedis | None = None
+    url = config.redis.url
+    if url == "embedded":
+        server = EmbeddedRedis(config.redis.data_dir)
+        url = await asyncio.to_thread(server.start)
+        log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
+    client = connect(url, config.redis)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await client.aclose()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -> bool:
+    """``app.start()``, retried with backoff while Redis is unreachable; False if asked to stop first."""
+    delay = _STARTUP_BACKOFF_S[0]
+    while True:
+        try:
+            await app.start()
+            return True
+        except (RedisError, StoreError, OSError) as exc:
+            log.error("redis_unavailable", reason=str(exc), retry_in_s=delay)
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
+        delay = min(delay * 2, _STARTUP_BACKOFF_S[1])
+
+
+async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
+    config, ruleset = load(path, env)
+    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    async with open_redis(config) as redis:
+        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis)
+        daemon = Daemon(app)
+        daemon.install_signal_handlers()
+        try:
+            if await _start_when_redis_ready(app, daemon.should_exit):
+                await daemon.serve()
+        finally:
+            await app.close()
+    return 0
+
+
+async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: float) -> int:
+    config, ruleset = load(path, env)
+    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    async with open_redis(config) as redis:
+        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis)
+        try:
+            await app.start()
+            results = await app.cycle()
+            delivered = await app.deliver_pending(deliver_timeout_s)
+        finally:
+            await app.close()
+    failed = sum(r is None for r in results)
+    log.info("cycle_finished", feeds=len(results), failed=failed, delivered=delivered)
+    return 0
+
+
+def check(path: Path, env: Mapping[str, str]) -> str:
+    """Validate everything; the summary printed by ``monitor check``."""
+    config = load_config(path, env=env)
+    ruleset = load_rules(config.rules)
+    matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
+    by_status: dict[str, int] = {}
+    for rule in ruleset.rules:
+        by_status[rule.status] = by_status.get(rule.status, 0) + 1
+    redis = "embedded (data in " + str(config.redis.data_dir) + ")" if config.redis.url == "embedded" else "external"
+    lines = [
+        f"config: {path} (ok)",
+        f"redis: {redis}",
+        f"feeds: {len(config.feeds)}" + "".join(f"\n  - {f.name}: every {f.interval_s}s {f.url}" for f in config.feeds),
+        f"rules: {len(ruleset.rules)} in {len(ruleset.files)} files ("
+        + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+        + f"), {len(ruleset.filters)} filters, "
+        f"{len(ruleset.entities)} entities, {matcher.phrase_count} phrases",
+        "event types: " + ", ".join(ruleset.event_types),
+        f"alerts: min_severity {config.alerts.min_severity}, max_age_hours {config.alerts.max_age_hours:g}",
+        "sinks: " + ", ".join(f"{sink_name(s, i)} ({s.type})" for i, s in enumerate(config.alerts.sinks)),
+    ]
+    return "\n".join(lines)
+
+
+async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
+    config = load_config(path, env=env)
+    keys = Keys()
+    async with open_redis(config) as redis:
+        rows = []
+        for feed in config.feeds:
+            health = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.feed_state(feed.name))).items()}
+            rows.append(
+                (
+                    feed.name,
+                    health.get("last_success", "never")[:19],
+                    health.get("consecutive_errors", "0"),
+                    health.get("last_status", "-"),
+                    health.get("items_seen", "0"),
+                    health.get("last_error", "")[:60],
+                )
+            )
+        backlog = await redis.xlen(keys.outbox)
+        dead = await redis.xlen(keys.dead)
+    header = ("feed", "last success (UTC)", "errors", "status", "items", "last error")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    print(f"\noutbox entries: {backlog}; dead letters: {dead}", file=out)
+    return 0
+
+
+async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: int) -> int:
+    from monitor.dlq import list_dead
+
+    config = load_config(path, env=env)
+    async with open_redis(config) as redis:
+        for dead in await list_dead(redis, Keys(), limit):
+            print(
+                f"{dead.dead_id}  {dead.time}  sink={dead.sink}  alert={dead.alert_id}  attempts={dead.attempts}"
+                f"  reason={dead.reason}",
+                file=out,
+            )
+    return 0
+
+
+async def dlq_retry(path: Path, env: Mapping[str, str], out: TextIO, *, ids: list[str]) -> int:
+    from monitor.dlq import retry_dead
+
+    config = load_config(path, env=env)
+    async with open_redis(config) as redis:
+        moved = await retry_dead(redis, Keys(), ids or "all")
+    print(f"re-queued {len(moved)} alert(s)", file=out)
+    return 0

@@ -1,0 +1,166 @@
+"""Offline reading for ``monitor scan`` and ``monitor rules test``: files and folders into ``Article``s.
+
+Formats: ``.txt`` (first line is the title, the rest is the body), ``.html``/``.htm``, ``.json`` (an object or
+a list of objects), ``.jsonl`` (one object a line; ``.gz`` compressed files too) and ``.xml``/``.rss``/``.atom``
+feeds. JSON objects carry ``id``, ``title``, ``summary``, ``content``, ``url``, ``published`` (any missing);
+the headline-corpus spellings ``headline``, ``short_description``, ``link`` and ``date`` are read too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
+
+from monitor.errors import MonitorError, ParseError
+from monitor.models import Article
+from monitor.normalize import canonical_url, clean_text, html_to_text
+from monitor.parse import parse_feed
+
+__all__ = ["SUFFIXES", "article_from_object", "read_articles"]
+
+SUFFIXES = (".txt", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom")
+TITLE_LIMIT = 500
+TEXT_LIMIT = 200_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _published(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _field(obj: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = obj.get(name)
+        if value:
+            return str(value)
+    return ""
+
+
+def article_from_object(obj: dict[str, Any], *, source: str, fallback_id: str) -> Article:
+    """An ``Article`` from one JSON object (HTML in text fields is reduced to text)."""
+    title = clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT)
+    summary = html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT]
+    content = html_to_text(_field(obj, "content", "text", "body"))[:TEXT_LIMIT]
+    url = _field(obj, "url", "link")
+    ident = _field(obj, "id") or fallback_id
+    return Article(
+        id=ident,
+        feed=source,
+        url=canonical_url(url) if url else "",
+        guid=ident,
+        title=title,
+        summary=summary,
+        content=content,
+        published=_published(_field(obj, "published", "date")),
+        fetched=_EPOCH,
+    )
+
+
+def _text_article(path: Path, text: str) -> Article:
+    title, _, body = text.lstrip("\ufeff").partition("\n")
+    return Article(
+        id=path.stem,
+        feed=path.parent.name,
+        url="",
+        guid=None,
+        title=clean_text(title, TITLE_LIMIT),
+        summary="",
+        content=body.strip()[:TEXT_LIMIT],
+        published=None,
+        fetched=_EPOCH,
+    )
+
+
+def _html_article(path: Path, markup: str) -> Article:
+    tree = LexborHTMLParser(markup)
+    heading = tree.css_first("title") or tree.css_first("h1")
+    title = clean_text(heading.text() if heading is not None else "", TITLE_LIMIT)
+    return Article(
+        id=path.stem,
+        feed=path.parent.name,
+        url="",
+        guid=None,
+        title=title,
+        summary="",
+        content=html_to_text(markup)[:TEXT_LIMIT],
+        published=None,
+        fetched=_EPOCH,
+    )
+
+
+def _json_lines(path: Path, raw: bytes) -> Iterator[Article]:
+    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MonitorError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(obj, dict):
+            raise MonitorError(f"{path}:{number}: expected a JSON object")
+        yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{number}")
+
+
+def _read_file(path: Path) -> Iterator[Article]:
+    raw = path.read_bytes()
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        raw = gzip.decompress(raw)
+        suffix = Path(path.stem).suffix.lower()
+    if suffix == ".jsonl":
+        yield from _json_lines(path, raw)
+    elif suffix == ".json":
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MonitorError(f"{path}: not valid JSON: {exc}") from exc
+        items = data if isinstance(data, list) else [data]
+        for i, obj in enumerate(items):
+            if not isinstance(obj, dict):
+                raise MonitorError(f"{path}: item {i} is not a JSON object")
+            yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{i}")
+    elif suffix in (".xml", ".rss", ".atom"):
+        try:
+            yield from parse_feed(
+                raw, headers={}, feed=path.stem, url=path.resolve().as_uri(), fetched=datetime.now(UTC)
+            )
+        except ParseError as exc:
+            raise MonitorError(f"{path}: {exc.reason}") from exc
+    elif suffix in (".html", ".htm"):
+        yield _html_article(path, raw.decode("utf-8", "replace"))
+    else:
+        yield _text_article(path, raw.decode("utf-8", "replace"))
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            name = child.name.lower().removesuffix(".gz")
+            if child.is_file() and name.endswith(SUFFIXES):
+                yield child
+    elif path.is_file():
+        yield path
+    else:
+        raise MonitorError(f"{path}: no such file or folder")
+
+
+def read_articles(paths: list[Path]) -> Iterator[Article]:
+    """Every article in ``paths`` (folders recursively), in order; raises ``MonitorError`` naming the file."""
+    for path in paths:
+        for file in _files(path):
+            try:
+                yield from _read_file(file)
+            except OSError as exc:
+                raise MonitorError(f"{file}: cannot read: {exc.strerror or exc}") from exc

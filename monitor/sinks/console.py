@@ -1,0 +1,64 @@
+"""The console sink: a short block per alert that a person watching the terminal can take in at a glance."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+__all__ = ["ConsoleSink", "render_alert"]
+
+_MAX_EVIDENCE = 5
+
+
+def _sources(alert: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for article in alert.get("articles") or []:
+        source = article.get("source") if isinstance(article, dict) else None
+        if source and source not in names:
+            names.append(str(source))
+    return names
+
+
+def render_alert(alert: dict[str, Any]) -> str:
+    """The text block for one alert (newline-terminated). Tolerates missing fields: ``escalation`` alerts have
+    no articles or evidence."""
+    kind = alert.get("kind", "event")
+    severity = alert.get("severity", "?")
+    if kind == "escalation":
+        head = f"[ESCALATION level {alert.get('escalation_level', '?')}] severity {severity}/5"
+    else:
+        head = f"[ALERT severity {severity}/5] {alert.get('event_type') or 'unknown event'}"
+        revision = alert.get("revision")
+        if isinstance(revision, int) and revision > 1:
+            head += f" (update, revision {revision})"
+    lines = [head, f"  {alert.get('title') or '(no title)'}"]
+    sources = _sources(alert)
+    if sources:
+        lines.append(f"  sources: {', '.join(sources)}")
+    evidence = [str(e) for e in alert.get("evidence") or []][:_MAX_EVIDENCE]
+    if evidence:
+        lines.append("  evidence: " + ", ".join(f'"{e}"' for e in evidence))
+    articles = alert.get("articles") or []
+    if articles and isinstance(articles[0], dict) and articles[0].get("url"):
+        lines.append(f"  {articles[0]['url']}")
+    lines.append(f"  id: {alert.get('id', '?')}")
+    return "\n".join(lines) + "\n\n"
+
+
+class ConsoleSink:
+    """Writes ``render_alert`` blocks to a text stream (standard output unless told otherwise)."""
+
+    def __init__(self, name: str = "console", stream: TextIO | None = None, *,
+                 min_severity: int | None = None) -> None:
+        self.name = name
+        self.min_severity = min_severity
+        self._stream = stream if stream is not None else sys.stdout
+
+    async def send(self, alert: dict[str, Any]) -> None:
+        """Print the alert; one ``write`` per block, so concurrent deliveries never interleave lines."""
+        self._stream.write(render_alert(alert))
+        self._stream.flush()
+
+    async def close(self) -> None:
+        """The stream belongs to the caller; only flush it."""
+        self._stream.flush()

@@ -1,0 +1,60 @@
+"""Builds the configured sinks. Built-in sinks are constructed here exactly as a third-party one would be."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+import aiohttp
+
+from monitor import config as cfg
+from monitor.clock import Clock
+from monitor.errors import ConfigError, FetchError, Problem
+from monitor.netguard import check_url
+from monitor.sinks import Sink
+from monitor.sinks.console import ConsoleSink
+from monitor.sinks.file import FileSink
+from monitor.sinks.webhook import WebhookSink
+
+__all__ = ["build_sinks"]
+
+
+def build_sinks(
+    sinks: Sequence[cfg.SinkConfig],
+    session: aiohttp.ClientSession,
+    stdout: TextIO,
+    *,
+    clock: Clock | None = None,
+    source: str = "<config>",
+    allow_private_networks: bool = False,
+) -> list[Sink]:
+    """One sink per configured entry, named by ``monitor.config.sink_name`` (the outbox group names).
+
+    Each sink carries its ``min_severity`` (None = every alert); the outbox acknowledges alerts below it without
+    sending them. Raises ``ConfigError`` naming every sink that cannot be built (e.g. a bad ``whsec_`` secret);
+    ``source`` is the config file's path, used in those problems. Unless ``allow_private_networks`` (pass
+    ``config.fetch.allow_private_networks``), a webhook URL whose host is a non-public IP literal is refused
+    here; host names are checked when resolved, by the session's guard (``monitor.netguard.make_session``).
+    """
+    built: list[Sink] = []
+    problems: list[Problem] = []
+    for index, entry in enumerate(sinks):
+        name = cfg.sink_name(entry, index)
+        if isinstance(entry, cfg.WebhookSink):
+            try:
+                check_url(entry.url, allow_private_networks)
+            except FetchError as exc:  # its reason names the host only, never the (secret) path
+                problems.append(Problem(source, None, f"alerts.sinks[{index}].url: {exc.reason}"))
+                continue
+            try:
+                built.append(WebhookSink(name, entry.url, session, secret=entry.secret, timeout_s=entry.timeout_s,
+                                         clock=clock, min_severity=entry.min_severity))
+            except ValueError as exc:
+                problems.append(Problem(source, None, f"alerts.sinks[{index}].secret: {exc}"))
+        elif isinstance(entry, cfg.ConsoleSink):
+            built.append(ConsoleSink(name, stdout, min_severity=entry.min_severity))
+        else:
+            built.append(FileSink(name, entry.path, min_severity=entry.min_severity))
+    if problems:
+        raise ConfigError(problems)
+    return built

@@ -1,0 +1,139 @@
+"""The generic JSON webhook sink: one signed ``POST`` per alert, its status mapped to the outbox's error kinds.
+
+The URL's path and query often carry tokens (Slack-style hooks), so nothing here puts more than
+``scheme://host[:port]`` of it into an error or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from monitor.clock import Clock, SystemClock
+from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.netguard import guard_refusal
+from monitor.signing import secret_key, webhook_headers
+
+__all__ = ["WebhookSink", "encode_body", "parse_retry_after", "safe_origin"]
+
+#: How much of a refusal's body goes into the dead-letter reason: enough to read the receiver's complaint.
+EXCERPT_CHARS = 200
+_RETRYABLE = frozenset({408, 425, 429})
+
+
+def safe_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: never the credentials, path or query, which may be secret."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def encode_body(alert: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent: compact UTF-8 JSON."""
+    return json.dumps(alert, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_retry_after(value: str | None, clock: Clock) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; a naive result means the zone was "-0000"
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - clock.now()).total_seconds())
+
+
+class WebhookSink:
+    """POSTs each alert, signed per Standard Webhooks, with a ``webhook-id`` equal to the alert id.
+
+    2xx is success. 408, 425, 429, 5xx and network errors raise ``DeliveryError`` (with ``retry_after`` from
+    ``Retry-After``); 410 raises ``PermanentDeliveryError(disable_sink=True)``; any other status raises
+    ``PermanentDeliveryError`` with the status and an excerpt of the body. Redirects are not followed: a
+    receiver that moved must be reconfigured, and following one would re-send the signed body elsewhere.
+    Pass a session from ``monitor.netguard.make_session`` so host names resolving to private addresses are
+    refused (a ``PermanentDeliveryError``); ``build_sinks`` refuses private IP literals up front.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        session: aiohttp.ClientSession,
+        *,
+        secret: str | None = None,
+        timeout_s: float = 10.0,
+        clock: Clock | None = None,
+        min_severity: int | None = None,
+    ) -> None:
+        self.name = name
+        self.min_severity = min_severity
+        self._url = url
+        self._origin = safe_origin(url)
+        self._secret_path = urlsplit(url).path
+        self._session = session
+        # Derived once: a bad whsec_ secret fails at construction (start-up), not at the first alert.
+        self._key = secret_key(secret) if secret is not None else None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._clock = clock or SystemClock()
+
+    def __repr__(self) -> str:
+        return f"WebhookSink(name={self.name!r}, origin={self._origin!r})"
+
+    async def send(self, alert: dict[str, Any]) -> None:
+        """Deliver one alert; see the class docstring for how the outcome maps to errors."""
+        body = encode_body(alert)
+        timestamp = int(self._clock.now().timestamp())
+        headers = webhook_headers(self._key, str(alert["id"]), timestamp, body)
+        try:
+            async with self._session.post(self._url, data=body, headers=headers, timeout=self._timeout,
+                                          allow_redirects=False) as response:
+                if 200 <= response.status < 300:
+                    return
+                await self._refuse(response)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # ``from None``: aiohttp's messages may carry the full URL, which must not travel with the error.
+            refusal = guard_refusal(exc)
+            if refusal is not None:  # the session's private-network guard: a config problem, not an outage
+                raise PermanentDeliveryError(f"{refusal} posting to {self._origin}") from None
+            raise DeliveryError(f"{type(exc).__name__} posting to {self._origin}") from None
+
+    async def _refuse(self, response: aiohttp.ClientResponse) -> None:
+        status = response.status
+        where = f"HTTP {status} from {self._origin}"
+        if status in _RETRYABLE or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock)
+            raise DeliveryError(where, retry_after=retry_after)
+        if status == 410:
+            raise PermanentDeliveryError(f"{where}: the receiver is gone",
+                                         disable_sink=True)
+        excerpt = await self._excerpt(response)
+        raise PermanentDeliveryError(f"{where}: {excerpt}" if excerpt else where)
+
+    async def _excerpt(self, response: aiohttp.ClientResponse) -> str:
+        raw = await response.content.read(EXCERPT_CHARS * 4)
+        text = re.sub(r"\s+", " ", raw.decode("utf-8", errors="replace")).strip()
+        # Receivers sometimes echo the request line; keep the tokenised path out of the dead-letter stream.
+        if len(self._secret_path) > 1:
+            text = text.replace(self._secret_path, "/…")
+        return text[:EXCERPT_CHARS]
+
+    async def close(self) -> None:
+        """Nothing to release: the session belongs to the caller."""

@@ -1,0 +1,158 @@
+"""Text normalisation shared by the rule compiler and the matcher, so phrases and articles meet halfway.
+
+The normal form is lower-case ASCII words separated by single spaces, with ``|`` standing for a sentence (or
+field) break and one space padding each end: ``" usa strike kills kataib hezbollah commander | ... "``.
+Padding lets a phrase compiled as ``" air strike "`` match only whole words without a boundary check, and
+since no phrase contains ``|`` no match can cross a sentence. Folding rules:
+
+* diacritics dropped (``Sulaymānī`` -> ``sulaymani``), typographic quotes and dashes unified;
+* an upper-case ``US``/``U.S.``/``U.S.A.``/``USA`` becomes the token ``usa``, so the country never collides
+  with the pronoun "us";
+* other dotted acronyms lose their dots (``U.N.`` -> ``un``); abbreviations such as ``Gen.`` or ``Jan.`` do
+  not end a sentence;
+* the possessive ``'s`` is dropped and other apostrophes join (``Kata'ib`` -> ``kataib``);
+* any other run of non-alphanumeric characters is one space (``al-Asad`` -> ``al asad``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["SENTENCE_BREAK", "inflections", "normalize"]
+
+SENTENCE_BREAK = "|"
+
+_QUOTES = re.compile("[\u2018\u2019\u02bc\u02bb\u00b4\u2032\u02be\u02bf]")
+_DASHES = re.compile("[\u2010-\u2015\u2212\u00a0]")
+_MARKS = re.compile(r"[\u0300-\u036f]")
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "gen",
+        "lt",
+        "col",
+        "maj",
+        "sgt",
+        "capt",
+        "adm",
+        "cmdr",
+        "brig",
+        "sen",
+        "rep",
+        "gov",
+        "pres",
+        "prof",
+        "st",
+        "no",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "vs",
+        "approx",
+    ]
+)
+# Each pattern starts with a literal or a small class, so the regex engine skips ahead quickly; the context
+# checks happen in Python, only at the few places a pattern matched.
+_US = re.compile(r"U\.?S\.?(?:A\.?)?")
+_ACRONYM = re.compile(r"\.[A-Za-z]\.")
+_DOTTED = re.compile(r"(?:[A-Za-z]\.){2,}")
+_STOP = re.compile(r"[.!?]+(?=[\s\"')\]]|$)")
+_POSSESSIVE = re.compile(r"'[sS](?![A-Za-z0-9])")
+# Lower-case letters and digits stay, "|" stays, everything else is a space; apostrophes are deleted.
+_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 124) else 32 for c in range(256)
+)
+
+
+def _us(m: re.Match[str]) -> str:
+    text, start, end = m.string, m.start(), m.end()
+    if (start and (text[start - 1].isalpha() or text[start - 1] == ".")) or (end < len(text) and text[end].isalpha()):
+        return m.group()
+    return " usa "
+
+
+def _stop(m: re.Match[str]) -> str:
+    if m.group()[0] != ".":
+        return " | "
+    text, start = m.string, m.start()
+    word_start = start
+    while word_start and text[word_start - 1].isalpha():
+        word_start -= 1
+    if text[word_start:start].lower() in _ABBREVIATIONS:
+        return " "
+    return " | "
+
+
+def _fold(text: str) -> str:
+    text = _DASHES.sub(" ", _QUOTES.sub("'", text))
+    if text.isascii():  # typographic quotes and dashes were the only non-ASCII characters
+        return text
+    # Latin letters keep their base form; other scripts are dropped, since the rule pack is written in English.
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii")
+
+
+def normalize(text: str) -> str:
+    """The normal form of ``text`` (see the module docstring). Pure, and the same for phrases and articles."""
+    if not text:
+        return "  "
+    if not text.isascii():
+        text = _fold(text)
+    if "US" in text or "U.S" in text:
+        text = _US.sub(_us, text)
+    if _ACRONYM.search(text):
+        text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", "\n").replace("\n", " | ")
+    text = _STOP.sub(_stop, text)
+    if "'" in text:
+        text = _POSSESSIVE.sub("", text)
+    text = " ".join(text.encode("ascii").translate(_WORDS, b"'`").decode("ascii").split())
+    while "| |" in text:
+        text = text.replace("| |", "|")
+    return f" {text.strip(' |')} "
+
+
+def _word_forms(word: str) -> set[str]:
+    if not word.endswith("~"):
+        return {word}
+    stem = word[:-1]
+    forms = {stem, stem + "s", stem + "es", stem + "ed", stem + "d", stem + "ing"}
+    if stem.endswith("e"):
+        forms.add(stem[:-1] + "ing")
+    if stem.endswith("y") and len(stem) > 2 and stem[-2] not in "aeiou":
+        forms |= {stem[:-1] + "ies", stem[:-1] + "ied"}
+    last = stem[-1:]
+    if len(stem) >= 3 and last not in "aeiouwxy" and stem[-2] in "aeiou" and stem[-3] not in "aeiou":
+        forms |= {stem + last + "ed", stem + last + "ing"}  # hit -> hitting, plan -> planned
+    return forms
+
+
+def inflections(phrase: str) -> list[str]:
+    """Forms of a keyword whose words end in ``~``: ``attack~`` -> attack, attacks, attacked, attacking;
+    ``suspend~ attack~`` -> every combination.
+
+    Over-generation is harmless (a form that is not a word never occurs); missing a form would be a miss.
+    """
+    if "~" not in phrase:
+        return [phrase]
+    variants = [""]
+    for word in phrase.split(" "):
+        variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word))]
+    return variants

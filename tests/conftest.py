@@ -1,0 +1,51 @@
+"""Shared fixtures: one real Redis server per test session (the embedded one, or ``REDIS_URL``), flushed per test.
+
+The suite runs under pytest-socket's ``--allow-hosts`` (see pyproject.toml): any connection to an address other
+than loopback fails the test instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from monitor.config import RedisConfig
+from monitor.redisconn import EmbeddedRedis, connect
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = connect(redis_url, RedisConfig())
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared corpus; tests that need it skip cleanly in a clone without ``../shared``."""
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    return CORPUS
