@@ -93,9 +93,7 @@ async def _all_dead_ids(redis: aioredis.Redis, keys: Keys) -> list[str]:
         start = "(" + ids[-1]
 
 
-async def retry_dead(
-    redis: aioredis.Redis, keys: Keys, ids: Iterable[str] | Literal["all"]
-) -> list[DeadAlert]:
+async def retry_dead(redis: aioredis.Redis, keys: Keys, ids: Iterable[str] | Literal["all"]) -> list[DeadAlert]:
     """Re-enqueue dead alerts for the sink each failed on and remove them from the dead-letter stream.
 
     ``ids`` are dead-letter entry ids, or ``"all"``. Returns the alerts re-enqueued; ids that are not (or no

@@ -178,7 +178,7 @@ class Matcher:
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
         if not self._may_fire(found) and trace is None:
-            return self._entities_only(text, found)
+            return self._entities_only(found)
         return self._evaluate(text, found, trace)
 
     def _may_fire(self, found: list[tuple[int, int, int]]) -> bool:
@@ -190,38 +190,40 @@ class Matcher:
                 present[ri].add(name)
         return any(self._presence[ri](names) for ri, names in present.items() if ri < len(self.rules))
 
-    def _entities_only(self, text: _Text, found: list[tuple[int, int, int]]) -> Match:
-        entity_hits: dict[str, list[_Hit]] = defaultdict(list)
-        for pid, start, end in found:
-            pat = self._patterns[pid]
-            if pat.entity is not None and not pat.ambiguous:
-                entity_hits[pat.entity].append(_Hit(start, end, pat.phrase))
+    def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
+        entity_hits = self._entity_hits(found)
         if not entity_hits:
             return _NO_MATCH
-        _drop_nested(entity_hits)
         return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False)
+
+    def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[_Hit]]:
+        """Entities named in the text: the longest name wins, ambiguous names count only in their context."""
+        entity_hits: dict[str, list[_Hit]] = defaultdict(list)
+        ambiguous: list[tuple[str, _Hit]] = []
+        for pid, start, end in found:
+            pat = self._patterns[pid]
+            if pat.entity is not None:
+                hit = _Hit(start, end, pat.phrase)
+                if pat.ambiguous:
+                    ambiguous.append((pat.entity, hit))
+                else:
+                    entity_hits[pat.entity].append(hit)
+        _drop_nested(entity_hits)
+        for entity_id, hit in ambiguous:
+            if any(ctx in entity_hits for ctx in self.ruleset.entities[entity_id].context):
+                entity_hits[entity_id].append(hit)
+        return entity_hits
 
     def _evaluate(self, text: _Text, found: list[tuple[int, int, int]], trace: list[str] | None = None) -> Match:
         all_rules = self._all_rules()
         by_rule: dict[int, dict[str, list[_Hit]]] = defaultdict(lambda: defaultdict(list))
-        entity_hits: dict[str, list[_Hit]] = defaultdict(list)
-        ambiguous: list[tuple[_Pattern, _Hit]] = []
         for pid, start, end in found:
             pat = self._patterns[pid]
-            hit = _Hit(start, end, pat.phrase)
-            for ri, name in pat.keyword_of:
-                by_rule[ri][name].append(hit)
-            if pat.entity is not None:
-                if pat.ambiguous:
-                    ambiguous.append((pat, hit))
-                else:
-                    entity_hits[pat.entity].append(hit)
-        _drop_nested(entity_hits)
-        for pat, hit in ambiguous:
-            assert pat.entity is not None
-            entity = self.ruleset.entities[pat.entity]
-            if any(ctx in entity_hits for ctx in entity.context):
-                entity_hits[pat.entity].append(hit)
+            if pat.keyword_of:
+                hit = _Hit(start, end, pat.phrase)
+                for ri, name in pat.keyword_of:
+                    by_rule[ri][name].append(hit)
+        entity_hits = self._entity_hits(found)
         for entity_id, hits in entity_hits.items():
             for ri, name in self._entity_selections.get(entity_id, ()):
                 by_rule[ri][name].extend(hits)

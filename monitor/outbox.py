@@ -80,8 +80,7 @@ async def ensure_group(redis: aioredis.Redis, keys: Keys, group: str) -> str | N
     return created.decode() if isinstance(created, bytes) else created or None
 
 
-def retry_delay(attempts: int, *, base_s: float, cap_s: float, retry_after: float | None,
-                rng: random.Random) -> float:
+def retry_delay(attempts: int, *, base_s: float, cap_s: float, retry_after: float | None, rng: random.Random) -> float:
     """Seconds until the next try after ``attempts`` failed ones: full jitter over ``base_s * 2**(attempts-1)``,
     at least ``retry_after`` when the sink gave one, and never more than ``cap_s``."""
     ceiling = min(cap_s, base_s * 2.0 ** min(attempts - 1, 60))
@@ -213,8 +212,12 @@ class Deliverer:
                     if isinstance(exc, REDIS_ERRORS):
                         self._log.warning("outbox_redis_error", error=type(exc).__name__, retry_in_s=pause)
                     else:
-                        self._log.error("outbox_redis_error" if isinstance(exc, RedisError) else "outbox_loop_failed",
-                                        error=type(exc).__name__, detail=str(exc)[:200], retry_in_s=pause)
+                        self._log.error(
+                            "outbox_redis_error" if isinstance(exc, RedisError) else "outbox_loop_failed",
+                            error=type(exc).__name__,
+                            detail=str(exc)[:200],
+                            retry_in_s=pause,
+                        )
                     self._pel_cursor = "0"  # entries read just before the failure may be ours but unheld
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), pause)
@@ -322,8 +325,9 @@ class Deliverer:
 
     async def _xreadgroup(self, stream_id: str, count: int, block_ms: int | None) -> list[tuple[Any, Any]]:
         # Typed loosely on purpose: the reply's shape depends on the client's protocol and parser settings.
-        reply: Any = await self._redis.xreadgroup(self._group, self.consumer, {self._keys.outbox: stream_id},
-                                                  count=count, block=block_ms)
+        reply: Any = await self._redis.xreadgroup(
+            self._group, self.consumer, {self._keys.outbox: stream_id}, count=count, block=block_ms
+        )
         if not reply:
             return []
         streams = reply.values() if isinstance(reply, dict) else (entries for _, entries in reply)
@@ -340,8 +344,14 @@ class Deliverer:
             self._take(_text(entry_id), fields)
 
     async def _autoclaim(self) -> None:
-        reply = await self._redis.xautoclaim(self._keys.outbox, self._group, self.consumer, self._claim_idle_ms,
-                                             start_id=self._claim_cursor, count=self._room())
+        reply = await self._redis.xautoclaim(
+            self._keys.outbox,
+            self._group,
+            self.consumer,
+            self._claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self._room(),
+        )
         self._claim_cursor = _text(reply[0])
         if self._claim_cursor == "0-0":
             self._next_claim = self._clock.monotonic() + self._claim_every
@@ -473,8 +483,9 @@ class Deliverer:
         if entry.attempts >= self._max_attempts:
             entry.outcome, entry.reason = "dead", f"gave up after {entry.attempts} attempts: {entry.reason}"
             return
-        delay = retry_delay(entry.attempts, base_s=self._base_delay, cap_s=self._max_delay,
-                            retry_after=retry_after, rng=self._rng)
+        delay = retry_delay(
+            entry.attempts, base_s=self._base_delay, cap_s=self._max_delay, retry_after=retry_after, rng=self._rng
+        )
         log.info("alert_retry_scheduled", attempt=entry.attempts, delay_s=round(delay, 3), reason=entry.reason)
         self._schedule(entry, delay)
 
@@ -482,11 +493,20 @@ class Deliverer:
         """Acknowledge (and for a dead letter, record) the entry in one transaction."""
         async with self._redis.pipeline(transaction=True) as pipe:
             if entry.outcome == "dead":
-                pipe.xadd(self._keys.dead, {
-                    b"sink": self._group, b"id": entry.alert_id, b"alert": entry.raw, b"reason": entry.reason,
-                    b"attempts": str(entry.attempts), b"time": utc_iso(self._clock.now()),
-                    b"entry": entry.entry_id,
-                }, maxlen=DEAD_MAXLEN, approximate=True)
+                pipe.xadd(
+                    self._keys.dead,
+                    {
+                        b"sink": self._group,
+                        b"id": entry.alert_id,
+                        b"alert": entry.raw,
+                        b"reason": entry.reason,
+                        b"attempts": str(entry.attempts),
+                        b"time": utc_iso(self._clock.now()),
+                        b"entry": entry.entry_id,
+                    },
+                    maxlen=DEAD_MAXLEN,
+                    approximate=True,
+                )
             pipe.xack(self._keys.outbox, self._group, entry.entry_id)
             pipe.hdel(self._keys.attempts(self._group), entry.entry_id)
             await pipe.execute()

@@ -145,7 +145,8 @@ class EmbeddedRedis:
 
 def connect(url: str, config: RedisConfig) -> aioredis.Redis:
     """An asyncio client with bounded timeouts and retries, so a paused or dead Redis never hangs a caller."""
-    retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3)
+    # One retry covers a dropped connection (a Redis restart); more would multiply the wait on a paused server.
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=1)
     return aioredis.Redis.from_url(
         url,
         socket_timeout=config.socket_timeout_s,

@@ -34,14 +34,30 @@ T0 = datetime(2024, 1, 4, 10, 0, tzinfo=UTC)
 
 def make_alert(n: int, severity: int = 4) -> dict[str, Any]:
     """A real ``kind: event`` payload, built as the pipeline builds it."""
-    article = Article(id=f"a{n}", feed="wire-a", url=f"https://example.org/news/{n}", guid=None,
-                      title=f"US strikes militia depot near Baghdad ({n})", summary="Officials said…", content="",
-                      published=T0, fetched=T0)
+    article = Article(
+        id=f"a{n}",
+        feed="wire-a",
+        url=f"https://example.org/news/{n}",
+        guid=None,
+        title=f"US strikes militia depot near Baghdad ({n})",
+        summary="Officials said…",
+        content="",
+        published=T0,
+        fetched=T0,
+    )
     evidence = Evidence("us-strike-iraq", "strike", "title", "US strikes", 0, 10)
-    match = Match(rules=("us-strike-iraq",), event_type="us_strike_in_iraq", severity=severity, score=7.5,
-                  entities=("baghdad",), evidence=(evidence,), alert=True)
-    return event_payload(event_id=f"evt{n}", revision=1, match=match, articles=[article], first_seen=T0,
-                         updated=T0, escalation_level=3)
+    match = Match(
+        rules=("us-strike-iraq",),
+        event_type="us_strike_in_iraq",
+        severity=severity,
+        score=7.5,
+        entities=("baghdad",),
+        evidence=(evidence,),
+        alert=True,
+    )
+    return event_payload(
+        event_id=f"evt{n}", revision=1, match=match, articles=[article], first_seen=T0, updated=T0, escalation_level=3
+    )
 
 
 @pytest.fixture
@@ -64,8 +80,14 @@ async def enqueue(redis: aioredis.Redis, alert: dict[str, Any]) -> str:
 
 def deliverer(redis: aioredis.Redis, sink: Any, **options: Any) -> Deliverer:
     settings: dict[str, Any] = {
-        "consumer": "c1", "clock": SystemClock(), "max_attempts": 5, "max_retry_delay_s": 0.2,
-        "base_delay_s": 0.02, "block_ms": 100, "shutdown_grace_s": 0.1, **options,
+        "consumer": "c1",
+        "clock": SystemClock(),
+        "max_attempts": 5,
+        "max_retry_delay_s": 0.2,
+        "base_delay_s": 0.02,
+        "block_ms": 100,
+        "shutdown_grace_s": 0.1,
+        **options,
     }
     return Deliverer(redis, KEYS, sink, **settings)
 
@@ -104,8 +126,10 @@ class FlakySink:
 
 # -- the happy path and retries ----------------------------------------------------------------------------
 
-async def test_delivered_then_acknowledged(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                           rx: WebhookReceiver) -> None:
+
+async def test_delivered_then_acknowledged(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     d = deliverer(redis, hook(rx, session))
     await d.ensure_group()
     await enqueue(redis, make_alert(1))
@@ -124,7 +148,8 @@ async def test_delivered_then_acknowledged(redis: aioredis.Redis, session: aioht
 
 
 async def test_503_then_200_is_delivered_once_with_the_same_webhook_id(
-        redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([503, 503, 200])
     d = deliverer(redis, hook(rx, session))
     await d.ensure_group()
@@ -138,8 +163,9 @@ async def test_503_then_200_is_delivered_once_with_the_same_webhook_id(
     assert await pending(redis, "hook") == 0
 
 
-async def test_retry_after_is_honoured(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                       rx: WebhookReceiver) -> None:
+async def test_retry_after_is_honoured(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([Reply(429, {"Retry-After": "1"}), 200])
     d = deliverer(redis, hook(rx, session), max_retry_delay_s=5)
     await d.ensure_group()
@@ -149,8 +175,9 @@ async def test_retry_after_is_honoured(redis: aioredis.Redis, session: aiohttp.C
     assert second.at - first.at >= 0.95
 
 
-async def test_retry_after_is_capped(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                     rx: WebhookReceiver) -> None:
+async def test_retry_after_is_capped(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([Reply(503, {"Retry-After": "3600"}), 200])
     d = deliverer(redis, hook(rx, session), max_retry_delay_s=0.3)
     await d.ensure_group()
@@ -164,8 +191,7 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
             return b
 
     top = Top()
-    assert [retry_delay(n, base_s=1, cap_s=10, retry_after=None, rng=top) for n in (1, 2, 3, 4, 5)] == [
-        1, 2, 4, 8, 10]
+    assert [retry_delay(n, base_s=1, cap_s=10, retry_after=None, rng=top) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
     assert retry_delay(1, base_s=1, cap_s=10, retry_after=7, rng=top) == 7
     assert retry_delay(1, base_s=1, cap_s=10, retry_after=99, rng=top) == 10
     assert retry_delay(1000, base_s=1, cap_s=10, retry_after=None, rng=top) == 10
@@ -176,8 +202,10 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
 
 # -- dead letters ------------------------------------------------------------------------------------------
 
-async def test_400_is_dead_lettered_with_the_reason(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                                    rx: WebhookReceiver) -> None:
+
+async def test_400_is_dead_lettered_with_the_reason(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([Reply(400, body="unknown field 'kind'")])
     d = deliverer(redis, hook(rx, session))
     await d.ensure_group()
@@ -195,8 +223,9 @@ async def test_400_is_dead_lettered_with_the_reason(redis: aioredis.Redis, sessi
     assert "T0KEN" not in str(logs) and "T0KEN" not in dead.reason
 
 
-async def test_410_dead_letters_and_disables_the_sink(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                                      rx: WebhookReceiver) -> None:
+async def test_410_dead_letters_and_disables_the_sink(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([410])
     d = deliverer(redis, hook(rx, session), concurrency=1)
     await d.ensure_group()
@@ -238,6 +267,7 @@ async def test_malformed_and_filtered_entries(redis: aioredis.Redis) -> None:
 
 # -- crashes, restarts and other consumers -----------------------------------------------------------------
 
+
 async def crash_mid_send(redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
     """Run a deliverer until the receiver has the POST, then kill it before it can acknowledge."""
     rx.script([HANG])
@@ -254,7 +284,8 @@ async def crash_mid_send(redis: aioredis.Redis, session: aiohttp.ClientSession, 
 
 
 async def test_restart_redelivers_own_pending_entry_with_the_same_id(
-        redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     await crash_mid_send(redis, session, rx)
     restarted = deliverer(redis, hook(rx, session))  # same consumer name: a restart
     assert await restarted.drain(5) == 1
@@ -264,7 +295,8 @@ async def test_restart_redelivers_own_pending_entry_with_the_same_id(
 
 
 async def test_another_consumer_claims_an_abandoned_entry_once_idle(
-        redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     await crash_mid_send(redis, session, rx)
     other = deliverer(redis, hook(rx, session), consumer="c2", claim_idle_s=0.5)
     assert await other.drain(0.2) == 0  # not idle long enough: its owner may still be alive
@@ -274,8 +306,9 @@ async def test_another_consumer_claims_an_abandoned_entry_once_idle(
     assert await pending(redis, "hook") == 0
 
 
-async def test_attempts_survive_a_restart(redis: aioredis.Redis, session: aiohttp.ClientSession,
-                                          rx: WebhookReceiver) -> None:
+async def test_attempts_survive_a_restart(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     # Retry-After pushes each retry beyond the drain, so only the restart tries again.
     rx.script([Reply(503, {"Retry-After": "30"})] * 2)
     first = deliverer(redis, hook(rx, session), max_attempts=2, max_retry_delay_s=60)
@@ -292,8 +325,8 @@ async def test_attempts_survive_a_restart(redis: aioredis.Redis, session: aiohtt
 
 # -- several sinks, memory, Redis failures -----------------------------------------------------------------
 
-async def test_a_hanging_sink_does_not_delay_another(redis: aioredis.Redis,
-                                                     session: aiohttp.ClientSession) -> None:
+
+async def test_a_hanging_sink_does_not_delay_another(redis: aioredis.Redis, session: aiohttp.ClientSession) -> None:
     async with WebhookReceiver(SECRET, default=HANG) as slow_rx, WebhookReceiver(SECRET) as fast_rx:
         slow = deliverer(redis, hook(slow_rx, session, "slow", timeout_s=10))
         fast = deliverer(redis, hook(fast_rx, session, "fast"))
@@ -369,6 +402,7 @@ async def test_redis_errors_do_not_stop_the_loop(redis: aioredis.Redis) -> None:
 
 # -- consumer groups and the dead-letter queue -------------------------------------------------------------
 
+
 async def test_group_start_brand_new_stream_and_late_sink(redis: aioredis.Redis) -> None:
     early = FlakySink("early")
     await enqueue(redis, make_alert(1))  # enqueued before any group exists: still to be delivered
@@ -384,7 +418,8 @@ async def test_group_start_brand_new_stream_and_late_sink(redis: aioredis.Redis)
 
 
 async def test_dead_letter_retry_goes_only_to_the_failed_sink(
-        redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
+    redis: aioredis.Redis, session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     out = io.StringIO()
     console = deliverer(redis, ConsoleSink("console", out))
     webhook = deliverer(redis, hook(rx, session))

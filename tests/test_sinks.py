@@ -37,10 +37,18 @@ class FixedClock:
 
 def make_alert(n: int = 1, **changes: Any) -> dict[str, Any]:
     alert: dict[str, Any] = {
-        "id": f"evt{n}.r1", "kind": "event", "event_id": f"evt{n}", "revision": 1,
-        "event_type": "us_strike_in_iraq", "severity": 4, "title": f"US strikes militia depot near Baghdad ({n})",
-        "summary": "Officials said…", "escalation_level": 3, "first_seen": "2024-01-04T10:00:00Z",
-        "updated": "2024-01-04T10:00:00Z", "entities": ["baghdad", "kataib_hezbollah"],
+        "id": f"evt{n}.r1",
+        "kind": "event",
+        "event_id": f"evt{n}",
+        "revision": 1,
+        "event_type": "us_strike_in_iraq",
+        "severity": 4,
+        "title": f"US strikes militia depot near Baghdad ({n})",
+        "summary": "Officials said…",
+        "escalation_level": 3,
+        "first_seen": "2024-01-04T10:00:00Z",
+        "updated": "2024-01-04T10:00:00Z",
+        "entities": ["baghdad", "kataib_hezbollah"],
         "evidence": ["US airstrike", "Kataib Hezbollah"],
         "articles": [
             {"url": "https://example.org/a", "title": "t", "source": "wire-a", "published": None},
@@ -66,6 +74,7 @@ async def rx() -> AsyncIterator[WebhookReceiver]:
 
 # -- console and file --------------------------------------------------------------------------------------
 
+
 async def test_console_prints_a_short_block() -> None:
     out = io.StringIO()
     await ConsoleSink("console", out).send(make_alert(revision=2))
@@ -77,8 +86,15 @@ async def test_console_prints_a_short_block() -> None:
 
 
 def test_console_renders_escalation_alerts_without_articles() -> None:
-    text = render_alert({"id": "esc.3", "kind": "escalation", "severity": 3, "escalation_level": 3,
-                         "title": "Escalation level rose to 3"})
+    text = render_alert(
+        {
+            "id": "esc.3",
+            "kind": "escalation",
+            "severity": 3,
+            "escalation_level": 3,
+            "title": "Escalation level rose to 3",
+        }
+    )
     assert "ESCALATION level 3" in text and "Escalation level rose to 3" in text
 
 
@@ -100,6 +116,7 @@ async def test_file_sink_failure_is_retryable(tmp_path: Path) -> None:
 
 # -- webhook -----------------------------------------------------------------------------------------------
 
+
 async def test_webhook_posts_signed_json(session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
     alert = make_alert()
     await WebhookSink("hook", rx.url, session, secret=SECRET).send(alert)
@@ -111,22 +128,25 @@ async def test_webhook_posts_signed_json(session: aiohttp.ClientSession, rx: Web
     assert rx.alerts == [alert]
 
 
-async def test_webhook_wrong_secret_is_refused_by_receiver(session: aiohttp.ClientSession,
-                                                           rx: WebhookReceiver) -> None:
+async def test_webhook_wrong_secret_is_refused_by_receiver(session: aiohttp.ClientSession, rx: WebhookReceiver) -> None:
     with pytest.raises(PermanentDeliveryError, match="401"):
         await WebhookSink("hook", rx.url, session, secret="whsec_d3Jvbmc=").send(make_alert())
     assert len(rx.invalid_signatures) == 1
 
 
-@pytest.mark.parametrize(("reply", "retry_after"), [
-    (Reply(503), None),
-    (Reply(502, {"Retry-After": "12"}), 12.0),
-    (Reply(429, {"Retry-After": "7"}), 7.0),
-    (Reply(429, {"Retry-After": "Thu, 04 Jan 2024 10:00:30 GMT"}), 30.0),
-    (Reply(408), None),
-])
-async def test_webhook_retryable_statuses(session: aiohttp.ClientSession, reply: Reply,
-                                          retry_after: float | None) -> None:
+@pytest.mark.parametrize(
+    ("reply", "retry_after"),
+    [
+        (Reply(503), None),
+        (Reply(502, {"Retry-After": "12"}), 12.0),
+        (Reply(429, {"Retry-After": "7"}), 7.0),
+        (Reply(429, {"Retry-After": "Thu, 04 Jan 2024 10:00:30 GMT"}), 30.0),
+        (Reply(408), None),
+    ],
+)
+async def test_webhook_retryable_statuses(
+    session: aiohttp.ClientSession, reply: Reply, retry_after: float | None
+) -> None:
     clock = FixedClock(datetime(2024, 1, 4, 10, 0, 0, tzinfo=UTC))
     # Unsigned, because a signature from 2024 is too old for the reference verifier.
     async with WebhookReceiver(None) as plain:
@@ -145,8 +165,9 @@ async def test_webhook_410_disables_the_sink(session: aiohttp.ClientSession, rx:
     assert caught.value.disable_sink
 
 
-async def test_webhook_400_keeps_status_and_excerpt_but_not_the_url(session: aiohttp.ClientSession,
-                                                                     rx: WebhookReceiver) -> None:
+async def test_webhook_400_keeps_status_and_excerpt_but_not_the_url(
+    session: aiohttp.ClientSession, rx: WebhookReceiver
+) -> None:
     rx.script([Reply(400, body=f"bad field 'severity' in POST {SECRET_PATH}\n" + "x" * 1000)])
     with pytest.raises(PermanentDeliveryError) as caught:
         await WebhookSink("hook", rx.url, session, secret=SECRET).send(make_alert())
@@ -194,14 +215,20 @@ def test_safe_origin_drops_credentials_path_and_query() -> None:
 
 # -- factory -----------------------------------------------------------------------------------------------
 
+
 async def test_build_sinks_names_and_types(session: aiohttp.ClientSession, tmp_path: Path) -> None:
     out = io.StringIO()
-    sinks = build_sinks([
-        ConsoleConfig.model_validate({"type": "console"}),
-        WebhookConfig.model_validate({"type": "webhook", "url": "https://hooks.example.org/x", "secret": SECRET,
-                                      "min_severity": 4}),
-        FileConfig.model_validate({"type": "file", "path": tmp_path / "a.jsonl", "name": "archive"}),
-    ], session, out)
+    sinks = build_sinks(
+        [
+            ConsoleConfig.model_validate({"type": "console"}),
+            WebhookConfig.model_validate(
+                {"type": "webhook", "url": "https://hooks.example.org/x", "secret": SECRET, "min_severity": 4}
+            ),
+            FileConfig.model_validate({"type": "file", "path": tmp_path / "a.jsonl", "name": "archive"}),
+        ],
+        session,
+        out,
+    )
     assert [type(s) for s in sinks] == [ConsoleSink, WebhookSink, FileSink]
     assert [s.name for s in sinks] == ["console", "webhook-1", "archive"]
     assert getattr(sinks[1], "min_severity", None) == 4
@@ -211,8 +238,7 @@ async def test_build_sinks_names_and_types(session: aiohttp.ClientSession, tmp_p
 
 async def test_build_sinks_reports_bad_secrets(session: aiohttp.ClientSession) -> None:
     with pytest.raises(ConfigError, match=r"alerts\.sinks\[0\]\.secret"):
-        bad = WebhookConfig.model_validate({"type": "webhook", "url": "https://h.example.org/",
-                                            "secret": "whsec_***"})
+        bad = WebhookConfig.model_validate({"type": "webhook", "url": "https://h.example.org/", "secret": "whsec_***"})
         build_sinks([bad], session, io.StringIO())
 
 

@@ -48,8 +48,7 @@ def render_alert(alert: dict[str, Any]) -> str:
 class ConsoleSink:
     """Writes ``render_alert`` blocks to a text stream (standard output unless told otherwise)."""
 
-    def __init__(self, name: str = "console", stream: TextIO | None = None, *,
-                 min_severity: int | None = None) -> None:
+    def __init__(self, name: str = "console", stream: TextIO | None = None, *, min_severity: int | None = None) -> None:
         self.name = name
         self.min_severity = min_severity
         self._stream = stream if stream is not None else sys.stdout

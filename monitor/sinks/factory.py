@@ -47,8 +47,17 @@ def build_sinks(
                 problems.append(Problem(source, None, f"alerts.sinks[{index}].url: {exc.reason}"))
                 continue
             try:
-                built.append(WebhookSink(name, entry.url, session, secret=entry.secret, timeout_s=entry.timeout_s,
-                                         clock=clock, min_severity=entry.min_severity))
+                built.append(
+                    WebhookSink(
+                        name,
+                        entry.url,
+                        session,
+                        secret=entry.secret,
+                        timeout_s=entry.timeout_s,
+                        clock=clock,
+                        min_severity=entry.min_severity,
+                    )
+                )
             except ValueError as exc:
                 problems.append(Problem(source, None, f"alerts.sinks[{index}].secret: {exc}"))
         elif isinstance(entry, cfg.ConsoleSink):

@@ -103,8 +103,9 @@ class WebhookSink:
         timestamp = int(self._clock.now().timestamp())
         headers = webhook_headers(self._key, str(alert["id"]), timestamp, body)
         try:
-            async with self._session.post(self._url, data=body, headers=headers, timeout=self._timeout,
-                                          allow_redirects=False) as response:
+            async with self._session.post(
+                self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
                 if 200 <= response.status < 300:
                     return
                 await self._refuse(response)
@@ -122,8 +123,7 @@ class WebhookSink:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock)
             raise DeliveryError(where, retry_after=retry_after)
         if status == 410:
-            raise PermanentDeliveryError(f"{where}: the receiver is gone",
-                                         disable_sink=True)
+            raise PermanentDeliveryError(f"{where}: the receiver is gone", disable_sink=True)
         excerpt = await self._excerpt(response)
         raise PermanentDeliveryError(f"{where}: {excerpt}" if excerpt else where)
 

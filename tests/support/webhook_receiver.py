@@ -74,8 +74,9 @@ class WebhookReceiver:
         self.requests: list[Received] = []
         self.invalid_signatures: list[str] = []
         self._script: deque[Reply] = deque()
-        self._verifier = None if secret is None else Webhook(secret if secret.startswith("whsec_")
-                                                             else secret.encode("utf-8"))
+        self._verifier = (
+            None if secret is None else Webhook(secret if secret.startswith("whsec_") else secret.encode("utf-8"))
+        )
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -87,8 +88,11 @@ class WebhookReceiver:
     @property
     def alerts(self) -> list[dict[str, Any]]:
         """Bodies of the validly signed requests answered with a 2xx: what the receiver accepted."""
-        return [r.alert for r in self.requests if r.signature_ok and r.reply and 200 <= r.reply.status < 300
-                and not r.reply.hang]
+        return [
+            r.alert
+            for r in self.requests
+            if r.signature_ok and r.reply and 200 <= r.reply.status < 300 and not r.reply.hang
+        ]
 
     def script(self, replies: Iterable[Reply | int]) -> None:
         """Queue replies for the next validly signed requests (ints are bare statuses)."""
@@ -108,8 +112,10 @@ class WebhookReceiver:
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"webhook receiver: no {what} within {timeout_s}s "
-                                     f"(got {len(self.requests)} requests, {len(self.alerts)} accepted)")
+                raise AssertionError(
+                    f"webhook receiver: no {what} within {timeout_s}s "
+                    f"(got {len(self.requests)} requests, {len(self.alerts)} accepted)"
+                )
             await asyncio.sleep(0.01)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -123,8 +129,7 @@ class WebhookReceiver:
                 signature_ok = False
                 self.invalid_signatures.append(str(exc))
         reply = (self._script.popleft() if self._script else self.default) if signature_ok else Reply(401)
-        self.requests.append(Received(time.monotonic(), headers, body, signature_ok,
-                                      None if reply.hang else reply))
+        self.requests.append(Received(time.monotonic(), headers, body, signature_ok, None if reply.hang else reply))
         if reply.hang:
             await self._closing.wait()
         return web.Response(status=reply.status, headers=dict(reply.headers), text=reply.body)

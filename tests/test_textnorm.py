@@ -1,0 +1,29 @@
+from monitor.textnorm import inflections, normalize
+
+
+def test_spellings_meet_in_one_form() -> None:
+    assert normalize("Kata’ib Hezbollah") == normalize("KATAIB-HEZBOLLAH") == " kataib hezbollah "
+    assert normalize("Qāsem Soleimānī") == " qasem soleimani "
+    assert normalize("Ain al-Asad") == normalize("Ain al Asad")
+
+
+def test_the_country_never_meets_the_pronoun() -> None:
+    assert normalize("U.S. troops") == normalize("US troops") == normalize("USA troops") == " usa troops "
+    assert normalize("let us know") == " let us know "
+    assert normalize("USAID and BUS") == " usaid and bus "
+
+
+def test_possessives_acronyms_and_sentences() -> None:
+    assert normalize("Iraq's PM met the U.N. envoy.") == " iraq pm met the un envoy "
+    assert (
+        normalize("Gen. Soleimani died. Iran vowed revenge!\nNext")
+        == " gen soleimani died | iran vowed revenge | next "
+    )
+    assert normalize("") == "  "
+
+
+def test_inflections_expand_each_marked_word() -> None:
+    assert {"attack", "attacks", "attacked", "attacking"} <= set(inflections("attack~"))
+    assert "hitting" in inflections("hit~")
+    assert "suspending attacks" in inflections("suspend~ attack~")
+    assert inflections("plain phrase") == ["plain phrase"]
