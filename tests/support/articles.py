@@ -25,7 +25,7 @@ ESCALATION = [
     Item(
         "esc-2",
         "Rockets hit Ain al-Asad air base hosting US troops",
-        "Several rockets struck the base in Anbar province overnight; the coalition said two service members were hurt.",
+        "Several rockets struck the base in Anbar overnight; the coalition said two service members were hurt.",
     ),
     Item(
         "esc-3",
