@@ -76,9 +76,9 @@ USER 10001:10001
 
 # No HTTP health endpoint yet: `monitor status` reads feed health and the outbox from Redis and exits non-zero
 # when Redis cannot be reached (or the config is bad). With the embedded Redis the daemon holds the data
-# folder's lock, so the check talks to the daemon's server over its Unix socket instead of starting its own.
+# folder's lock, and `monitor status` attaches to the daemon's server over its Unix socket.
 HEALTHCHECK --interval=60s --timeout=30s --start-period=30s --retries=3 \
-    CMD ["/bin/sh", "-c", "if [ -z \"$REDIS_URL\" ] && [ -S /app/var/redis.sock ]; then export REDIS_URL=unix:///app/var/redis.sock; fi; monitor status >/dev/null || exit 1"]
+    CMD ["monitor", "status"]
 
 # Exec form: the monitor is PID 1 and gets SIGTERM itself; it stops cleanly within a few seconds.
 CMD ["monitor", "run"]

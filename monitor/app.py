@@ -24,7 +24,7 @@ from monitor.fetch import Fetcher
 from monitor.keys import Keys
 from monitor.matcher import Matcher
 from monitor.netguard import make_session
-from monitor.outbox import Deliverer
+from monitor.outbox import REDIS_ERRORS, Deliverer, trim_delivered
 from monitor.parse import parse_feed_async
 from monitor.pipeline import Processor, ProcessResult
 from monitor.rulefile import RuleSet
@@ -133,6 +133,16 @@ class App:
         """Deliver everything due on every sink, each sink on its own (used by ``monitor once``)."""
         counts = await asyncio.gather(*(d.drain(timeout_s) for d in self.deliverers))
         return sum(counts)
+
+    async def trim_outbox(self) -> None:
+        """Drop outbox entries every sink is done with (never an undelivered one); Redis errors are only logged."""
+        try:
+            removed = await trim_delivered(self.redis, self.store.keys)
+        except (*REDIS_ERRORS, StoreError) as exc:
+            log.warning("outbox_trim_failed", reason=str(exc))
+            return
+        if removed:
+            log.info("outbox_trimmed", removed=removed)
 
     async def close(self) -> None:
         for sink in self.sinks:

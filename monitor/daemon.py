@@ -22,6 +22,7 @@ from monitor.config import FeedConfig
 __all__ = ["SHUTDOWN_S", "Daemon"]
 
 SHUTDOWN_S = 8.0
+TRIM_EVERY_S = 300
 log = structlog.get_logger(__name__)
 
 
@@ -71,6 +72,9 @@ class Daemon:
                 coalesce=True,
                 misfire_grace_time=max(feed.interval_s, 30),
             )
+        scheduler.add_job(
+            self.app.trim_outbox, "interval", id="trim-outbox", seconds=TRIM_EVERY_S, max_instances=1, coalesce=True
+        )
         return scheduler
 
     async def serve(self) -> None:

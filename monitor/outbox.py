@@ -43,7 +43,7 @@ from monitor.errors import DeliveryError, PermanentDeliveryError, StoreError
 from monitor.keys import Keys
 from monitor.sinks import Sink
 
-__all__ = ["REDIS_ERRORS", "Deliverer", "ensure_group", "retry_delay"]
+__all__ = ["REDIS_ERRORS", "Deliverer", "ensure_group", "retry_delay", "trim_delivered"]
 
 #: Errors that mean "Redis is unreachable or restarting": survivable, retried after a pause.
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
@@ -528,3 +528,38 @@ class Deliverer:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+# Removes the entries every group has finished with: those older than the oldest entry any group still holds
+# (pending) or has not read yet (after its last-delivered id). Atomic, so no group can move in between.
+_TRIM_DELIVERED = """
+local function older(a, b)
+  local ams, aseq = string.match(a, '(%d+)-(%d+)')
+  local bms, bseq = string.match(b, '(%d+)-(%d+)')
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local floor = nil
+for _, group in ipairs(groups) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local keep = info['last-delivered-id']
+  if tonumber(info['pending']) > 0 then
+    local summary = redis.call('XPENDING', KEYS[1], info['name'])
+    if older(summary[2], keep) then keep = summary[2] end
+  end
+  if floor == nil or older(keep, floor) then floor = keep end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+"""
+
+
+async def trim_delivered(redis: aioredis.Redis, keys: Keys) -> int:
+    """Drop outbox entries that every sink's group has delivered or dead-lettered; returns how many went.
+
+    Undelivered entries (pending, or not yet read by some group) are never trimmed.
+    """
+    return int(await redis.eval(_TRIM_DELIVERED, 1, keys.outbox))

@@ -65,6 +65,12 @@ class EmbeddedRedis:
         except (redis.RedisError, OSError):
             return False
 
+    def attach(self) -> str | None:
+        """The URL of a server already running on ``data_dir`` (e.g. a daemon's), without taking it over."""
+        if self.socket.exists() and self._ping():
+            return self.url
+        return None
+
     def start(self) -> str:
         """Start (or adopt) the server and return its URL. Raises ``StoreError`` if it cannot."""
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -65,17 +65,28 @@ def _redactor(config: Config) -> Redactor:
 
 
 @contextlib.asynccontextmanager
-async def open_redis(config: Config) -> AsyncIterator[aioredis.Redis]:
-    """A client for the configured Redis; ``embedded`` starts (or adopts) the bundled server and stops it after."""
+async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[aioredis.Redis]:
+    """A client for the configured Redis; ``embedded`` starts (or adopts) the bundled server and stops it after.
+
+    With ``attach`` (the operator commands: status, dlq) an embedded server a running daemon owns is used as it
+    is, so those commands work next to the daemon. Redis failures surface as ``StoreError``.
+    """
     server: EmbeddedRedis | None = None
     url = config.redis.url
     if url == "embedded":
-        server = EmbeddedRedis(config.redis.data_dir)
-        url = await asyncio.to_thread(server.start)
-        log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
+        embedded = EmbeddedRedis(config.redis.data_dir)
+        running = embedded.attach() if attach else None
+        if running:
+            url = running
+        else:
+            server = embedded
+            url = await asyncio.to_thread(server.start)
+            log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
     client = connect(url, config.redis)
     try:
         yield client
+    except RedisError as exc:
+        raise StoreError(f"Redis failed: {exc}") from exc
     finally:
         with contextlib.suppress(RedisError, OSError):
             await client.aclose()
@@ -126,6 +137,7 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
             await app.start()
             results = await app.cycle()
             delivered = await app.deliver_pending(deliver_timeout_s)
+            await app.trim_outbox()
         finally:
             await app.close()
     failed = sum(r is None for r in results)
@@ -160,7 +172,7 @@ def check(path: Path, env: Mapping[str, str]) -> str:
 async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
     config = load_config(path, env=env)
     keys = Keys()
-    async with open_redis(config) as redis:
+    async with open_redis(config, attach=True) as redis:
         rows = []
         for feed in config.feeds:
             health = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.feed_state(feed.name))).items()}
@@ -174,21 +186,27 @@ async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
                     health.get("last_error", "")[:60],
                 )
             )
-        backlog = await redis.xlen(keys.outbox)
+        entries = await redis.xlen(keys.outbox)
+        groups = await redis.xinfo_groups(keys.outbox) if entries else []
         dead = await redis.xlen(keys.dead)
     header = ("feed", "last success (UTC)", "errors", "status", "items", "last error")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
-    print(f"\noutbox entries: {backlog}; dead letters: {dead}", file=out)
+    pending = ", ".join(f"{_text(g['name'])} {g['pending']} pending" for g in groups) or "no sink has read it yet"
+    print(f"\noutbox: {entries} entries ({pending}); dead letters: {dead}", file=out)
     return 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: int) -> int:
     from monitor.dlq import list_dead
 
     config = load_config(path, env=env)
-    async with open_redis(config) as redis:
+    async with open_redis(config, attach=True) as redis:
         for dead in await list_dead(redis, Keys(), limit):
             print(
                 f"{dead.dead_id}  {dead.time}  sink={dead.sink}  alert={dead.alert_id}  attempts={dead.attempts}"
@@ -202,7 +220,7 @@ async def dlq_retry(path: Path, env: Mapping[str, str], out: TextIO, *, ids: lis
     from monitor.dlq import retry_dead
 
     config = load_config(path, env=env)
-    async with open_redis(config) as redis:
+    async with open_redis(config, attach=True) as redis:
         moved = await retry_dead(redis, Keys(), ids or "all")
     print(f"re-queued {len(moved)} alert(s)", file=out)
     return 0

@@ -106,10 +106,10 @@ class _Builder:
 
         def replace(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
+            if default is not None and not env.get(name):
+                return default  # as in the shell, ":-" also replaces an empty value
             if name in env:
                 return env[name]
-            if default is not None:
-                return default
             self.problems.append(Problem(self.path, line, f"environment variable {name} is not set"))
             return ""
 
