@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = QUICK_PACK_SIZES if args.quick else PACK_SIZES
     print(f"python {sys.version.split()[0]}, repeat {repeat}{', quick' if args.quick else ''}\n")
     bench_throughput(args.corpus, args.rules, repeat)
-    bench_scaling(args.corpus, args.rules, repeat, sizes, sample=500 if args.quick else 2000)
+    bench_scaling(args.corpus, args.rules, repeat, sizes, sample=500 if args.quick else 4000)
     return 0
 
 

@@ -6,8 +6,9 @@ plus proximity functions.
 * ``before(a, b, n)`` — like ``near`` but ``a`` must come first ("after ... killing" marks a killing as the
   cause of another story; "killed after ..." does not);
 * ``sentence(a, b, ...)`` — hits of every named selection inside one sentence;
-* ``title(a)`` — ``a`` has a hit in the title;
-* ``lead(a)`` — ``a`` has a hit in the lead: the title, the summary or the first 120 words of the content
+* ``title(x)`` — ``x`` holds on the title alone; ``x`` is a selection or any condition
+  (``title(near(a, b, 3))``);
+* ``lead(x)`` — ``x`` holds on the lead alone: the title, the summary and the first 120 words of the content
   (what a story is about, as opposed to background further down).
 
 Conditions are parsed with Python's own expression grammar (``ast``) into a small tree; nothing is evaluated as
@@ -82,12 +83,12 @@ class Sentence:
 
 @dataclass(frozen=True, slots=True)
 class Title:
-    name: str
+    item: Node
 
 
 @dataclass(frozen=True, slots=True)
 class Lead:
-    name: str
+    item: Node
 
 
 Node = Name | All | AnyOf | Not | Near | Before | Sentence | Title | Lead
@@ -102,9 +103,9 @@ class Hits(Protocol):
 
     def sentence(self, names: tuple[str, ...]) -> bool: ...
 
-    def in_title(self, name: str) -> bool: ...
-
-    def in_lead(self, name: str) -> bool: ...
+    def within(self, scope: str) -> Hits:
+        """The same hits restricted to ``"title"`` or ``"lead"``."""
+        ...
 
 
 def _name_arg(arg: ast.expr, func: str) -> str:
@@ -141,7 +142,8 @@ def _build(node: ast.expr) -> Node:
         if func in ("title", "lead"):
             if len(args) != 1:
                 raise ValueError(f"{func}() takes one selection")
-            return Title(_name_arg(args[0], func)) if func == "title" else Lead(_name_arg(args[0], func))
+            inner = _build(args[0])
+            return Title(inner) if func == "title" else Lead(inner)
         raise ValueError(f"unknown function {func}(); use near(), sentence(), title() or lead()")
     raise ValueError(
         f"unsupported syntax: {ast.unparse(node)!r}; use selection names, and/or/not, (), near(), sentence(), title()"
@@ -160,11 +162,11 @@ def parse_condition(text: str) -> Node:
 def names(node: Node) -> set[str]:
     """Every selection name the condition mentions."""
     match node:
-        case Name(name) | Title(name) | Lead(name):
+        case Name(name):
             return {name}
         case All(items) | AnyOf(items):
             return set().union(*(names(i) for i in items))
-        case Not(item):
+        case Not(item) | Title(item) | Lead(item):
             return names(item)
         case Near(left, right, _) | Before(left, right, _):
             return {left, right}
@@ -180,6 +182,8 @@ def _polar_names(node: Node, negated: bool) -> tuple[set[str], set[str]]:
             return set().union(*(p for p, _ in parts)), set().union(*(n for _, n in parts))
         case Not(item):
             return _polar_names(item, not negated)
+        case Title(item) | Lead(item):
+            return _polar_names(item, negated)
         case _:
             return (set(), names(node)) if negated else (names(node), set())
 
@@ -197,8 +201,10 @@ def presence_test(node: Node) -> Callable[[AbstractSet[str]], bool]:
     lets the matcher skip the full evaluation; most articles touch only common words and stop here.
     """
     match node:
-        case Name(name) | Title(name) | Lead(name):
+        case Name(name):
             return lambda present: name in present
+        case Title(item) | Lead(item):
+            return presence_test(item)
         case Near(left, right, _) | Before(left, right, _):
             return lambda present: left in present and right in present
         case Sentence(sel):
@@ -230,8 +236,8 @@ def evaluate(node: Node, hits: Hits) -> bool:
             return hits.near(left, right, words, ordered=True)
         case Sentence(sel):
             return hits.sentence(sel)
-        case Title(name):
-            return hits.in_title(name)
-        case Lead(name):
-            return hits.in_lead(name)
+        case Title(item):
+            return evaluate(item, hits.within("title"))
+        case Lead(item):
+            return evaluate(item, hits.within("lead"))
     raise TypeError(node)

@@ -75,16 +75,18 @@ class _RuleHits:
     def has(self, name: str) -> bool:
         return bool(self.hits.get(name))
 
-    def in_title(self, name: str) -> bool:
-        return any(self.text.field_of(h.start + 1) == 0 for h in self.hits.get(name, ()))
+    def within(self, scope: str) -> _RuleHits:
+        if scope == "title":
+            end = self.text.starts[1]
+            keep = lambda h: h.start + 1 < end  # noqa: E731
+        else:
+            text, content = self.text, self.text.starts[2]
 
-    def in_lead(self, name: str) -> bool:
-        text = self.text
-        content = text.starts[2]
-        for h in self.hits.get(name, ()):
-            if h.start + 1 < content or text.text.count(" ", content, h.start + 1) <= LEAD_WORDS:
-                return True
-        return False
+            def keep(h: _Hit) -> bool:
+                return h.start + 1 < content or text.text.count(" ", content, h.start + 1) <= LEAD_WORDS
+
+        restricted = {name: kept for name, items in self.hits.items() if (kept := [h for h in items if keep(h)])}
+        return _RuleHits(self.text, restricted)
 
     def near(self, left: str, right: str, words: int, *, ordered: bool = False) -> bool:
         text = self.text
@@ -257,7 +259,7 @@ class Matcher:
             score = self._score(rule, hits, text)
             # A rule that the headline alone satisfies names what the story is about; one satisfied only
             # by background further down loses the event type to it, whatever their severities.
-            in_headline = evaluate(rule.condition, _RuleHits(text, _title_only(hits, text)))
+            in_headline = evaluate(rule.condition, view.within("title"))
             fired.append((in_headline, severity, score, -ri, rule, hits))
             if trace is not None:
                 reasons = "; ".join(f"{m.add:+d} {m.reason}" for m in applied)
@@ -322,11 +324,6 @@ class Matcher:
         field_index = text.field_of(hit.start + 1)
         base = text.starts[field_index]
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
-
-
-def _title_only(hits: dict[str, list[_Hit]], text: _Text) -> dict[str, list[_Hit]]:
-    title_end = text.starts[1]
-    return {name: kept for name, items in hits.items() if (kept := [h for h in items if h.start + 1 < title_end])}
 
 
 def _drop_nested(entity_hits: dict[str, list[_Hit]]) -> None:
