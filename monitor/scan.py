@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from monitor.errors import MonitorError, ParseError
 from monitor.models import Article
-from monitor.normalize import canonical_url, clean_text, html_to_text
+from monitor.normalize import clean_text, html_to_text
 from monitor.parse import parse_feed
 
 __all__ = ["SUFFIXES", "article_from_object", "read_articles"]
@@ -58,7 +58,7 @@ def article_from_object(obj: dict[str, Any], *, source: str, fallback_id: str) -
     return Article(
         id=ident,
         feed=source,
-        url=canonical_url(url) if url else "",
+        url=url.strip(),  # as given: scan reports on documents, it does not deduplicate them
         guid=ident,
         title=title,
         summary=summary,
