@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from monitor.matcher import Matcher
@@ -59,7 +60,7 @@ def _interleaved(actions: dict[str, Callable[[], object]], repeat: int) -> dict[
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _table(headers: Sequence[str], rows: list[Sequence[str]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -84,20 +85,15 @@ def bench_throughput(corpus: Path, rules: Path, repeat: int) -> None:
     build = statistics.median(_timed(lambda: Matcher(ruleset)) for _ in range(repeat))
     medians = _interleaved({"read": read, "scan": full_scan}, repeat)
     matched = sum(json.loads(line)["matched"] for line in sink.getvalue().splitlines())
-    per_article = {name: seconds / articles * 1e6 for name, seconds in medians.items()}
-    print(f"1. scan throughput: {corpus.name}, {articles} articles, pack {rules} "
-          f"({len(ruleset.rules)} rules), median of {repeat}")
-    print(_table(
-        ["stage", "seconds", "us/article", "articles/s", "x read"],
-        [
-            [name, f"{medians[name]:.3f}", f"{per_article[name]:.1f}", f"{articles / medians[name]:,.0f}",
-             f"{medians[name] / medians['read']:.2f}"]
-            for name in ("read", "scan")
-        ] + [["scan - read", f"{medians['scan'] - medians['read']:.3f}",
-              f"{per_article['scan'] - per_article['read']:.1f}", "", ""]],
-    ))
-    print(f"matched (would alert): {matched} of {articles}; building the matcher: {build * 1000:.0f} ms "
-          f"(inside each scan)\n")
+    read_s, scan_s = medians["read"], medians["scan"]
+    rows = [
+        [name, f"{sec:.3f}", f"{sec / articles * 1e6:.1f}", f"{articles / sec:,.0f}", f"{sec / read_s:.2f}"]
+        for name, sec in (("read", read_s), ("scan", scan_s))
+    ]
+    rows.append(["scan - read", f"{scan_s - read_s:.3f}", f"{(scan_s - read_s) / articles * 1e6:.1f}", "", ""])
+    print(f"1. scan throughput: {corpus.name}, {articles} articles, {len(ruleset.rules)} rules, median of {repeat}")
+    print(_table(["stage", "seconds", "us/article", "articles/s", "x read"], rows))
+    print(f"matched (would alert): {matched} of {articles}; building the matcher: {build * 1000:.0f} ms\n")
 
 
 def _word(rng: random.Random, vocabulary: set[str]) -> str:
@@ -122,29 +118,34 @@ def _synthetic_pack(phrases: int, folder: Path, seed: int, vocabulary: set[str])
 
     names = int(phrases * ENTITY_SHARE)
     entities = [
-        {"id": f"synth_entity_{i}", "type": "organisation",
-         "names": [phrase() for _ in range(min(NAMES_PER_ENTITY, names - i * NAMES_PER_ENTITY))]}
+        {
+            "id": f"synth_entity_{i}",
+            "type": "organisation",
+            "names": [phrase() for _ in range(min(NAMES_PER_ENTITY, names - i * NAMES_PER_ENTITY))],
+        }
         for i in range(-(-names // NAMES_PER_ENTITY))
     ]
     keywords = [phrase() for _ in range(phrases - names)]
     docs: list[object] = [{"entities": entities}]
     for i in range(0, len(keywords), PHRASES_PER_RULE):
         n = i // PHRASES_PER_RULE
-        docs.append({
-            "title": f"Synthetic rule {n}",
-            "id": f"synth-{n}",
-            "status": "stable",
-            "description": "Detects nothing real: a benchmark filler rule.",
-            "tags": [f"event.synthetic_{n % 7}"],
-            "level": "medium",
-            "detection": {
-                "terms": {"keywords": keywords[i : i + PHRASES_PER_RULE]},
-                "actor": {"entities": [entities[n % len(entities)]["id"]] if entities else ["united_states"]},
-                "place": {"entities": ["iraq", "baghdad"]},
-                "condition": "sentence(terms, place) or (actor and place)",
-            },
-            "falsepositives": ["none: made-up words"],
-        })
+        docs.append(
+            {
+                "title": f"Synthetic rule {n}",
+                "id": f"synth-{n}",
+                "status": "stable",
+                "description": "Detects nothing real: a benchmark filler rule.",
+                "tags": [f"event.synthetic_{n % 7}"],
+                "level": "medium",
+                "detection": {
+                    "terms": {"keywords": keywords[i : i + PHRASES_PER_RULE]},
+                    "actor": {"entities": [entities[n % len(entities)]["id"]] if entities else ["united_states"]},
+                    "place": {"entities": ["iraq", "baghdad"]},
+                    "condition": "sentence(terms, place) or (actor and place)",
+                },
+                "falsepositives": ["none: made-up words"],
+            }
+        )
     path = folder / f"synthetic_{phrases}.yaml"
     # JSON is YAML; one document per "---".
     path.write_text("\n---\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
@@ -162,30 +163,32 @@ def bench_scaling(corpus: Path, rules: Path, repeat: int, sizes: Sequence[int], 
         for size in sizes:
             ruleset = load_rules([rules, _synthetic_pack(size, Path(tmp), seed=size, vocabulary=vocabulary)])
             matchers[size] = Matcher(ruleset)
-            builds[size] = statistics.median(_timed(lambda r=ruleset: Matcher(r)) for _ in range(repeat))
+            builds[size] = statistics.median(_timed(partial(Matcher, ruleset)) for _ in range(repeat))
 
     def run(matcher: Matcher) -> Callable[[], object]:
         return lambda: [matcher.match(title, summary) for title, summary in headlines]
 
     medians = _interleaved({str(size): run(m) for size, m in matchers.items()}, repeat)
     base = medians[str(sizes[0])]
-    print(f"2. matching cost as the pack grows: {len(headlines)} headlines (title + summary), real pack plus N "
-          f"synthetic phrases, median of {repeat}")
-    print(_table(
-        ["phrases", "patterns", "rules", "build ms", "us/article", f"x {sizes[0]}"],
-        [
-            [f"{size:,}", f"{matchers[size].phrase_count:,}", f"{len(matchers[size].rules)}",
-             f"{builds[size] * 1000:.0f}", f"{medians[str(size)] / len(headlines) * 1e6:.1f}",
-             f"{medians[str(size)] / base:.2f}"]
-            for size in sizes
-        ],
-    ))
+    rows = []
+    for size in sizes:
+        sec, matcher = medians[str(size)], matchers[size]
+        per_article = f"{sec / len(headlines) * 1e6:.1f}"
+        build = f"{builds[size] * 1000:.0f}"
+        rows.append(
+            [f"{size:,}", f"{matcher.phrase_count:,}", str(len(matcher.rules)), build, per_article, f"{sec / base:.2f}"]
+        )
+    print(
+        f"2. matching cost as the pack grows: {len(headlines)} headlines (title + summary), the real pack plus "
+        f"N synthetic phrases, median of {repeat}"
+    )
+    print(_table(["phrases", "patterns", "rules", "build ms", "us/article", f"x {sizes[0]}"], rows))
     print("(patterns: every normalised keyword form and entity name the automaton holds, real pack included)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median; default 5)")
+    parser.add_argument("--repeat", type=int, help="timed runs per measurement (median; default 5, quick 3)")
     parser.add_argument("--quick", action="store_true", help="fewer runs, pack sizes and headlines")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="gz JSONL headline corpus")
     parser.add_argument("--rules", type=Path, default=RULES, help="the real rule pack")
@@ -193,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.corpus.is_file():
         print(f"bench_scan: {args.corpus} not found (pass --corpus)", file=sys.stderr)
         return 2
-    repeat = 3 if args.quick and args.repeat == parser.get_default("repeat") else args.repeat
+    repeat = args.repeat if args.repeat is not None else 3 if args.quick else 5
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     sizes = QUICK_PACK_SIZES if args.quick else PACK_SIZES

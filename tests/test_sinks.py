@@ -14,11 +14,12 @@ from monitor.config import FetchConfig
 from monitor.config import FileSink as FileConfig
 from monitor.config import WebhookSink as WebhookConfig
 from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from monitor.fetch import parse_retry_after
 from monitor.netguard import make_session
 from monitor.sinks.console import ConsoleSink, render_alert
 from monitor.sinks.factory import build_sinks
 from monitor.sinks.file import FileSink
-from monitor.sinks.webhook import WebhookSink, encode_body, parse_retry_after, safe_origin
+from monitor.sinks.webhook import WebhookSink, encode_body, safe_origin
 from tests.support.webhook_receiver import HANG, SECRET_PATH, Reply, WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -201,11 +202,11 @@ async def test_webhook_timeout_is_retryable(session: aiohttp.ClientSession, rx: 
 
 def test_parse_retry_after() -> None:
     clock = FixedClock(datetime(2024, 1, 4, 10, 0, 0, tzinfo=UTC))
-    assert parse_retry_after("120", clock) == 120.0
-    assert parse_retry_after("Thu, 04 Jan 2024 10:01:00 GMT", clock) == 60.0
-    assert parse_retry_after("Thu, 04 Jan 2024 09:00:00 GMT", clock) == 0.0
-    assert parse_retry_after("soon", clock) is None
-    assert parse_retry_after(None, clock) is None
+    assert parse_retry_after("120", clock.now()) == 120.0
+    assert parse_retry_after("Thu, 04 Jan 2024 10:01:00 GMT", clock.now()) == 60.0
+    assert parse_retry_after("Thu, 04 Jan 2024 09:00:00 GMT", clock.now()) == 0.0
+    assert parse_retry_after("soon", clock.now()) is None
+    assert parse_retry_after(None, clock.now()) is None
 
 
 def test_safe_origin_drops_credentials_path_and_query() -> None:

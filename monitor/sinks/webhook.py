@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,10 +15,11 @@ import aiohttp
 
 from monitor.clock import Clock, SystemClock
 from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.fetch import parse_retry_after
 from monitor.netguard import guard_refusal
 from monitor.signing import secret_key, webhook_headers
 
-__all__ = ["WebhookSink", "encode_body", "parse_retry_after", "safe_origin"]
+__all__ = ["WebhookSink", "encode_body", "safe_origin"]
 
 #: How much of a refusal's body goes into the dead-letter reason: enough to read the receiver's complaint.
 EXCERPT_CHARS = 200
@@ -43,22 +42,6 @@ def safe_origin(url: str) -> str:
 def encode_body(alert: dict[str, Any]) -> bytes:
     """The exact bytes that are signed and sent: compact UTF-8 JSON."""
     return json.dumps(alert, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def parse_retry_after(value: str | None, clock: Clock) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:  # RFC 9110 dates are GMT; a naive result means the zone was "-0000"
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - clock.now()).total_seconds())
 
 
 class WebhookSink:
@@ -120,7 +103,7 @@ class WebhookSink:
         status = response.status
         where = f"HTTP {status} from {self._origin}"
         if status in _RETRYABLE or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
             raise DeliveryError(where, retry_after=retry_after)
         if status == 410:
             raise PermanentDeliveryError(f"{where}: the receiver is gone", disable_sink=True)
