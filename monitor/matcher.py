@@ -243,7 +243,7 @@ class Matcher:
                 if evaluate(flt.condition, _RuleHits(text, hits)):
                     suppressed |= set(flt.rules)
 
-        fired: list[tuple[bool, int, float, int, Rule, dict[str, list[_Hit]]]] = []
+        fired: list[tuple[bool, int, int, float, int, Rule, dict[str, list[_Hit]]]] = []
         for ri, rule in enumerate(self.rules):
             if ri not in by_rule or rule.id in suppressed or "*" in suppressed:
                 continue
@@ -259,8 +259,13 @@ class Matcher:
             score = self._score(rule, hits, text)
             # A rule that the headline alone satisfies names what the story is about; one satisfied only
             # by background further down loses the event type to it, whatever their severities.
-            in_headline = evaluate(rule.condition, view.within("title"))
-            fired.append((in_headline, severity, score, -ri, rule, hits))
+            headline = view.within("title")
+            in_headline = evaluate(rule.condition, headline)
+            # Among rules the headline satisfies, the one whose action comes first names the story.
+            first_action = -min(
+                (h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text)
+            )
+            fired.append((in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits))
             if trace is not None:
                 reasons = "; ".join(f"{m.add:+d} {m.reason}" for m in applied)
                 trace.append(
@@ -273,12 +278,18 @@ class Matcher:
                 if not entity_hits
                 else Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False)
             )
-        live = [f for f in fired if f[4].status != "experimental"]
-        shadow = tuple(f[4].id for f in fired if f[4].status == "experimental")
+        live = [f for f in fired if f[5].status != "experimental"]
+        shadow = tuple(f[5].id for f in fired if f[5].status == "experimental")
         if not live:
             return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
-        live.sort(key=lambda f: f[:4], reverse=True)
-        _, severity, score, _, best, best_hits = live[0]
+        live.sort(key=lambda f: f[:5], reverse=True)
+        winner = live[0]
+        if winner[0]:
+            for f in live[1:]:
+                if f[0] and winner[5].id in f[5].supersedes:
+                    winner = f
+                    break
+        _, _, severity, score, _, best, best_hits = winner
         evidence = tuple(
             self._evidence(best, name, hit, text)
             for name, hits in best_hits.items()
@@ -286,7 +297,7 @@ class Matcher:
             for hit in sorted(hits, key=lambda h: h.start)
         )
         return Match(
-            rules=tuple(f[4].id for f in live),
+            rules=tuple(f[5].id for f in live),
             event_type=best.event_type,
             severity=severity,
             score=round(score + severity, 2),

@@ -126,6 +126,12 @@ class RuleSpec(_Strict):
     detection: dict[str, Any]
     severity: list[SeveritySpec] = Field(default_factory=list)
     falsepositives: list[str] = Field(min_length=1)
+    #: Selections that carry the event's verb ("strike", "killed"). When several rules fire on one headline,
+    #: the one whose action comes first in it names the story: English headlines lead with the main event.
+    action: list[str] = Field(default_factory=list)
+    #: Rules this one is a special case of: when both fire on the headline, this one names the story
+    #: (a commander killed by a US strike is a killing before it is a strike).
+    supersedes: list[str] = Field(default_factory=list)
     examples: ExamplesSpec = Field(default_factory=ExamplesSpec)
 
     @field_validator("description")
@@ -200,6 +206,8 @@ class Rule:
     negative: frozenset[str]
     severity: tuple[SeverityModifier, ...]
     examples_match: tuple[Example, ...]
+    action: tuple[str, ...]
+    supersedes: tuple[str, ...]
     examples_no_match: tuple[Example, ...]
     path: str
     line: int | None
@@ -468,6 +476,7 @@ class _Compiler:
                 except ValueError as exc:
                     self.problems.append(Problem(doc.path, doc.line(("severity", i, "when")), f"{spec.id}: {exc}"))
             used_by_severity = set().union(*(names(w) for _, w, _ in whens)) if whens else set()
+            used_by_severity |= set(spec.action)
             selections, condition = self.selections(spec.detection, doc, entities, spec.id, used_by_severity)
             modifiers = []
             for i, when, mod in whens:
@@ -480,6 +489,13 @@ class _Compiler:
                         )
                     )
                 modifiers.append(SeverityModifier(when, mod.add, mod.reason))
+            for i, name in enumerate(spec.action):
+                if name not in selections and name not in spec.detection:
+                    self.problems.append(
+                        Problem(
+                            doc.path, doc.line(("action", i)), f"{spec.id}: action names missing selection {name!r}"
+                        )
+                    )
             if condition is None:
                 continue
             level = spec.level if isinstance(spec.level, int) else LEVELS[spec.level]
@@ -499,11 +515,25 @@ class _Compiler:
                     negative=frozenset(negative_names(condition)),
                     severity=tuple(modifiers),
                     examples_match=examples(spec.examples.match),
+                    action=tuple(spec.action),
+                    supersedes=tuple(spec.supersedes),
                     examples_no_match=examples(spec.examples.no_match),
                     path=doc.path,
                     line=line,
                 )
             )
+        ids = {r.id for r in out}
+        for rule in out:
+            for i, other in enumerate(rule.supersedes):
+                if other not in ids:
+                    spec_doc = next(d for sp, d in self.rule_specs if sp.id == rule.id)
+                    self.problems.append(
+                        Problem(
+                            spec_doc.path,
+                            spec_doc.line(("supersedes", i)),
+                            f"{rule.id}: supersedes unknown rule {other!r}",
+                        )
+                    )
         return out
 
     def filters(self, entities: dict[str, Entity], rule_ids: set[str]) -> list[Filter]:

@@ -15,8 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.timeout(60)
 async def test_demo_alerts_within_seconds(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "demo", "--seconds", "12", "--data-dir", str(tmp_path / "redis"),
-        cwd=ROOT, env={**os.environ}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "monitor",
+        "demo",
+        "--seconds",
+        "12",
+        "--data-dir",
+        str(tmp_path / "redis"),
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(process.communicate(), 50)
     text = out.decode()
     assert process.returncode == 0, text

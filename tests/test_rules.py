@@ -202,3 +202,22 @@ def test_real_headline_corpus_false_alarms(shipped: Matcher, corpus: Path) -> No
                 false_alarms += alert
     assert caught >= 0.8 * len(labels)
     assert false_alarms <= 3
+
+
+def test_the_headline_action_that_comes_first_names_the_story(shipped: Matcher) -> None:
+    strike_first = shipped.match("US strikes Kataib Hezbollah after drone attack on US base in Iraq")
+    attack_first = shipped.match("Drone attack on US base in Iraq follows US strikes on Kataib Hezbollah")
+    assert strike_first.event_type == "us_strike_in_iraq"
+    assert attack_first.event_type == "attack_on_us_forces_in_iraq"
+    # The killing supersedes the strike that did it, whatever the word order.
+    assert shipped.match("US conducts strike in Baghdad killing Kataib Hezbollah commander").event_type == (
+        "high_value_target_killed"
+    )
+
+
+def test_unknown_action_and_superseded_rules_are_reported(tmp_path: Path) -> None:
+    doc = RULE.replace("falsepositives:", "action: [nothing]\nsupersedes: [no-such-rule]\nfalsepositives:")
+    with pytest.raises(RuleError) as caught:
+        load_rules([pack(tmp_path, doc)])
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "action names missing selection 'nothing'" in text and "supersedes unknown rule 'no-such-rule'" in text
