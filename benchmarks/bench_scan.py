@@ -48,16 +48,23 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _interleaved(actions: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each action; one warm-up each, then ``repeat`` rounds that run every action once, so
-    a burst of noise from the other core hits all of them alike."""
+def _interleaved(actions: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each action in each round: one warm-up each, then ``rounds`` rounds that run every action
+    once, in an order rotated each round, so a burst of load from the other core hits all of them alike."""
     for action in actions.values():
         action()
-    times: dict[str, list[float]] = {name: [] for name in actions}
-    for _ in range(repeat):
-        for name, action in actions.items():
-            times[name].append(_timed(action))
-    return {name: statistics.median(values) for name, values in times.items()}
+    names = list(actions)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(_timed(actions[name]))
+    return times
+
+
+def _paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
+    """Median over rounds of ``name``'s time over ``base``'s in the same round: steadier than a ratio of
+    medians when the load changes between rounds."""
+    return statistics.median(t / b for t, b in zip(times[name], times[base], strict=True))
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -83,7 +90,8 @@ def bench_throughput(corpus: Path, rules: Path, repeat: int) -> None:
         scan([corpus], ruleset, min_severity=3, out=sink)  # builds its own Matcher, as `monitor scan` does
 
     build = statistics.median(_timed(lambda: Matcher(ruleset)) for _ in range(repeat))
-    medians = _interleaved({"read": read, "scan": full_scan}, repeat)
+    times = _interleaved({"read": read, "scan": full_scan}, repeat)
+    medians = {name: statistics.median(values) for name, values in times.items()}
     matched = sum(json.loads(line)["matched"] for line in sink.getvalue().splitlines())
     read_s, scan_s = medians["read"], medians["scan"]
     rows = [
@@ -93,6 +101,9 @@ def bench_throughput(corpus: Path, rules: Path, repeat: int) -> None:
     rows.append(["scan - read", f"{scan_s - read_s:.3f}", f"{(scan_s - read_s) / articles * 1e6:.1f}", "", ""])
     print(f"1. scan throughput: {corpus.name}, {articles} articles, {len(ruleset.rules)} rules, median of {repeat}")
     print(_table(["stage", "seconds", "us/article", "articles/s", "x read"], rows))
+    print(
+        f"ratio of medians {scan_s / read_s:.2f}, median of per-round ratios {_paired_ratio(times, 'scan', 'read'):.2f}"
+    )
     print(f"matched (would alert): {matched} of {articles}; building the matcher: {build * 1000:.0f} ms\n")
 
 
@@ -168,21 +179,23 @@ def bench_scaling(corpus: Path, rules: Path, repeat: int, sizes: Sequence[int], 
     def run(matcher: Matcher) -> Callable[[], object]:
         return lambda: [matcher.match(title, summary) for title, summary in headlines]
 
-    medians = _interleaved({str(size): run(m) for size, m in matchers.items()}, repeat)
-    base = medians[str(sizes[0])]
+    # A round here is short (a fraction of a second), so take more of them than the throughput test does.
+    rounds = 3 * repeat
+    times = _interleaved({str(size): run(m) for size, m in matchers.items()}, rounds)
+    base = str(sizes[0])
     rows = []
     for size in sizes:
-        sec, matcher = medians[str(size)], matchers[size]
+        sec, matcher = statistics.median(times[str(size)]), matchers[size]
         per_article = f"{sec / len(headlines) * 1e6:.1f}"
         build = f"{builds[size] * 1000:.0f}"
-        rows.append(
-            [f"{size:,}", f"{matcher.phrase_count:,}", str(len(matcher.rules)), build, per_article, f"{sec / base:.2f}"]
-        )
+        ratio = f"{_paired_ratio(times, str(size), base):.2f}"
+        rows.append([f"{size:,}", f"{matcher.phrase_count:,}", str(len(matcher.rules)), build, per_article, ratio])
     print(
         f"2. matching cost as the pack grows: {len(headlines)} headlines (title + summary), the real pack plus "
-        f"N synthetic phrases, median of {repeat}"
+        f"N synthetic phrases, median of {rounds} rounds"
     )
     print(_table(["phrases", "patterns", "rules", "build ms", "us/article", f"x {sizes[0]}"], rows))
+    print(f"(x {sizes[0]}: median over rounds of the time over the {sizes[0]}-phrase pack's time in the same round)")
     print("(patterns: every normalised keyword form and entity name the automaton holds, real pack included)")
 
 
