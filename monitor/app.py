@@ -20,13 +20,14 @@ import structlog
 from monitor.clock import Clock
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError, ParseError, StoreError
+from monitor.eventstore import EventStore
 from monitor.fetch import Fetcher
 from monitor.keys import Keys
 from monitor.matcher import Matcher
 from monitor.netguard import make_session
 from monitor.outbox import REDIS_ERRORS, Deliverer, trim_delivered
 from monitor.parse import parse_feed_async
-from monitor.pipeline import Processor, ProcessResult
+from monitor.pipeline import Processor, ProcessResult, policies
 from monitor.rulefile import RuleSet
 from monitor.sinks import Sink
 from monitor.sinks.factory import build_sinks
@@ -169,6 +170,7 @@ async def build_app(
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
+    event_policy, escalation_policy = policies(config.events, config.escalation)
     store = Store(redis, keys)
     sinks = build_sinks(
         config.alerts.sinks,
@@ -199,7 +201,14 @@ async def build_app(
         store=store,
         http=session,
         fetcher=Fetcher(session, config.fetch, clock=clock),
-        processor=Processor(matcher, store, clock, max_age_hours=config.alerts.max_age_hours),
+        processor=Processor(
+            matcher,
+            EventStore(redis, keys),
+            clock,
+            max_age_hours=config.alerts.max_age_hours,
+            event_policy=event_policy,
+            escalation_policy=escalation_policy,
+        ),
         sinks=sinks,
         deliverers=deliverers,
         clock=clock,

@@ -95,7 +95,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="serve sample feeds on loopback and run the monitor on them")
     demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
-    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its Redis data")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the demo's Redis data here (default: a fresh temporary folder)",
+    )
     return parser
 
 

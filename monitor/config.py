@@ -6,6 +6,7 @@ Config flows one way: file -> ``${VAR}`` -> ``REDIS_URL`` -> flags -> this objec
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,9 @@ __all__ = [
     "Config",
     "ConsoleSink",
     "DigestConfig",
+    "EmailSink",
+    "EscalationConfig",
+    "EventsConfig",
     "FeedConfig",
     "FetchConfig",
     "FileSink",
@@ -84,7 +88,7 @@ class WebhookSink(_SinkBase):
     type: Literal["webhook"]
     url: str
     secret: str | None = None
-    format: Literal["generic"] = "generic"
+    format: Literal["generic", "slack", "discord", "teams"] = "generic"
     timeout_s: float = Field(10.0, gt=0, le=120)
 
     _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
@@ -99,6 +103,13 @@ class FileSink(_SinkBase):
     path: Path
 
 
+class EmailSink(_SinkBase):
+    """Immediate alert e-mails (through the ``smtp`` section); digests are configured under ``digests``."""
+
+    type: Literal["email"]
+    to: list[str] = Field(min_length=1)
+
+
 def sink_name(sink: _SinkBase, index: int) -> str:
     """A sink's stable name: its ``name``, else its type (numbered after the first of a type)."""
     kind = getattr(sink, "type", "sink")
@@ -107,7 +118,7 @@ def sink_name(sink: _SinkBase, index: int) -> str:
     return kind if index == 0 or kind == "console" else f"{kind}-{index}"
 
 
-SinkConfig = Annotated[WebhookSink | ConsoleSink | FileSink, Field(discriminator="type")]
+SinkConfig = Annotated[WebhookSink | ConsoleSink | FileSink | EmailSink, Field(discriminator="type")]
 
 
 class AlertsConfig(_Strict):
@@ -153,6 +164,40 @@ class DigestConfig(_Strict):
         return value
 
 
+class EventsConfig(_Strict):
+    """How articles are clustered into events and when an event sends a revision."""
+
+    window_hours: float = Field(72, ge=1, le=24 * 60)
+    #: Per event type (its family): attacks are frequent and brief, a killing's aftermath lasts days.
+    window_hours_by_type: dict[str, float] = Field(
+        default_factory=lambda: {
+            "attack_on_us_forces_in_iraq": 36,
+            "us_strike_in_iraq": 96,
+            "iraq_expels_or_ends_us_presence": 120,
+            "us_personnel_evacuation_or_advisory": 120,
+        }
+    )
+    join_threshold: float = Field(2.0, gt=0)
+    revise_on_severity: bool = True
+    revise_on_confirmation: bool = True
+    revise_on_casualties: bool = True
+    outlet_thresholds: list[int] = Field(default_factory=lambda: [3, 10])
+
+
+class EscalationConfig(_Strict):
+    half_life_hours: float = Field(120, gt=0)
+    #: Index values at which levels 2, 3, 4 and 5 begin.
+    thresholds: list[float] = Field(default_factory=lambda: [1.5, 3.5, 6.0, 10.0], min_length=4, max_length=4)
+    hysteresis: float = Field(0.75, gt=0, le=1)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("thresholds must increase")
+        return value
+
+
 class LogConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -166,6 +211,8 @@ class Config(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     smtp: SmtpConfig | None = None
     digests: list[DigestConfig] = Field(default_factory=list)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     source: str = Field("<defaults>", exclude=True, description="where this config was read from")
 
@@ -175,8 +222,8 @@ class Config(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feed names must be unique: {', '.join(dupes)}")
-        if self.digests and self.smtp is None:
-            raise ValueError("digests need an 'smtp' section")
+        if (self.digests or any(s.type == "email" for s in self.alerts.sinks)) and self.smtp is None:
+            raise ValueError("digests and email sinks need an 'smtp' section")
         return self
 
 
@@ -194,7 +241,7 @@ def load_config(path: Path, *, env: Mapping[str, str]) -> Config:
         config = Config.model_validate({**located.data, "source": str(path)})
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file"))
+            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file", "email"))
             where = _format_loc(loc) or "(top level)"
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":

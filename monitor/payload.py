@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from monitor.clock import utc_iso
-from monitor.models import Article, Match
+from monitor.escalation import Reading
+from monitor.events import EventState
 
-__all__ = ["SUMMARY_LIMIT", "alert_id", "event_payload"]
+__all__ = ["MAX_ARTICLES", "SUMMARY_LIMIT", "alert_id", "escalation_alert", "event_alert"]
 
 SUMMARY_LIMIT = 600
+MAX_ARTICLES = 20
 
 
 def alert_id(event_id: str, revision: int) -> str:
@@ -26,43 +27,66 @@ def _shorten(text: str, limit: int) -> str:
     return cut + "…"
 
 
-def event_payload(
-    *,
-    event_id: str,
-    revision: int,
-    match: Match,
-    articles: Sequence[Article],
-    first_seen: datetime,
-    updated: datetime,
-    escalation_level: int,
-) -> dict[str, Any]:
-    """The ``kind: event`` body. ``articles[0]`` is the lead article whose title heads the alert."""
-    lead = articles[0]
-    evidence: list[str] = []
-    for item in match.evidence:
-        if item.phrase not in evidence:
-            evidence.append(item.phrase)
-    return {
-        "id": alert_id(event_id, revision),
+def _iso(value: str | None) -> str | None:
+    return utc_iso(datetime.fromisoformat(value)) if value else None
+
+
+def event_alert(event: EventState, *, escalation_level: int, changes: list[str] | None = None) -> dict[str, Any]:
+    """The ``kind: event`` body for an event's current revision (revision 1 is the new-event alert).
+
+    ``changes`` (an extension of the contract) says why a revision was sent. Articles are listed newest first,
+    at most ``MAX_ARTICLES``.
+    """
+    body: dict[str, Any] = {
+        "id": alert_id(event.id, event.revision),
         "kind": "event",
-        "event_id": event_id,
-        "revision": revision,
-        "event_type": match.event_type,
-        "severity": match.severity,
-        "title": lead.title,
-        "summary": _shorten(lead.summary or lead.content, SUMMARY_LIMIT),
+        "event_id": event.id,
+        "revision": event.revision,
+        "event_type": event.event_type,
+        "severity": event.severity,
+        "title": event.title,
+        "summary": _shorten(event.summary, SUMMARY_LIMIT),
         "escalation_level": escalation_level,
-        "first_seen": utc_iso(first_seen),
-        "updated": utc_iso(updated),
-        "entities": list(match.entities),
-        "evidence": evidence[:20],
+        "first_seen": _iso(event.first_seen),
+        "updated": _iso(event.updated),
+        "entities": list(event.entities),
+        "evidence": list(event.evidence),
         "articles": [
-            {
-                "url": a.url,
-                "title": a.title,
-                "source": a.feed,
-                "published": utc_iso(a.published) if a.published else None,
-            }
-            for a in articles
+            {"url": s.url, "title": s.title, "source": s.feed, "published": _iso(s.published)}
+            for s in reversed(event.sources[-MAX_ARTICLES:])
+        ],
+    }
+    if changes:
+        body["changes"] = list(changes)
+    return body
+
+
+def escalation_alert(*, previous: int, reading: Reading, trigger: EventState, now: datetime) -> dict[str, Any]:
+    """The ``kind: escalation`` body for a change of the escalation level."""
+    direction = "rose" if reading.level > previous else "fell"
+    stamp = utc_iso(now)
+    return {
+        "id": f"esc_{int(now.timestamp())}_{previous}_{reading.level}",
+        "kind": "escalation",
+        "event_id": trigger.id,
+        "revision": 1,
+        "event_type": None,
+        "severity": reading.level,
+        "title": f"Escalation level {direction} from {previous} to {reading.level}",
+        "summary": (
+            f"Index {reading.score:g}; {reading.events_7d} events in the past 7 days against a weekly average of "
+            f"{reading.weekly_average:g} over the 4 weeks before (surge x{reading.surge:g}). Latest: {trigger.title}"
+        ),
+        "escalation_level": reading.level,
+        "previous_level": previous,
+        "score": reading.score,
+        "surge": reading.surge,
+        "first_seen": stamp,
+        "updated": stamp,
+        "entities": list(trigger.entities),
+        "evidence": [],
+        "articles": [
+            {"url": s.url, "title": s.title, "source": s.feed, "published": _iso(s.published)}
+            for s in trigger.sources[:1]
         ],
     }

@@ -48,6 +48,7 @@ alerts:
     - {{type: file, path: "{alerts_file}"}}
     - {{type: webhook, url: "{rx.url}", secret: ops-test-secret}}
 log: {{format: json}}
+escalation: {{thresholds: [1000, 2000, 3000, 4000]}}
 """)
         code, _, err = await monitor("once", "-c", str(config), "--deliver-timeout", "10", redis_url=redis_url)
         assert code == 0, err

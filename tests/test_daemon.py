@@ -32,6 +32,7 @@ alerts:
   sinks:
     - {{type: webhook, url: "{hook_url}", secret: "${{HOOK_SECRET}}"}}
 log: {{format: json}}
+escalation: {{thresholds: [1000, 2000, 3000, 4000]}}
 """)
     return path
 

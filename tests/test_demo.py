@@ -31,7 +31,10 @@ async def test_demo_alerts_within_seconds(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(process.communicate(), 50)
     text = out.decode()
     assert process.returncode == 0, text
-    assert text.count("[ALERT") >= 6  # the sample escalation items, each once
+    heads = [line for line in text.splitlines() if line.startswith("[ALERT")]
+    # Seven sample escalation items are three events (several outlets each); the breaking item is a fourth.
+    assert len([h for h in heads if "(update" not in h]) == 4, text
+    assert "[ESCALATION" in text
     assert "Harir air base" in text  # the item published while it ran
     assert "signature INVALID" not in text and "signature valid" in text
     for unrelated in ("Houthi missile sites", "teachers strike", "Rail workers", "Late strike sends champions"):

@@ -19,10 +19,12 @@ from structlog.testing import capture_logs
 from monitor.clock import SystemClock
 from monitor.dlq import list_dead, retry_dead
 from monitor.errors import DeliveryError
+from monitor.events import new_event
 from monitor.keys import Keys
 from monitor.models import Article, Evidence, Match
 from monitor.outbox import Deliverer, ensure_group, retry_delay
-from monitor.payload import event_payload
+from monitor.payload import event_alert
+from monitor.similarity import minhash
 from monitor.sinks.console import ConsoleSink
 from monitor.sinks.webhook import WebhookSink
 from tests.support.webhook_receiver import HANG, Reply, WebhookReceiver
@@ -55,9 +57,8 @@ def make_alert(n: int, severity: int = 4) -> dict[str, Any]:
         evidence=(evidence,),
         alert=True,
     )
-    return event_payload(
-        event_id=f"evt{n}", revision=1, match=match, articles=[article], first_seen=T0, updated=T0, escalation_level=3
-    )
+    event = new_event(f"evt{n}", article, match, salient=frozenset({"baghdad"}), signature=minhash(set()), now=T0)
+    return event_alert(event, escalation_level=3)
 
 
 @pytest.fixture

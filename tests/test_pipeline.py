@@ -21,9 +21,13 @@ SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTEyMzQ1Njc4"
 RULES = load_rules([ROOT / "rules"])
 
 
-def config_for(feed_urls: list[str], hook_url: str, **alerts: object) -> Config:
+QUIET_INDEX = {"thresholds": [1000, 2000, 3000, 4000]}  # keeps escalation alerts out of tests about events
+
+
+def config_for(feed_urls: list[str], hook_url: str, *, escalation: dict | None = None, **alerts: object) -> Config:
     return Config.model_validate(
         {
+            "escalation": QUIET_INDEX if escalation is None else escalation,
             "fetch": {"allow_private_networks": True, "timeout_s": 5},
             "feeds": [{"name": f"feed{i}", "url": url, "interval_s": 1} for i, url in enumerate(feed_urls)],
             "alerts": {
@@ -45,14 +49,17 @@ async def make_app(config: Config, redis: aioredis.Redis) -> tuple[App, io.Strin
 async def test_escalation_items_become_signed_alerts_and_nothing_else(redis: aioredis.Redis) -> None:
     async with FeedServer() as feeds, WebhookReceiver(SECRET) as rx:
         feeds.set_feed("/wire.xml", rss(ESCALATION + UNRELATED))
-        app, out = await make_app(config_for([feeds.url("/wire.xml")], rx.url), redis)
+        app, out = await make_app(config_for([feeds.url("/wire.xml")], rx.url, escalation={}), redis)
         try:
             (result,) = await app.cycle()
             assert result is not None and result.alerted == len(ESCALATION)
             await app.deliver_pending(5)
-            alerts = await rx.wait_for(len(ESCALATION))
+            await rx.wait_for(len(ESCALATION) + 1)
         finally:
             await app.close()
+    alerts = [a for a in rx.alerts if a["kind"] == "event"]
+    (escalation,) = [a for a in rx.alerts if a["kind"] == "escalation"]
+    assert escalation["previous_level"] == 1 and escalation["escalation_level"] == 5
     assert rx.invalid_signatures == []
     assert sorted(a["articles"][0]["url"] for a in alerts) == sorted(
         f"https://news.example.org/{i.guid}" for i in ESCALATION
@@ -81,7 +88,7 @@ async def test_escalation_items_become_signed_alerts_and_nothing_else(redis: aio
             "evidence",
             "articles",
         }
-    assert out.getvalue().count("[ALERT") == len(ESCALATION)
+    assert out.getvalue().count("[ALERT") == len(ESCALATION) and out.getvalue().count("[ESCALATION") == 1
 
 
 async def test_repolling_and_syndicated_copies_do_not_alert_twice(redis: aioredis.Redis) -> None:

@@ -39,6 +39,7 @@ async def test_paused_then_restarted_redis(tmp_path: Path) -> None:
                     "fetch": {"allow_private_networks": True, "timeout_s": 5},
                     "feeds": [{"name": "wire", "url": feeds.url("/wire.xml")}],
                     "alerts": {"sinks": [{"type": "webhook", "url": rx.url, "secret": SECRET}]},
+                    "escalation": {"thresholds": [1000, 2000, 3000, 4000]},
                 }
             )
             app = await build_app(config, load_rules([ROOT / "rules"]), clock=SystemClock(), redis=redis, consumer="t")

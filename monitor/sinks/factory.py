@@ -9,10 +9,13 @@ import aiohttp
 
 from monitor import config as cfg
 from monitor.clock import Clock
+from monitor.email_render import bad_addresses
+from monitor.email_smtp import Mailer, SmtpMailer
 from monitor.errors import ConfigError, FetchError, Problem
 from monitor.netguard import check_url
 from monitor.sinks import Sink
 from monitor.sinks.console import ConsoleSink
+from monitor.sinks.email import EmailSink
 from monitor.sinks.file import FileSink
 from monitor.sinks.webhook import WebhookSink
 
@@ -27,6 +30,8 @@ def build_sinks(
     clock: Clock | None = None,
     source: str = "<config>",
     allow_private_networks: bool = False,
+    smtp: cfg.SmtpConfig | None = None,
+    mailer: Mailer | None = None,
 ) -> list[Sink]:
     """One sink per configured entry, named by ``monitor.config.sink_name`` (the outbox group names).
 
@@ -35,6 +40,8 @@ def build_sinks(
     ``source`` is the config file's path, used in those problems. Unless ``allow_private_networks`` (pass
     ``config.fetch.allow_private_networks``), a webhook URL whose host is a non-public IP literal is refused
     here; host names are checked when resolved, by the session's guard (``monitor.netguard.make_session``).
+    E-mail sinks send through ``mailer``, else through an ``SmtpMailer`` on ``smtp`` (pass ``config.smtp``);
+    their recipients are checked here.
     """
     built: list[Sink] = []
     problems: list[Problem] = []
@@ -56,14 +63,48 @@ def build_sinks(
                         timeout_s=entry.timeout_s,
                         clock=clock,
                         min_severity=entry.min_severity,
+                        fmt=entry.format,
                     )
                 )
             except ValueError as exc:
                 problems.append(Problem(source, None, f"alerts.sinks[{index}].secret: {exc}"))
         elif isinstance(entry, cfg.ConsoleSink):
             built.append(ConsoleSink(name, stdout, min_severity=entry.min_severity))
-        else:
+        elif isinstance(entry, cfg.FileSink):
             built.append(FileSink(name, entry.path, min_severity=entry.min_severity))
+        elif isinstance(entry, cfg.EmailSink):
+            sink = _email_sink(entry, name, index, smtp, mailer, clock, source, problems)
+            if sink is not None:
+                built.append(sink)
+        else:  # a sink type added to the config without a builder here
+            problems.append(Problem(source, None, f"alerts.sinks[{index}]: no builder for {entry.type!r} sinks"))
     if problems:
         raise ConfigError(problems)
     return built
+
+
+def _email_sink(
+    entry: cfg.EmailSink,
+    name: str,
+    index: int,
+    smtp: cfg.SmtpConfig | None,
+    mailer: Mailer | None,
+    clock: Clock | None,
+    source: str,
+    problems: list[Problem],
+) -> EmailSink | None:
+    if smtp is None:
+        problems.append(Problem(source, None, f"alerts.sinks[{index}]: e-mail sinks need an 'smtp' section"))
+        return None
+    bad = bad_addresses(entry.to)
+    if bad:
+        problems.append(Problem(source, None, f"alerts.sinks[{index}].to: not an e-mail address: {', '.join(bad)}"))
+        return None
+    return EmailSink(
+        name,
+        mailer or SmtpMailer(smtp),
+        sender=smtp.sender,
+        to=entry.to,
+        clock=clock,
+        min_severity=entry.min_severity,
+    )

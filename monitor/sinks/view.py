@@ -1,0 +1,239 @@
+"""What every rendered alert shows, read once from the payload: the common ground of the chat and e-mail formats.
+
+Pure: no I/O, no clock. Alert payloads come from Redis and, through the articles, from anyone who can publish a
+feed, so nothing here trusts them: missing or mistyped fields get defaults, and links are kept only when they are
+plain ``http``/``https`` URLs (``javascript:``, ``data:`` and the like are dropped, never rendered).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+__all__ = [
+    "SEVERITY_COLOURS",
+    "SEVERITY_NAMES",
+    "AlertView",
+    "Link",
+    "clip",
+    "event_type_label",
+    "one_line",
+    "safe_url",
+]
+
+SEVERITY_NAMES = {1: "informational", 2: "low", 3: "medium", 4: "high", 5: "critical"}
+#: One colour per severity (and escalation level), shared by Discord embeds, e-mail badges and the digest chart.
+#: Dark enough for white text on them (contrast at least 4.5:1), as e-mail badges need.
+SEVERITY_COLOURS = {1: "#15803d", 2: "#4d7c0f", 3: "#a16207", 4: "#c2410c", 5: "#b91c1c"}
+
+#: Readable names of the shipped pack's event types; other types are spelled out from their id.
+_TYPE_LABELS = {
+    "us_strike_in_iraq": "US strike in Iraq",
+    "attack_on_us_forces_in_iraq": "Attack on US forces in Iraq",
+    "high_value_target_killed": "High-value target killed",
+    "iraq_expels_or_ends_us_presence": "Iraq moves to end the US presence",
+    "iran_retaliation_or_threat": "Iranian retaliation or threat",
+    "us_embassy_or_diplomatic_incident": "US embassy or diplomatic incident",
+    "us_personnel_evacuation_or_advisory": "US evacuation or travel advisory",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SPACES = re.compile(r"\s+")
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?")
+_MAX_URL = 2000
+# Characters a URL may carry as they are; anything else (spaces, quotes, <, >, |, parentheses, backslash...) is
+# percent-encoded, so a link survives every format's link syntax (Slack's <url|text>, Markdown's [text](url)).
+_URL_SAFE = "/:?#[]@!$&*+,;=%~-._"
+
+
+def safe_url(value: object) -> str | None:
+    """``value`` as a link target if it is an absolute ``http(s)`` URL with a host, else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > _MAX_URL or _CONTROL.search(text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return quote(text, safe=_URL_SAFE)
+
+
+def one_line(value: object) -> str:
+    """Text on one line: control characters (CR, LF, NUL, ...) and runs of white space become one space."""
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def clip(text: str, limit: int, escape: Callable[[str], str] | None = None) -> str:
+    """``escape(text)`` cut to at most ``limit`` characters, ending in "…" when cut.
+
+    Cuts the raw text, never the escaped one, so an entity (``&amp;``) or an escape (``\\*``) is never split, and
+    the limit holds for what is sent.
+    """
+    esc = escape or (lambda s: s)
+    whole = esc(text)
+    if len(whole) <= limit:
+        return whole
+    out: list[str] = []
+    used = 0
+    for char in text:
+        piece = esc(char)
+        if used + len(piece) > limit - 1:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out).rstrip() + "…"
+
+
+def event_type_label(event_type: object) -> str:
+    """``us_strike_in_iraq`` -> "US strike in Iraq"; unknown ids are spelled out ("new_type" -> "New type")."""
+    if not isinstance(event_type, str) or not event_type:
+        return "Unclassified event"
+    if event_type in _TYPE_LABELS:
+        return _TYPE_LABELS[event_type]
+    words = one_line(event_type.replace("_", " "))
+    return words[:1].upper() + words[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One source article: a title, its (checked) URL or None, and the feed it came from."""
+
+    title: str
+    url: str | None
+    source: str
+    published: str | None
+
+
+def _int(value: Any, default: int, low: int = 1, high: int = 5) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return default
+    return min(high, max(low, value))
+
+
+def _stamp(value: Any) -> str | None:
+    """An ISO-8601 time as the payload gives it, or None: nothing else gets into a "when" slot."""
+    return value if isinstance(value, str) and _STAMP.fullmatch(value) else None
+
+
+def _texts(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [line for line in (one_line(v) for v in value if isinstance(v, str | int | float)) if line]
+
+
+def _links(value: Any) -> list[Link]:
+    links: list[Link] = []
+    seen: set[str] = set()
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        url = safe_url(item.get("url"))
+        key = url or one_line(item.get("title"))
+        if key in seen:
+            continue
+        seen.add(key)
+        links.append(
+            Link(
+                title=one_line(item.get("title")) or url or "(untitled article)",
+                url=url,
+                source=one_line(item.get("source")),
+                published=_stamp(item.get("published")),
+            )
+        )
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """The fields a person reads, cleaned: one-line title, bounded severity, checked links."""
+
+    id: str
+    kind: str
+    event_id: str
+    revision: int
+    event_type: str | None
+    type_label: str
+    severity: int
+    title: str
+    summary: str
+    escalation_level: int | None
+    previous_level: int | None
+    first_seen: str | None
+    updated: str | None
+    entities: list[str]
+    evidence: list[str]
+    changes: list[str]
+    links: list[Link]
+
+    @classmethod
+    def of(cls, alert: dict[str, Any]) -> AlertView:
+        kind = "escalation" if alert.get("kind") == "escalation" else "event"
+        event_type = alert.get("event_type") if isinstance(alert.get("event_type"), str) else None
+        level = alert.get("escalation_level")
+        previous = alert.get("previous_level")
+        summary = alert.get("summary")
+        return cls(
+            id=one_line(alert.get("id")) or "?",
+            kind=kind,
+            event_id=one_line(alert.get("event_id")),
+            revision=_int(alert.get("revision"), 1, 1, 1_000_000),
+            event_type=event_type,
+            type_label="Escalation level change" if kind == "escalation" else event_type_label(event_type),
+            severity=_int(alert.get("severity"), 3),
+            title=one_line(alert.get("title")) or "(no title)",
+            # Paragraphs are kept, other control characters are not.
+            summary="\n".join(one_line(p) for p in str(summary).splitlines()).strip() if summary else "",
+            escalation_level=_int(level, 1) if isinstance(level, int) else None,
+            previous_level=_int(previous, 1) if isinstance(previous, int) else None,
+            first_seen=_stamp(alert.get("first_seen")),
+            updated=_stamp(alert.get("updated")),
+            entities=_texts(alert.get("entities")),
+            evidence=_texts(alert.get("evidence")),
+            changes=_texts(alert.get("changes")),
+            links=_links(alert.get("articles")),
+        )
+
+    @property
+    def severity_name(self) -> str:
+        return SEVERITY_NAMES[self.severity]
+
+    @property
+    def colour(self) -> str:
+        """``#rrggbb`` of the severity."""
+        return SEVERITY_COLOURS[self.severity]
+
+    @property
+    def is_update(self) -> bool:
+        return self.kind == "event" and self.revision > 1
+
+    @property
+    def lead_url(self) -> str | None:
+        """The first source with a usable link: what a headline links to."""
+        return next((link.url for link in self.links if link.url), None)
+
+    @property
+    def label(self) -> str:
+        """The short prefix of every rendering: "Severity 4/5 (high)", "Update 2 · Severity ...", "Escalation"."""
+        if self.kind == "escalation":
+            level = self.escalation_level or self.severity
+            if self.previous_level is not None:
+                return f"Escalation level {self.previous_level} → {level}"
+            return f"Escalation level {level}"
+        head = f"Severity {self.severity}/5 ({self.severity_name})"
+        return f"Update {self.revision} · {head}" if self.is_update else head
+
+    @property
+    def sources(self) -> list[str]:
+        """Distinct feed names, in order."""
+        names: list[str] = []
+        for link in self.links:
+            if link.source and link.source not in names:
+                names.append(link.source)
+        return names

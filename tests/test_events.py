@@ -1,0 +1,185 @@
+"""Events: layered dedup, clustering across outlets and days, revisions, and the escalation index (real Redis)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from monitor.config import Config
+from monitor.eventstore import EventStore
+from monitor.keys import Keys
+from monitor.matcher import Matcher
+from monitor.models import Article
+from monitor.pipeline import Processor, policies
+from monitor.rulefile import load_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+MATCHER = Matcher(load_rules([ROOT / "rules"]))
+T0 = datetime(2024, 2, 7, 18, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    moment: datetime = T0
+    ticks: float = field(default=0.0)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def article(n: str, title: str, summary: str, *, feed: str = "wire", at: datetime | None = None) -> Article:
+    return Article(
+        id=f"u:{n}",
+        feed=feed,
+        url=f"https://{feed}.example.org/{n}",
+        guid=None,
+        title=title,
+        summary=summary,
+        content="",
+        published=at or T0,
+        fetched=at or T0,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def processor(redis: aioredis.Redis, clock: FakeClock) -> Processor:
+    event_policy, escalation_policy = policies(Config().events, Config().escalation)
+    return Processor(
+        MATCHER,
+        EventStore(redis, Keys()),
+        clock,
+        max_age_hours=0,
+        event_policy=event_policy,
+        escalation_policy=escalation_policy,
+    )
+
+
+async def outbox(redis: aioredis.Redis) -> list[dict]:
+    return [json.loads(fields[b"alert"]) for _, fields in await redis.xrange(Keys().outbox)]
+
+
+async def events_of(redis: aioredis.Redis) -> list[dict]:
+    return [a for a in await outbox(redis) if a["kind"] == "event"]
+
+
+STRIKE = [
+    article(
+        "a1",
+        "US drone strike in Baghdad kills Kataib Hezbollah commander",
+        "A US strike on a car in the Mashtal district of Baghdad killed a senior Kataib Hezbollah leader.",
+        feed="wire-a",
+    ),
+    article(
+        "a2",
+        "Kataib Hezbollah leader among three dead in American drone attack on Baghdad car",
+        "Iraqi officials said three people, including a senior Kataib Hezbollah commander, died in Mashtal.",
+        feed="regional-b",
+    ),
+    article(
+        "a3",
+        "Iraq condemns US strike that killed Kataib Hezbollah figure in Baghdad",
+        "The Pentagon confirmed the strike in Baghdad; the Iraqi government called it a violation of sovereignty.",
+        feed="outlet-c",
+    ),
+]
+
+
+async def test_one_event_across_outlets_and_days_with_revisions(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    await processor.process(STRIKE[:1])
+    clock.advance(hours=20)
+    await processor.process(STRIKE[1:2])  # another outlet, other words, the next day: joins; casualties reported
+    clock.advance(hours=30)
+    await processor.process(STRIKE[2:])  # confirmation and a third independent outlet
+    alerts = await events_of(redis)
+    assert {a["event_id"] for a in alerts} == {alerts[0]["event_id"]}
+    assert [a["revision"] for a in alerts] == [1, 2, 3]
+    assert alerts[0]["event_type"] == "high_value_target_killed"
+    assert any("casualties" in c for c in alerts[1]["changes"])
+    assert "officially confirmed" in alerts[2]["changes"] and any(
+        "3 independent outlets" in c for c in alerts[2]["changes"]
+    )
+    assert len(alerts[2]["articles"]) == 3 and alerts[2]["articles"][0]["source"] == "outlet-c"
+
+
+async def test_wire_copies_and_repolls_do_not_alert(redis: aioredis.Redis, processor: Processor) -> None:
+    first = STRIKE[0]
+    copy = article("copy", first.title, first.summary, feed="syndicator")  # same text, another URL
+    result = await processor.process([first, first, copy])
+    assert (result.alerted, result.duplicates, result.joined) == (1, 1, 1)
+    again = await processor.process([first, copy])
+    assert again.duplicates == 2
+    assert len(await events_of(redis)) == 1
+
+
+async def test_same_actors_weeks_apart_are_two_events(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    await processor.process(STRIKE[:1])
+    clock.advance(days=21)
+    later = article(
+        "b1",
+        "US drone strike in Baghdad kills another Kataib Hezbollah commander",
+        "A US strike hit a vehicle in eastern Baghdad, killing a Kataib Hezbollah leader.",
+        at=clock.now(),
+    )
+    await processor.process([later])
+    assert len({a["event_id"] for a in await events_of(redis)}) == 2
+
+
+async def test_different_events_in_one_day_stay_apart(redis: aioredis.Redis, processor: Processor) -> None:
+    attack = article(
+        "c1",
+        "Rockets hit Ain al-Asad air base hosting US troops",
+        "Several rockets struck the base in Anbar; the coalition said there were no injuries.",
+    )
+    embassy = article(
+        "c2",
+        "Drones target US embassy in Baghdad's Green Zone",
+        "Air defences at the US embassy in Baghdad shot down two drones overnight.",
+    )
+    await processor.process([STRIKE[0], attack, embassy])
+    alerts = await events_of(redis)
+    assert len({a["event_id"] for a in alerts}) == 3
+    assert {a["event_type"] for a in alerts} == {
+        "high_value_target_killed",
+        "attack_on_us_forces_in_iraq",
+        "us_embassy_or_diplomatic_incident",
+    }
+
+
+async def test_escalation_level_changes_are_alerted_once(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    await processor.process(STRIKE[:1])  # a killing: level rises at once
+    first = [a for a in await outbox(redis) if a["kind"] == "escalation"]
+    assert len(first) == 1 and first[0]["previous_level"] == 1 and first[0]["escalation_level"] >= 3
+    await processor.process(STRIKE[1:2])  # same event, no new level
+    assert len([a for a in await outbox(redis) if a["kind"] == "escalation"]) == 1
+    clock.advance(days=40)
+    quiet = article(
+        "d1",
+        "Iraq condemns American strike on militia depot near Al-Qaim",
+        "The US strike hit a weapons depot used by Kataib Hezbollah, Iraqi officials said.",
+        at=clock.now(),
+    )
+    await processor.process([quiet])
+    levels = [a for a in await outbox(redis) if a["kind"] == "escalation"]
+    assert levels[-1]["escalation_level"] < first[0]["escalation_level"]  # decayed, then re-read on the next event
