@@ -145,6 +145,13 @@ class App:
         if removed:
             log.info("outbox_trimmed", removed=removed)
 
+    async def refresh_escalation(self) -> None:
+        """Let the escalation level decay between events; Redis errors are only logged."""
+        try:
+            await self.processor.refresh_escalation()
+        except StoreError as exc:
+            log.warning("escalation_refresh_failed", reason=str(exc))
+
     async def close(self) -> None:
         for sink in self.sinks:
             await sink.close()

@@ -93,6 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     dlq_retry = dlq_sub.add_parser("retry", parents=[common], help="send dead-lettered alerts again")
     dlq_retry.add_argument("ids", nargs="*", help="dead-letter ids (default: all)")
 
+    digest = sub.add_parser("digest", parents=[common], help="preview a digest, or send one now")
+    action = digest.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--preview", type=Path, metavar="OUT.html", help="write the HTML of the digest as it would be sent now"
+    )
+    action.add_argument("--send-now", metavar="NAME", help="send digest NAME now (scheduled digests are unaffected)")
+    digest.add_argument("--name", help="with --preview: which digest (default: the first configured)")
+
+    replay = sub.add_parser(
+        "replay",
+        parents=[common, rules_opt],
+        help="run an archive through the pipeline with a simulated clock; print the timeline",
+    )
+    replay.add_argument("paths", nargs="+", type=Path, metavar="FILE.jsonl|DIR")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="0 = as fast as possible (default); N = N times real time (pauses capped at 5 s)",
+    )
+    replay.add_argument("--sinks", action="store_true", help="also deliver the alerts to the configured sinks")
+    events = sub.add_parser("events", parents=[common], help="recent events and the escalation level")
+    events.add_argument("--days", type=float, default=7.0, help="how far back (default 7)")
+    events.add_argument("--json", action="store_true", help="one JSON object per event")
+
     demo = sub.add_parser("demo", help="serve sample feeds on loopback and run the monitor on them")
     demo.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
     demo.add_argument(
@@ -118,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scan": _cmd_scan,
         "rules": _cmd_rules,
         "status": _cmd_status,
+        "replay": _cmd_replay,
+        "events": _cmd_events,
         "dlq": _cmd_dlq,
+        "digest": _cmd_digest,
         "demo": _cmd_demo,
     }
     try:
@@ -183,6 +211,21 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.logs import configure_logging
+    from monitor.runtime import config_and_rules, replay_command
+
+    config, ruleset = config_and_rules(_config_path(args), dict(os.environ), args.rules)
+    configure_logging(level="warning", fmt="console")  # the timeline goes to stdout; problems to stderr
+    return _run(replay_command(config, ruleset, args.paths, speed=args.speed, with_sinks=args.sinks, out=sys.stdout))
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from monitor.runtime import events_command
+
+    return _run(events_command(_config_path(args), dict(os.environ), days=args.days, as_json=args.json, out=sys.stdout))
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from monitor.runtime import status
 
@@ -195,6 +238,17 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     if args.dlq_command == "list":
         return _run(dlq_list(_config_path(args), dict(os.environ), sys.stdout, limit=args.limit))
     return _run(dlq_retry(_config_path(args), dict(os.environ), sys.stdout, ids=args.ids))
+
+
+def _cmd_digest(args: argparse.Namespace) -> int:
+    from monitor.runtime import digest_preview, digest_send_now
+
+    if args.send_now is not None:
+        if args.name is not None:
+            print("monitor digest: --name goes with --preview; --send-now takes the name itself", file=sys.stderr)
+            return EXIT_USAGE
+        return _run(digest_send_now(_config_path(args), dict(os.environ), sys.stdout, name=args.send_now))
+    return _run(digest_preview(_config_path(args), dict(os.environ), sys.stdout, target=args.preview, name=args.name))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "SmtpConfig",
     "WebhookSink",
     "load_config",
+    "with_environment",
 ]
 
 
@@ -250,6 +251,11 @@ def load_config(path: Path, *, env: Mapping[str, str]) -> Config:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from exc
     if problems:
         raise ConfigError(problems)
+    return with_environment(config, env)
+
+
+def with_environment(config: Config, env: Mapping[str, str]) -> Config:
+    """The environment's overrides of a config (``REDIS_URL``)."""
     url = env.get("REDIS_URL")
     if url:
         config = config.model_copy(

@@ -23,6 +23,7 @@ __all__ = ["SHUTDOWN_S", "Daemon"]
 
 SHUTDOWN_S = 8.0
 TRIM_EVERY_S = 300
+ESCALATION_EVERY_S = 900
 log = structlog.get_logger(__name__)
 
 
@@ -75,6 +76,47 @@ class Daemon:
         scheduler.add_job(
             self.app.trim_outbox, "interval", id="trim-outbox", seconds=TRIM_EVERY_S, max_instances=1, coalesce=True
         )
+        scheduler.add_job(
+            self.app.refresh_escalation,
+            "interval",
+            id="escalation",
+            seconds=ESCALATION_EVERY_S,
+            max_instances=1,
+            coalesce=True,
+        )
+        digests = self.app.config.digests
+        if digests:
+            # Imported here so that a config without digests never loads the e-mail stack.
+            from datetime import timedelta
+
+            from monitor.digest_send import CATCH_UP_EVERY_S, digest_sender
+            from monitor.digest_window import cron_trigger
+
+            sender = digest_sender(self.app.config, self.app.redis, self.app.store.keys, self.app.clock)
+            for digest in digests:
+                # The schedule's cron, Sunday = 0 as in crontab (see digest_window); a late fire still sends.
+                scheduler.add_job(
+                    sender.send_scheduled,
+                    cron_trigger(digest.cron, digest.timezone),
+                    args=[digest],
+                    id=f"digest-{digest.name}",
+                    name=f"digest {digest.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
+                )
+            # Sends a latest window that no one sent (a failed send, a crash after claiming, a restart after the
+            # fire time); first right at start. Claims keep it from sending anything twice.
+            scheduler.add_job(
+                sender.catch_up,
+                "interval",
+                args=[digests],
+                id="digest-catch-up",
+                seconds=CATCH_UP_EVERY_S,
+                next_run_time=now + timedelta(seconds=5),
+                max_instances=1,
+                coalesce=True,
+            )
         return scheduler
 
     async def serve(self) -> None:

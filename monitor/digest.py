@@ -54,6 +54,16 @@ class DigestEvent:
     new: bool
     first_seen: str
 
+    @property
+    def meta(self) -> str:
+        """ "first seen 04 Jan 10:00 · 3 alerts · ongoing": when, how often updated, whether it began earlier."""
+        parts = [f"first seen {self.first_seen}"] if self.first_seen else []
+        if self.revisions > 1:
+            parts.append(f"{self.revisions} alerts")
+        if not self.new:
+            parts.append("ongoing")
+        return " · ".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class DigestGroup:

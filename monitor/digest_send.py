@@ -231,8 +231,14 @@ class DigestSender:
             await self._release(key, token)
             raise
         await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", timedelta(days=7))
-        log.info("digest_sent", digest=digest.name, window=f"manual-{utc_iso(now)}", events=built.events,
-                 recipients=len(result.accepted), refused=result.refused or None)
+        log.info(
+            "digest_sent",
+            digest=digest.name,
+            window=f"manual-{utc_iso(now)}",
+            events=built.events,
+            recipients=len(result.accepted),
+            refused=result.refused or None,
+        )
         return DigestOutcome("sent", window, built)
 
     async def catch_up(self, digests: Sequence[DigestConfig]) -> None:
@@ -267,7 +273,9 @@ def digest_sender(
             problems.append(Problem(config.source, None, f"digests[{index}]: {exc}"))
         bad = bad_addresses(digest.to)
         if bad:
-            problems.append(Problem(config.source, None, f"digests[{index}].to: not an e-mail address: {', '.join(bad)}"))
+            problems.append(
+                Problem(config.source, None, f"digests[{index}].to: not an e-mail address: {', '.join(bad)}")
+            )
     if config.smtp is None:
         problems.append(Problem(config.source, None, "digests need an 'smtp' section"))
     if problems:

@@ -68,14 +68,15 @@ def escalation_alert(*, previous: int, reading: Reading, trigger: EventState, no
     return {
         "id": f"esc_{int(now.timestamp())}_{previous}_{reading.level}",
         "kind": "escalation",
-        "event_id": trigger.id,
+        "event_id": trigger.id if trigger else None,
         "revision": 1,
         "event_type": None,
         "severity": reading.level,
         "title": f"Escalation level {direction} from {previous} to {reading.level}",
         "summary": (
             f"Index {reading.score:g}; {reading.events_7d} events in the past 7 days against a weekly average of "
-            f"{reading.weekly_average:g} over the 4 weeks before (surge x{reading.surge:g}). Latest: {trigger.title}"
+            f"{reading.weekly_average:g} over the 4 weeks before (surge x{reading.surge:g})."
+            + (f" Latest: {trigger.title}" if trigger else "")
         ),
         "escalation_level": reading.level,
         "previous_level": previous,
@@ -83,10 +84,10 @@ def escalation_alert(*, previous: int, reading: Reading, trigger: EventState, no
         "surge": reading.surge,
         "first_seen": stamp,
         "updated": stamp,
-        "entities": list(trigger.entities),
+        "entities": list(trigger.entities) if trigger else [],
         "evidence": [],
         "articles": [
             {"url": s.url, "title": s.title, "source": s.feed, "published": _iso(s.published)}
-            for s in trigger.sources[:1]
+            for s in (trigger.sources[:1] if trigger else [])
         ],
     }

@@ -240,7 +240,11 @@ class Processor:
         points.append(EventPoint(event.event_type, event.severity, datetime.fromisoformat(event.first_seen), event.id))
         return read_index(points, now, await self.events.level(), self.escalation_policy).level
 
-    async def _update_escalation(self, trigger: EventState) -> None:
+    async def refresh_escalation(self) -> None:
+        """Re-read the index with no new event, so the level also falls as events age (a daemon job runs it)."""
+        await self._update_escalation(None)
+
+    async def _update_escalation(self, trigger: EventState | None) -> None:
         """Recompute the index after an event changed; a level change is itself an alert (once, across replicas)."""
         now = self.clock.now()
         previous = await self.events.level()

@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 
 from monitor.app import App, build_app
 from monitor.clock import SystemClock
-from monitor.config import Config, WebhookSink, load_config, sink_name
+from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_name, with_environment
 from monitor.daemon import Daemon
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, Problem, StoreError
 from monitor.keys import Keys
 from monitor.logs import Redactor, configure_logging
 from monitor.matcher import Matcher
@@ -224,3 +224,70 @@ async def dlq_retry(path: Path, env: Mapping[str, str], out: TextIO, *, ids: lis
         moved = await retry_dead(redis, Keys(), ids or "all")
     print(f"re-queued {len(moved)} alert(s)", file=out)
     return 0
+
+
+def _digest_named(config: Config, name: str | None) -> DigestConfig:
+    """The digest called ``name`` (the first one when None); a ``ConfigError`` naming the choices otherwise."""
+    if not config.digests:
+        raise ConfigError([Problem(config.source, None, "no digests are configured (see 'digests:')")])
+    if name is None:
+        return config.digests[0]
+    for digest in config.digests:
+        if digest.name == name:
+            return digest
+    known = ", ".join(d.name for d in config.digests)
+    raise ConfigError([Problem(config.source, None, f"no digest named {name!r} (configured: {known})")])
+
+
+async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, target: Path, name: str | None) -> int:
+    """``monitor digest --preview OUT.html``: the HTML of what the digest would say if sent now; nothing is sent."""
+    from monitor.digest_send import digest_sender
+
+    config = load_config(path, env=env)
+    digest = _digest_named(config, name)
+    async with open_redis(config, attach=True) as redis:
+        built, rendered = await digest_sender(config, redis, Keys(), SystemClock()).preview(digest)
+    await asyncio.to_thread(target.write_text, rendered.html, encoding="utf-8")
+    print(f"wrote {target}: {rendered.subject}", file=out)
+    print(f"window {built.window_label}; {built.events} event(s), {len(built.escalations)} level change(s)", file=out)
+    return 0
+
+
+async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, name: str) -> int:
+    """``monitor digest --send-now NAME``: send the digest at once (its scheduled windows are not touched)."""
+    from monitor.digest_send import digest_sender
+
+    config = load_config(path, env=env)
+    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    digest = _digest_named(config, name)
+    async with open_redis(config, attach=True) as redis:
+        outcome = await digest_sender(config, redis, Keys(), SystemClock()).send_now(digest)
+    if outcome.digest is None:
+        print(f"digest {name}: another manual send of this moment is under way; nothing sent", file=out)
+        return 1
+    print(f"sent digest {name} to {len(digest.to)} recipient(s): {outcome.digest.subject}", file=out)
+    return 0
+
+
+def config_and_rules(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[Config, RuleSet]:
+    """For offline tools: ``-r`` rules win, and the config file is optional when they are given."""
+    config = load_config(path, env=env) if path.exists() or not rules else with_environment(Config(), env)
+    return config, load_rules(rules or config.rules)
+
+
+async def replay_command(
+    config: Config, ruleset: RuleSet, paths: list[Path], *, speed: float, with_sinks: bool, out: TextIO
+) -> int:
+    from monitor.replay import replay
+
+    async with open_redis(config, attach=True) as redis:
+        await replay(paths, config, ruleset, redis, out=out, speed=speed, with_sinks=with_sinks)
+    return 0
+
+
+async def events_command(path: Path, env: Mapping[str, str], *, days: float, as_json: bool, out: TextIO) -> int:
+    from monitor.replay import list_events
+
+    config = load_config(path, env=env)
+    async with open_redis(config, attach=True) as redis:
+        return await list_events(redis, days=days, out=out, as_json=as_json)
