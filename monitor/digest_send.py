@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -121,7 +122,8 @@ class DigestSender:
         cursor = str(start_ms)
         try:
             while len(entries) < MAX_ENTRIES:
-                batch = await self._redis.xrange(self._keys.alert_log, min=cursor, max=str(end_ms), count=_PAGE)
+                # Typed loosely on purpose, as in the outbox: the reply's shape depends on the client's settings.
+                batch: Any = await self._redis.xrange(self._keys.alert_log, min=cursor, max=str(end_ms), count=_PAGE)
                 entries.extend(e for entry_id, fields in batch if (e := LogEntry.from_stream(entry_id, fields)))
                 if len(batch) < _PAGE:
                     break
@@ -129,7 +131,7 @@ class DigestSender:
                 cursor = f"{millis}-{int(seq) + 1}"
             else:
                 log.warning("digest_truncated", window=window.key, entries=len(entries))
-            before = await self._redis.xrevrange(self._keys.alert_log, max=str(start_ms - 1), min="-", count=1)
+            before: Any = await self._redis.xrevrange(self._keys.alert_log, max=str(start_ms - 1), min="-", count=1)
         except RedisError as exc:
             raise StoreError(f"Redis failed reading the alert log: {exc}") from exc
         level = _level(LogEntry.from_stream(*before[0])) if before else None

@@ -41,6 +41,7 @@ GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 WIRE_COPY_SIMILARITY = 0.6
+CLOSE_IN_TIME = timedelta(hours=12)
 MAX_SOURCES = 50
 
 _CONFIRMATION = re.compile(
@@ -180,6 +181,16 @@ def join_score(
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
+    # Two different bases or two different people named: two different attacks or killings.
+    for kind in ("base", "person"):
+        mine = {e for e in salient if types.get(e) == kind}
+        theirs = {e for e in event.salient if types.get(e) == kind}
+        if mine and theirs and not mine & theirs:
+            score -= 2.0
+    if abs(at - datetime.fromisoformat(event.updated)) <= CLOSE_IN_TIME:
+        score += 1.0  # reports hours apart in one family are usually about the same thing
+        if not salient:
+            score += 1.0  # and an article that names nothing specific has nothing that contradicts it
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score

@@ -28,21 +28,23 @@ __all__ = ["EventStore"]
 
 LOCK_TTL_MS = 10_000
 
-# KEYS: outbox, alert log, article claim, fingerprint, event, events index, then ARGV[9] band keys and
-# ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
+# KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
+# and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
 _COMMIT = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[1])
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2])
 redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7])
 redis.call('ZADD', KEYS[6], ARGV[8], ARGV[5])
+redis.call('ZADD', KEYS[7], ARGV[12], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', tonumber(ARGV[12]) - tonumber(ARGV[7]))
 local bands = tonumber(ARGV[9])
 local entities = tonumber(ARGV[10])
-for i = 7, 6 + bands do
+for i = 8, 7 + bands do
   redis.call('SADD', KEYS[i], ARGV[5])
   redis.call('EXPIRE', KEYS[i], ARGV[7])
 end
-for i = 7 + bands, 6 + bands + entities do
+for i = 8 + bands, 7 + bands + entities do
   redis.call('ZADD', KEYS[i], ARGV[8], ARGV[5])
   redis.call('EXPIRE', KEYS[i], ARGV[7])
 end
@@ -105,9 +107,17 @@ class EventStore:
             raise StoreError(f"Redis failed: {exc}") from exc
 
     async def candidates(
-        self, *, fingerprint: str | None, bands: Sequence[str], salient: Sequence[str], since: datetime
+        self,
+        *,
+        fingerprint: str | None,
+        bands: Sequence[str],
+        salient: Sequence[str],
+        since: datetime,
+        family: str,
+        reported_since: datetime,
     ) -> tuple[str | None, list[EventState]]:
-        """(the event an exact copy belongs to, if any; events sharing a band key or a salient entity)."""
+        """(the event an exact copy belongs to, if any; events sharing a band key or a salient entity, and the
+        family's events reported since ``reported_since``)."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.get(self.keys.fingerprint(fingerprint) if fingerprint else self.keys.fingerprint("-"))
@@ -115,6 +125,7 @@ class EventStore:
                     pipe.smembers(self.keys.band(band))
                 for entity in salient:
                     pipe.zrangebyscore(self.keys.entity_events(entity), since.timestamp(), "+inf")
+                pipe.zrangebyscore(self.keys.family_events(family), reported_since.timestamp(), "+inf")
                 results = await pipe.execute()
             copy_of = results[0].decode() if results[0] else None
             ids = {v.decode() for r in results[1:] for v in r}
@@ -150,6 +161,7 @@ class EventStore:
             self.keys.fingerprint(fingerprint or f"none:{article_id}"),
             self.keys.event(event.id),
             self.keys.events,
+            self.keys.family_events(event.family),
             *(self.keys.band(b) for b in bands),
             *(self.keys.entity_events(e) for e in salient),
         ]
@@ -165,6 +177,7 @@ class EventStore:
             len(bands),
             len(salient),
             _retention_floor(now),
+            datetime.fromisoformat(event.updated).timestamp(),
         ]
         try:
             return bool(await self._commit(keys=keys, args=args))

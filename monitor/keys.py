@@ -58,6 +58,10 @@ class Keys:
         """Sorted set of events naming a salient entity, by first-seen time."""
         return f"{self._p}:ent:{entity}"
 
+    def family_events(self, family: str) -> str:
+        """Sorted set of a family's events by the time of their latest article (recent-report lookup)."""
+        return f"{self._p}:family:{family}"
+
     def cluster_lock(self, family: str) -> str:
         return f"{self._p}:lock:cluster:{family}"
 

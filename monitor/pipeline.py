@@ -19,7 +19,16 @@ import structlog
 from monitor.clock import Clock
 from monitor.config import EscalationConfig, EventsConfig
 from monitor.escalation import EscalationPolicy, EventPoint, read_index
-from monitor.events import EventPolicy, EventState, add_article, family_of, join_score, new_event, salient_entities
+from monitor.events import (
+    CLOSE_IN_TIME,
+    EventPolicy,
+    EventState,
+    add_article,
+    family_of,
+    join_score,
+    new_event,
+    salient_entities,
+)
 from monitor.eventstore import EventStore
 from monitor.matcher import Matcher
 from monitor.models import Article, Match
@@ -153,7 +162,12 @@ class Processor:
         digest = fingerprint(article)
         async with self.events.lock(family):
             copy_of, candidates = await self.events.candidates(
-                fingerprint=digest, bands=bands, salient=sorted(salient), since=now - self._longest_window
+                fingerprint=digest,
+                bands=bands,
+                salient=sorted(salient),
+                since=now - self._longest_window,
+                family=family,
+                reported_since=now - CLOSE_IN_TIME,
             )
             best = self._best(candidates, copy_of, family, salient, signature, now)
             bound = log.bind(feed=article.feed, article=article.id)

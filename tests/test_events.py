@@ -183,3 +183,30 @@ async def test_escalation_level_changes_are_alerted_once(
     await processor.process([quiet])
     levels = [a for a in await outbox(redis) if a["kind"] == "escalation"]
     assert levels[-1]["escalation_level"] < first[0]["escalation_level"]  # decayed, then re-read on the next event
+
+
+async def test_attacks_on_two_bases_the_same_night_are_two_events(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    first = article(
+        "e1",
+        "Rockets hit Ain al-Asad air base hosting US troops",
+        "Several rockets struck the base in Anbar overnight, the coalition said.",
+    )
+    clock.advance(hours=2)
+    second = article(
+        "e2",
+        "Drone attack targets US forces at Harir air base",
+        "A one-way drone struck near a hangar at Harir in the Kurdistan region.",
+        at=clock.now(),
+    )
+    third = article(
+        "e3",
+        "Base hosting US troops in western Iraq comes under rocket fire",
+        "Officials said rockets landed inside the perimeter; damage was being assessed.",
+        at=clock.now(),
+    )
+    await processor.process([first])
+    await processor.process([second, third])
+    alerts = await events_of(redis)
+    assert len({a["event_id"] for a in alerts if a["revision"] == 1}) == 2  # the unnamed report joins, Harir does not

@@ -34,14 +34,16 @@ EMBED_TOTAL_LIMIT = 6000
 CONTENT_LIMIT = 2000
 _MARK = {1: "⚪", 2: "🟢", 3: "🟡", 4: "🟠", 5: "🔴"}
 # Discord's Markdown accepts a backslash before any ASCII punctuation; these are the ones that mean something
-# (emphasis, spoilers, code, quotes, links, headings, mentions and timestamps).
-_SPECIAL = re.compile(r"([\\*_~`|>\[\]()#<@])")
-_LINE_START_DASH = re.compile(r"(?m)^(\s*)-")
+# anywhere in a line (emphasis, spoilers, code, quotes, link brackets, mentions and timestamps)...
+_SPECIAL = re.compile(r"([\\*_~`|>\[\]<@])")
+# ...and these only at the start of one (headings, subtext, lists).
+_LINE_START = re.compile(r"(?m)^(\s*)([#-])")
 
 
 def escape(text: str) -> str:
-    """Markdown-inert text: every meaningful character backslash-escaped, a leading list dash too."""
-    return _LINE_START_DASH.sub(r"\1\\-", _SPECIAL.sub(r"\\\1", text))
+    """Markdown-inert text: every meaningful character backslash-escaped (a link needs its brackets, so
+    ``[a](b)`` becomes ``\\[a\\](b)``, which shows as typed)."""
+    return _LINE_START.sub(r"\1\\\2", _SPECIAL.sub(r"\\\1", text))
 
 
 def _fit_lines(lines: list[str], limit: int, total: int) -> str:

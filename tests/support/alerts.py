@@ -99,5 +99,5 @@ async def log_alert(redis: aioredis.Redis, keys: Keys, alert: dict[str, Any], at
     """XADD to the alert log as the pipeline does, with the stream id at ``at`` (ms) so windows can be tested."""
     millis = int(at.timestamp() * 1000)
     _seq[millis] = _seq.get(millis, -1) + 1
-    fields = {"id": alert["id"], "alert": json.dumps(alert, ensure_ascii=False)}
+    fields: dict[Any, Any] = {"id": alert["id"], "alert": json.dumps(alert, ensure_ascii=False)}
     await redis.xadd(keys.alert_log, fields, id=f"{millis}-{_seq[millis]}")

@@ -83,12 +83,6 @@ class SmtpServer:
         }
         return SmtpConfig.model_validate({**settings, **changes})
 
-    async def wait_for(self, n: int, timeout_s: float = 5.0) -> list[Received]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.messages) < n:
-                await asyncio.sleep(0.01)
-        return self.messages
-
     # -- aiosmtpd handler hooks ---------------------------------------------------------------------------
 
     async def handle_RCPT(
