@@ -7,6 +7,7 @@ schedules the former, ``monitor once`` calls the latter, and tests call both dir
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import TextIO
 import aiohttp
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 
 from monitor.clock import Clock
 from monitor.config import Config, FeedConfig
@@ -23,19 +25,39 @@ from monitor.errors import FetchError, ParseError, StoreError
 from monitor.eventstore import EventStore
 from monitor.fetch import Fetcher
 from monitor.keys import Keys
+from monitor.lease import FeedLeases, lease_ttl_ms, replica_token
 from monitor.matcher import Matcher
 from monitor.netguard import make_session
+from monitor.observe import NULL_OBSERVER, Observer
 from monitor.outbox import REDIS_ERRORS, Deliverer, trim_delivered
-from monitor.parse import parse_feed_async
+from monitor.parsepool import ParserPool
+from monitor.payload import feed_notice
 from monitor.pipeline import Processor, ProcessResult, policies
+from monitor.reload import sink_signatures
 from monitor.rulefile import RuleSet
+from monitor.schedule import Cadence, next_delay, server_hint
 from monitor.sinks import Sink
 from monitor.sinks.factory import build_sinks
+from monitor.sinks.webhook import safe_origin
 from monitor.store import Store
 
-__all__ = ["App", "build_app"]
+__all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfiguration:
+    """A new configuration, ready to apply: ``started`` are new deliverers (new or changed sinks), ``stopped`` the
+    running ones they replace or that were removed; unchanged sinks keep their running deliverer."""
+
+    config: Config
+    ruleset: RuleSet
+    matcher: Matcher
+    processor: Processor
+    deliverers: list[Deliverer]
+    started: list[Deliverer]
+    stopped: list[Deliverer]
 
 
 @dataclass
@@ -47,11 +69,18 @@ class App:
     store: Store
     http: aiohttp.ClientSession
     fetcher: Fetcher
+    parser: ParserPool
     processor: Processor
     sinks: list[Sink]
     deliverers: list[Deliverer]
     clock: Clock
     owns_http: bool = True
+    observer: Observer = NULL_OBSERVER
+    #: Per-feed fetch leases shared with other replicas; None polls every feed regardless (``monitor once``).
+    leases: FeedLeases | None = None
+    replica: str = ""
+    stdout: TextIO | None = None
+    next_delays: dict[str, float] = field(default_factory=dict)
     _fetch_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
 
     async def start(self) -> None:
@@ -60,37 +89,41 @@ class App:
             await deliverer.ensure_group()
 
     async def poll_feed(self, feed: FeedConfig) -> ProcessResult | None:
-        """Fetch, parse and process one feed. Never raises: every failure is logged and recorded as health."""
+        """Fetch, parse and process one feed. Never raises: every failure is logged and recorded as health.
+
+        Afterwards ``next_delays[feed.name]`` holds when to poll it again (see ``monitor.schedule``).
+        """
+        if await self._leased_elsewhere(feed):
+            return ProcessResult()
         bound = log.bind(feed=feed.name)
         started = self.clock.monotonic()
         async with self._fetch_slots:
             try:
-                validators = await self.store.validators(feed.name)
+                validators, interval, last_digest = await self.store.poll_state(feed.name)
                 result = await self.fetcher.fetch(feed.url, validators)
+                hint = server_hint(result.headers, result.body, self.clock.now())
                 if result.status == 304 or result.body is None:
-                    await self.store.record_fetch(
-                        feed.name,
-                        at=self.clock.now(),
-                        ok=True,
-                        status=304,
-                        items=0,
-                        latency_s=self.clock.monotonic() - started,
-                    )
+                    await self._record(feed, interval, started, status=304, changed=False, hint=hint)
                     bound.debug("feed_not_modified")
+                    self.observer.feed_polled(feed.name, "not_modified", self.clock.monotonic() - started)
                     return ProcessResult()
-                articles = await parse_feed_async(
+                digest = hashlib.sha1(result.body, usedforsecurity=False).hexdigest()[:16]
+                articles = await self.parser.parse(
                     result.body, headers=result.headers, feed=feed.name, url=result.url, fetched=self.clock.now()
                 )
+                self.observer.items_parsed(feed.name, len(articles))
                 outcome = await self.processor.process(articles)
                 # Validators only after the articles are processed: a crash before this re-fetches the feed.
                 await self.store.save_validators(feed.name, result.validators)
-                await self.store.record_fetch(
-                    feed.name,
-                    at=self.clock.now(),
-                    ok=True,
+                await self._record(
+                    feed,
+                    interval,
+                    started,
                     status=result.status,
+                    changed=digest != last_digest,
+                    hint=hint,
                     items=len(articles),
-                    latency_s=self.clock.monotonic() - started,
+                    digest=digest,
                 )
                 bound.info(
                     "feed_fetched",
@@ -100,21 +133,83 @@ class App:
                     alerted=outcome.alerted,
                     elapsed_s=round(self.clock.monotonic() - started, 3),
                 )
+                self.observer.feed_polled(feed.name, "ok", self.clock.monotonic() - started)
                 return outcome
             except (FetchError, ParseError) as exc:
                 status = getattr(exc, "status", None)
                 bound.warning("feed_failed", reason=exc.reason, status=status)
-                await self._record_failure(feed, status, exc.reason, started)
+                self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
+                await self._record_failure(feed, status, exc.reason, started, getattr(exc, "retry_after", None))
             except StoreError as exc:
                 bound.error("feed_store_failed", reason=str(exc))
+                self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
+                self.next_delays[feed.name] = float(feed.interval_s)
             except Exception:  # a bug must not stop the other feeds or the daemon
                 bound.exception("feed_crashed")
-                await self._record_failure(feed, None, "internal error", started)
+                self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
+                await self._record_failure(feed, None, "internal error", started, None)
         return None
 
-    async def _record_failure(self, feed: FeedConfig, status: int | None, reason: str, started: float) -> None:
+    async def _leased_elsewhere(self, feed: FeedConfig) -> bool:
+        """True when another replica holds the feed's lease (see ``monitor.lease``); else the lease is now ours,
+        until about when this replica means to poll the feed next."""
+        if self.leases is None:
+            return False
+        ttl_ms = lease_ttl_ms(self.next_delays.get(feed.name, float(feed.interval_s)))
         try:
-            await self.store.record_fetch(
+            holder = await self.leases.acquire(feed.name, ttl_ms)
+        except RedisError:
+            return False  # poll anyway: the poll reports the outage, and the article claims keep it harmless
+        if holder is None:
+            return False
+        log.debug("feed_poll_skipped", feed=feed.name, holder=holder)
+        self.observer.feed_skipped(feed.name)
+        return True
+
+    def _cadence(self, feed: FeedConfig) -> Cadence:
+        return Cadence(
+            base_s=feed.interval_s,
+            min_s=feed.min_interval_s or max(1.0, feed.interval_s / 2),
+            max_s=feed.max_interval_s or feed.interval_s * 4,
+            adaptive=feed.adaptive,
+        )
+
+    async def _record(
+        self,
+        feed: FeedConfig,
+        interval: float | None,
+        started: float,
+        *,
+        status: int,
+        changed: bool,
+        hint: float | None,
+        items: int = 0,
+        digest: str | None = None,
+    ) -> None:
+        delay, remembered = next_delay(
+            self._cadence(feed), previous_s=interval, changed=changed, failed=False, consecutive_errors=0, hint_s=hint
+        )
+        self.next_delays[feed.name] = delay
+        before, _ = await self.store.record_fetch(
+            feed.name,
+            at=self.clock.now(),
+            ok=True,
+            status=status,
+            items=items,
+            latency_s=self.clock.monotonic() - started,
+            interval_s=remembered,
+            body_digest=digest,
+        )
+        threshold = self.config.fetch.alert_after_failures
+        if threshold and before >= threshold:
+            await self._notice(feed, down=False, errors=before, reason="")
+
+    async def _record_failure(
+        self, feed: FeedConfig, status: int | None, reason: str, started: float, retry_after: float | None
+    ) -> None:
+        self.next_delays[feed.name] = float(feed.interval_s)
+        try:
+            _, after = await self.store.record_fetch(
                 feed.name,
                 at=self.clock.now(),
                 ok=False,
@@ -123,8 +218,31 @@ class App:
                 latency_s=self.clock.monotonic() - started,
                 error=reason,
             )
+            self.next_delays[feed.name], _ = next_delay(
+                self._cadence(feed),
+                previous_s=None,
+                changed=False,
+                failed=True,
+                consecutive_errors=after,
+                retry_after_s=retry_after,
+            )
+            if self.config.fetch.alert_after_failures and after == self.config.fetch.alert_after_failures:
+                await self._notice(feed, down=True, errors=after, reason=reason)
         except StoreError as exc:
             log.error("feed_store_failed", feed=feed.name, reason=str(exc))
+
+    async def _notice(self, feed: FeedConfig, *, down: bool, errors: int, reason: str) -> None:
+        """Tell the operators, through the sinks, that a feed went down (once per outage) or came back."""
+        notice = feed_notice(
+            feed=feed.name,
+            url_origin=safe_origin(feed.url),
+            down=down,
+            consecutive_errors=errors,
+            reason=reason,
+            now=self.clock.now(),
+        )
+        await self.store.enqueue_notice(notice)
+        log.warning("feed_down_notified" if down else "feed_recovery_notified", feed=feed.name, errors=errors)
 
     async def cycle(self, feeds: Sequence[FeedConfig] | None = None) -> list[ProcessResult | None]:
         """Poll every feed once, concurrently (bounded by ``fetch.concurrency``)."""
@@ -152,7 +270,52 @@ class App:
         except StoreError as exc:
             log.warning("escalation_refresh_failed", reason=str(exc))
 
+    def deliverer(self, sink: Sink, config: Config) -> Deliverer:
+        """The deliverer of ``sink`` for this replica."""
+        return Deliverer(
+            self.redis,
+            self.store.keys,
+            sink,
+            consumer=self.replica,
+            clock=self.clock,
+            max_attempts=config.alerts.max_attempts,
+            max_retry_delay_s=config.alerts.max_retry_delay_s,
+            observer=self.observer,
+        )
+
+    async def prepare_reload(self, config: Config, ruleset: RuleSet) -> Reconfiguration:
+        """Everything a new configuration needs, built without touching the running app; raises ``ConfigError``
+        (e.g. a sink that cannot be built), in which case nothing changes. See ``apply_reload``."""
+        matcher = await asyncio.to_thread(Matcher, ruleset, min_severity=config.alerts.min_severity)
+        processor = _processor(config, matcher, self.processor.events, self.clock, self.observer)
+        built = {s.name: s for s in _sinks(config, self.http, self.stdout, self.clock)}
+        old, new = sink_signatures(self.config), sink_signatures(config)
+        running = {d.sink.name: d for d in self.deliverers}
+        deliverers: list[Deliverer] = []
+        started: list[Deliverer] = []
+        for name, sink in built.items():
+            if name in running and old.get(name) == new[name]:
+                deliverers.append(running[name])  # unchanged: keeps running, with its retry timers
+                await sink.close()
+            else:
+                started.append(self.deliverer(sink, config))
+                deliverers.append(started[-1])
+        kept = {d.sink.name for d in deliverers if d not in started}
+        stopped = [d for name, d in running.items() if name not in kept]
+        return Reconfiguration(config, ruleset, matcher, processor, deliverers, started, stopped)
+
+    def apply_reload(self, change: Reconfiguration) -> None:
+        """Switch to a prepared configuration. Polls in flight finish with the processor they started with; the
+        caller stops ``change.stopped`` and starts ``change.started``."""
+        self.config = change.config
+        self.ruleset = change.ruleset
+        self.matcher = change.matcher
+        self.processor = change.processor
+        self.deliverers = change.deliverers
+        self.sinks = [d.sink for d in change.deliverers]
+
     async def close(self) -> None:
+        await asyncio.to_thread(self.parser.close)
         for sink in self.sinks:
             await sink.close()
         if self.owns_http:
@@ -170,36 +333,20 @@ async def build_app(
     stdout: TextIO | None = None,
     consumer: str | None = None,
     keys: Keys | None = None,
+    parse_in_workers: bool = True,
+    observer: Observer = NULL_OBSERVER,
+    fetch_leases: bool = True,
 ) -> App:
     """Wire the pipeline. ``redis`` is passed in (the CLI starts or connects to it); ``http`` defaults to a guarded
-    session built from ``config.fetch``."""
+    session built from ``config.fetch``. ``consumer`` (else ``config.replica_name``, else the host name) names
+    this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease."""
     keys = keys or Keys()
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
-    event_policy, escalation_policy = policies(config.events, config.escalation)
     store = Store(redis, keys)
-    sinks = build_sinks(
-        config.alerts.sinks,
-        session,
-        stdout or sys.stdout,
-        clock=clock,
-        source=config.source,
-        allow_private_networks=config.fetch.allow_private_networks,
-    )
-    name = consumer or socket.gethostname()
-    deliverers = [
-        Deliverer(
-            redis,
-            keys,
-            sink,
-            consumer=name,
-            clock=clock,
-            max_attempts=config.alerts.max_attempts,
-            max_retry_delay_s=config.alerts.max_retry_delay_s,
-        )
-        for sink in sinks
-    ]
+    sinks = _sinks(config, session, stdout, clock)
+    name = consumer or replica_name(config)
     app = App(
         config=config,
         ruleset=ruleset,
@@ -208,18 +355,52 @@ async def build_app(
         store=store,
         http=session,
         fetcher=Fetcher(session, config.fetch, clock=clock),
-        processor=Processor(
-            matcher,
-            EventStore(redis, keys),
-            clock,
-            max_age_hours=config.alerts.max_age_hours,
-            event_policy=event_policy,
-            escalation_policy=escalation_policy,
+        parser=ParserPool(
+            workers=config.fetch.parse_workers if parse_in_workers else 0,
+            memory_mb=config.fetch.parse_memory_mb,
+            timeout_s=config.fetch.parse_timeout_s,
         ),
+        processor=_processor(config, matcher, EventStore(redis, keys), clock, observer),
         sinks=sinks,
-        deliverers=deliverers,
+        deliverers=[],
         clock=clock,
         owns_http=owns_http,
+        observer=observer,
+        leases=FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None,
+        replica=name,
+        stdout=stdout,
         _fetch_slots=asyncio.Semaphore(config.fetch.concurrency),
     )
+    app.deliverers = [app.deliverer(sink, config) for sink in sinks]
     return app
+
+
+def replica_name(config: Config) -> str:
+    """This replica's consumer name: ``replica_name`` (or ``MONITOR_REPLICA``), else the host name, which is
+    stable across restarts on a host; two replicas on one host need distinct names."""
+    return config.replica_name or socket.gethostname()
+
+
+def _sinks(config: Config, session: aiohttp.ClientSession, stdout: TextIO | None, clock: Clock) -> list[Sink]:
+    return build_sinks(
+        config.alerts.sinks,
+        session,
+        stdout or sys.stdout,
+        clock=clock,
+        source=config.source,
+        allow_private_networks=config.fetch.allow_private_networks,
+        smtp=config.smtp,
+    )
+
+
+def _processor(config: Config, matcher: Matcher, events: EventStore, clock: Clock, observer: Observer) -> Processor:
+    event_policy, escalation_policy = policies(config.events, config.escalation)
+    return Processor(
+        matcher,
+        events,
+        clock,
+        max_age_hours=config.alerts.max_age_hours,
+        event_policy=event_policy,
+        escalation_policy=escalation_policy,
+        observer=observer,
+    )

@@ -7,6 +7,7 @@ Config flows one way: file -> ``${VAR}`` -> ``REDIS_URL`` -> flags -> this objec
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,6 +30,7 @@ __all__ = [
     "FetchConfig",
     "FileSink",
     "LogConfig",
+    "MetricsConfig",
     "RedisConfig",
     "SinkConfig",
     "SmtpConfig",
@@ -38,8 +40,20 @@ __all__ = [
 ]
 
 
+_REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _addresses(values: list[str]) -> list[str]:
+    from monitor.email_render import bad_addresses
+
+    bad = bad_addresses(values)
+    if bad:
+        raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+    return values
 
 
 def _http_url(value: str) -> str:
@@ -54,6 +68,8 @@ class RedisConfig(_Strict):
     data_dir: Path = Path("var")
     socket_timeout_s: float = Field(5.0, gt=0, le=120)
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    #: Refuse to start when Redis may evict keys or does not persist them (else only a ``redis_unsafe`` warning).
+    require_safe: bool = False
 
     @field_validator("url")
     @classmethod
@@ -69,15 +85,32 @@ class FetchConfig(_Strict):
     allow_private_networks: bool = False
     max_redirects: int = Field(5, ge=0, le=20)
     concurrency: int = Field(32, ge=1, le=1000)
+    per_host_concurrency: int = Field(4, ge=1, le=100)
     user_agent: str = "escalation-monitor/0.1 (+https://github.com/escalation-monitor)"
+    #: Consecutive failures of a feed before an operator alert goes to the sinks (0 = never); a recovery follows.
+    alert_after_failures: int = Field(5, ge=0, le=1000)
+    #: Feeds are parsed in worker processes with these limits, so a hostile feed cannot take the daemon down.
+    parse_workers: int = Field(2, ge=1, le=32)
+    parse_memory_mb: int = Field(1024, ge=128, le=65536)
+    parse_timeout_s: float = Field(30.0, gt=0, le=600)
 
 
 class FeedConfig(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     url: str
     interval_s: int = Field(300, ge=1, le=86400)
+    #: Adaptive polling stays between these (defaults: half and four times ``interval_s``).
+    min_interval_s: int | None = Field(None, ge=1, le=86400)
+    max_interval_s: int | None = Field(None, ge=1, le=7 * 86400)
+    adaptive: bool = True
 
     _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeedConfig:
+        if self.min_interval_s and self.max_interval_s and self.min_interval_s > self.max_interval_s:
+            raise ValueError("min_interval_s must not exceed max_interval_s")
+        return self
 
 
 class _SinkBase(_Strict):
@@ -109,6 +142,8 @@ class EmailSink(_SinkBase):
 
     type: Literal["email"]
     to: list[str] = Field(min_length=1)
+
+    _check_to = field_validator("to")(classmethod(lambda cls, v: _addresses(v)))
 
 
 def sink_name(sink: _SinkBase, index: int) -> str:
@@ -157,12 +192,23 @@ class DigestConfig(_Strict):
     timezone: str = "UTC"
     event_types: list[str] | None = None
 
+    _check_to = field_validator("to")(classmethod(lambda cls, v: _addresses(v)))
+
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError("must be a five-field cron expression, e.g. '0 7 * * *'")
         return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> DigestConfig:
+        from monitor.digest_window import check_schedule  # cron arithmetic lives with the digests
+
+        problem = check_schedule(self.cron, self.timezone)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class EventsConfig(_Strict):
@@ -204,6 +250,14 @@ class LogConfig(_Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class MetricsConfig(_Strict):
+    """The daemon's HTTP server: ``/metrics``, ``/healthz`` and ``/readyz``. Port 0 picks a free one (logged)."""
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(9464, ge=0, le=65535)
+
+
 class Config(_Strict):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")], min_length=1)
@@ -215,6 +269,10 @@ class Config(_Strict):
     events: EventsConfig = Field(default_factory=EventsConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    #: This replica's stable name among those sharing one Redis (its consumer name in the outbox groups);
+    #: default: the host name. ``MONITOR_REPLICA`` in the environment overrides it.
+    replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=_REPLICA_NAME)
     source: str = Field("<defaults>", exclude=True, description="where this config was read from")
 
     @model_validator(mode="after")
@@ -255,7 +313,12 @@ def load_config(path: Path, *, env: Mapping[str, str]) -> Config:
 
 
 def with_environment(config: Config, env: Mapping[str, str]) -> Config:
-    """The environment's overrides of a config (``REDIS_URL``)."""
+    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REPLICA``)."""
+    replica = env.get("MONITOR_REPLICA")
+    if replica:
+        if not re.fullmatch(_REPLICA_NAME, replica) or len(replica) > 100:
+            raise ConfigError([Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)")])
+        config = config.model_copy(update={"replica_name": replica})
     url = env.get("REDIS_URL")
     if url:
         config = config.model_copy(

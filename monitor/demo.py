@@ -127,8 +127,8 @@ def _demo_config(base: str, secret: str, data_dir: Path) -> Config:
             "rules": [str(Path("rules"))] if Path("rules").is_dir() else [],
             "fetch": {"timeout_s": 10, "allow_private_networks": True},
             "feeds": [
-                {"name": "demo-wire", "url": f"{base}/feeds/wire.xml", "interval_s": 3},
-                {"name": "demo-regional", "url": f"{base}/feeds/regional.xml", "interval_s": 3},
+                {"name": "demo-wire", "url": f"{base}/feeds/wire.xml", "interval_s": 2, "adaptive": False},
+                {"name": "demo-regional", "url": f"{base}/feeds/regional.xml", "interval_s": 2, "adaptive": False},
             ],
             "alerts": {
                 "min_severity": 3,

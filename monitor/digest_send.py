@@ -44,7 +44,7 @@ from monitor.config import Config, DigestConfig
 from monitor.digest import Digest, LogEntry, build_digest
 from monitor.digest_window import Window, cron_trigger, next_fire, preview_window, scheduled_window
 from monitor.email_render import Rendered, bad_addresses, digest_email, render_digest
-from monitor.email_smtp import Mailer, SmtpMailer
+from monitor.email_smtp import Mailer, SendResult, SmtpMailer
 from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError, Problem, StoreError
 from monitor.keys import Keys
 
@@ -201,13 +201,7 @@ class DigestSender:
             return DigestOutcome("retry", window, reason=type(exc).__name__)
         if not await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", keep):
             bound.warning("digest_claim_lost", reason="the sending claim expired and another sender took it")
-        bound.info(
-            "digest_sent",
-            events=built.events,
-            level=built.level_end,
-            recipients=len(result.accepted),
-            refused=result.refused or None,
-        )
+        self._log_sent(bound, built, result)
         return DigestOutcome("sent", window, built)
 
     async def send_now(self, digest: DigestConfig) -> DigestOutcome:
@@ -233,15 +227,20 @@ class DigestSender:
             await self._release(key, token)
             raise
         await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", timedelta(days=7))
-        log.info(
-            "digest_sent",
-            digest=digest.name,
-            window=f"manual-{utc_iso(now)}",
-            events=built.events,
-            recipients=len(result.accepted),
-            refused=result.refused or None,
-        )
+        self._log_sent(log.bind(digest=digest.name, window=f"manual-{utc_iso(now)}"), built, result)
         return DigestOutcome("sent", window, built)
+
+    @staticmethod
+    def _log_sent(bound: Any, built: Digest, result: SendResult) -> None:
+        # Refused recipients are recorded as the e-mail sink records them: the digest counts as sent.
+        extra = {"refused": result.refused} if result.refused else {}
+        bound.info(
+            "digest_sent",
+            events=built.events,
+            escalation_level=built.level_end,
+            recipients=len(result.accepted),
+            **extra,
+        )
 
     async def catch_up(self, digests: Sequence[DigestConfig]) -> None:
         """``send_scheduled`` for every digest: what a failed or crashed send left undone goes out now."""

@@ -142,7 +142,7 @@ def build_message(
 
 def _subject(view: AlertView) -> str:
     if view.kind == "escalation":
-        return f"[{view.label}] {view.title}"
+        return f"[Escalation] {view.title}"  # the title says from which level to which
     prefix = f"Update {view.revision}: " if view.is_update else ""
     return f"[{view.severity_name.capitalize()} {view.severity}/5] {prefix}{view.type_label}: {view.title}"
 

@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import Protocol
 
 import aiosmtplib
 
@@ -42,14 +43,15 @@ class SendResult:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-class Mailer:
+class Mailer(Protocol):
     """What the e-mail sink and the digests need from a mail transport (tests may pass their own)."""
 
     #: Upper bound of one ``send``, in seconds: a claim or lease around a send must outlive it.
     max_send_s: float
 
     async def send(self, message: EmailMessage, recipients: Sequence[str]) -> SendResult:
-        raise NotImplementedError
+        """Send ``message`` to ``recipients``; raise ``DeliveryError`` / ``PermanentDeliveryError`` on failure."""
+        ...
 
 
 def _reply(code: int, message: str) -> str:
@@ -62,7 +64,7 @@ def _classify(code: int, reason: str) -> DeliveryError:
     return PermanentDeliveryError(reason)
 
 
-class SmtpMailer(Mailer):
+class SmtpMailer:
     """Sends through the server in ``SmtpConfig``: plain, ``starttls: true`` (upgrade required, certificate
     checked) or ``ssl: true`` (TLS from the first byte, usually port 465); logs in when ``username`` is set.
 

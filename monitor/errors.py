@@ -13,6 +13,7 @@ __all__ = [
     "PermanentDeliveryError",
     "Problem",
     "RuleError",
+    "StartupError",
     "StoreError",
 ]
 
@@ -85,3 +86,7 @@ class PermanentDeliveryError(DeliveryError):
 
 class StoreError(MonitorError):
     """Redis is unreachable or answered with an error."""
+
+
+class StartupError(MonitorError):
+    """The daemon refused to start (an unsafe Redis with ``redis.require_safe``) or a part of it could not."""

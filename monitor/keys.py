@@ -100,3 +100,7 @@ class Keys:
     def feed_state(self, feed: str) -> str:
         """Hash with the feed's health: last success, consecutive errors, last status."""
         return f"{self._p}:feed:{feed}"
+
+    def feed_lease(self, feed: str) -> str:
+        """A replica's token while it polls the feed (SET with a TTL of about one interval; see ``monitor.lease``)."""
+        return f"{self._p}:lease:feed:{feed}"

@@ -203,7 +203,9 @@ def make_session(config: FetchConfig, *, resolver: AbstractResolver | None = Non
     """
     if not config.allow_private_networks:
         resolver = GuardedResolver(resolver)
-    connector = aiohttp.TCPConnector(resolver=resolver, limit=config.concurrency, limit_per_host=8)
+    connector = aiohttp.TCPConnector(
+        resolver=resolver, limit=config.concurrency, limit_per_host=config.per_host_concurrency
+    )
     return aiohttp.ClientSession(
         connector=connector,
         # Proxies from the environment would make the guard check the proxy, not the target.

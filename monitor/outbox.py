@@ -41,6 +41,7 @@ from monitor.clock import Clock, utc_iso
 from monitor.dlq import DEAD_MAXLEN
 from monitor.errors import DeliveryError, PermanentDeliveryError, StoreError
 from monitor.keys import Keys
+from monitor.observe import NULL_OBSERVER, Observer
 from monitor.sinks import Sink
 
 __all__ = ["REDIS_ERRORS", "Deliverer", "ensure_group", "retry_delay", "trim_delivered"]
@@ -136,6 +137,7 @@ class Deliverer:
         base_delay_s: float = 1.0,
         shutdown_grace_s: float = 5.0,
         rng: random.Random | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         if block_ms < 1 or concurrency < 1 or max_held < concurrency or max_attempts < 1:
             raise ValueError("need block_ms >= 1, concurrency >= 1, max_held >= concurrency, max_attempts >= 1")
@@ -156,6 +158,7 @@ class Deliverer:
         self._max_held = max_held
         self._grace = shutdown_grace_s
         self._rng = rng or random.Random()
+        self._observer = observer
         self._min_severity: int | None = getattr(sink, "min_severity", None)
         self._log = structlog.get_logger(__name__).bind(sink=sink.name)
 
@@ -487,6 +490,7 @@ class Deliverer:
             entry.attempts, base_s=self._base_delay, cap_s=self._max_delay, retry_after=retry_after, rng=self._rng
         )
         log.info("alert_retry_scheduled", attempt=entry.attempts, delay_s=round(delay, 3), reason=entry.reason)
+        self._observer.alert_failed(self._group)
         self._schedule(entry, delay)
 
     async def _commit(self, entry: _Entry, log: Any) -> None:
@@ -513,12 +517,23 @@ class Deliverer:
         if entry.outcome == "delivered":
             self._delivered += 1
             log.info("alert_delivered", attempts=entry.attempts)
+            self._observer.alert_delivered(self._group, self._since_enqueued(entry.entry_id))
         elif entry.outcome == "dead":
             log.warning("alert_dead_lettered", reason=entry.reason, attempts=entry.attempts)
+            self._observer.alert_dead_lettered(self._group)
         elif entry.outcome == "missing":
             log.warning("outbox_entry_missing", entry=entry.entry_id)
         else:
             log.debug("alert_skipped")
+
+    def _since_enqueued(self, entry_id: str) -> float | None:
+        """Seconds since the entry was added: its id is Redis's clock in ms at XADD, which ran in the same atomic
+        step that claimed the article, so this is the detection latency from processing to the sink's 2xx."""
+        try:
+            enqueued_ms = int(entry_id.split("-", 1)[0])
+        except ValueError:
+            return None
+        return max(0.0, self._clock.now().timestamp() - enqueued_ms / 1000)
 
     async def _finish_sends(self, grace: float) -> None:
         tasks = list(self._sending.values())

@@ -9,7 +9,7 @@ from monitor.clock import utc_iso
 from monitor.escalation import Reading
 from monitor.events import EventState
 
-__all__ = ["MAX_ARTICLES", "SUMMARY_LIMIT", "alert_id", "escalation_alert", "event_alert"]
+__all__ = ["MAX_ARTICLES", "SUMMARY_LIMIT", "alert_id", "escalation_alert", "event_alert", "feed_notice"]
 
 SUMMARY_LIMIT = 600
 MAX_ARTICLES = 20
@@ -90,4 +90,31 @@ def escalation_alert(*, previous: int, reading: Reading, trigger: EventState, no
             {"url": s.url, "title": s.title, "source": s.feed, "published": _iso(s.published)}
             for s in (trigger.sources[:1] if trigger else [])
         ],
+    }
+
+
+def feed_notice(
+    *, feed: str, url_origin: str, down: bool, consecutive_errors: int, reason: str, now: datetime
+) -> dict[str, Any]:
+    """The ``kind: feed`` body: an operator notice that a feed keeps failing, or has recovered."""
+    stamp = utc_iso(now)
+    state = "down" if down else "recovered"
+    title = f"Feed {feed} has failed {consecutive_errors} times in a row" if down else f"Feed {feed} has recovered"
+    return {
+        "id": f"feed_{feed}_{state}_{int(now.timestamp())}",
+        "kind": "feed",
+        "event_id": None,
+        "revision": 1,
+        "event_type": None,
+        "severity": 2,
+        "title": title,
+        "summary": f"{url_origin}: {reason}" if down else f"{url_origin} answers again.",
+        "escalation_level": None,
+        "first_seen": stamp,
+        "updated": stamp,
+        "entities": [],
+        "evidence": [],
+        "articles": [],
+        "feed": feed,
+        "state": state,
     }

@@ -32,6 +32,7 @@ from monitor.events import (
 from monitor.eventstore import EventStore
 from monitor.matcher import Matcher
 from monitor.models import Article, Match
+from monitor.observe import NULL_OBSERVER, Observer
 from monitor.payload import escalation_alert, event_alert
 from monitor.similarity import band_keys, minhash, shingles
 from monitor.textnorm import normalize
@@ -101,8 +102,10 @@ class Processor:
         max_age_hours: float,
         event_policy: EventPolicy,
         escalation_policy: EscalationPolicy,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.matcher = matcher
+        self.observer = observer
         self.events = events
         self.clock = clock
         self.max_age = timedelta(hours=max_age_hours) if max_age_hours > 0 else None
@@ -134,8 +137,13 @@ class Processor:
             if await self.events.claimed(article.id):  # the common case on a re-poll: nothing to compute
                 counts["duplicate"] += 1
                 continue
+            self.observer.rules_matched(match.rules)  # new articles only, so re-polls do not inflate the counts
             outcome = await self._cluster(article, match)
             counts[outcome.kind] += 1
+            if outcome.event is not None and outcome.kind == "new":
+                self.observer.event_opened(outcome.event.event_type)
+            elif outcome.event is not None and outcome.kind == "revised":
+                self.observer.event_revised(outcome.event.event_type)
             if outcome.kind in ("new", "revised") and outcome.event is not None:
                 trigger = outcome.event
         if trigger is not None:

@@ -147,6 +147,7 @@ async def _deliver(config: Config, redis: aioredis.Redis, keys: Keys) -> None:
             sys.stdout,
             source=config.source,
             allow_private_networks=config.fetch.allow_private_networks,
+            smtp=config.smtp,
         )
         deliverers = [
             Deliverer(

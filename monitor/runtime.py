@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from monitor.app import App, build_app
+from monitor.app import App, build_app, replica_name
 from monitor.clock import SystemClock
 from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_name, with_environment
 from monitor.daemon import Daemon
@@ -23,7 +23,10 @@ from monitor.errors import ConfigError, Problem, StoreError
 from monitor.keys import Keys
 from monitor.logs import Redactor, configure_logging
 from monitor.matcher import Matcher
+from monitor.metrics import Metrics
+from monitor.observe import NULL_OBSERVER
 from monitor.redisconn import EmbeddedRedis, connect
+from monitor.redissafety import check_redis_safety
 from monitor.rulefile import RuleSet, load_rules
 
 __all__ = ["check", "load", "load_pack_for_cli", "open_redis", "run_daemon", "run_once", "status"]
@@ -51,7 +54,8 @@ def load_pack_for_cli(path: Path, env: Mapping[str, str], rules: list[Path] | No
     return load_rules(paths), config.alerts.min_severity if config else 3
 
 
-def _redactor(config: Config) -> Redactor:
+def _secrets(config: Config) -> tuple[list[str], list[str]]:
+    """The secret values and the secret-bearing URLs of a config, for the log redactor."""
     secrets: list[str] = []
     urls: list[str] = []
     for sink in config.alerts.sinks:
@@ -61,7 +65,11 @@ def _redactor(config: Config) -> Redactor:
                 secrets.append(sink.secret)
     if config.smtp and config.smtp.password:
         secrets.append(config.smtp.password)
-    return Redactor(secrets, urls)
+    return secrets, urls
+
+
+def _redactor(config: Config) -> Redactor:
+    return Redactor(*_secrets(config))
 
 
 @contextlib.asynccontextmanager
@@ -115,15 +123,30 @@ async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -
 
 async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
     config, ruleset = load(path, env)
-    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    redactor = configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    seen = [config]
+
+    def redact_also(new: Config) -> None:
+        # Old and new secrets both: deliverers of the old sinks may still log while they stop.
+        seen.append(new)
+        pairs = [_secrets(c) for c in seen[-2:]]
+        redactor.update([s for p in pairs for s in p[0]], [u for p in pairs for u in p[1]])
+
+    replica = replica_name(config)
+    metrics = Metrics(replica=replica) if config.metrics.enabled else None
     async with open_redis(config) as redis:
-        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis)
-        daemon = Daemon(app)
+        app = await build_app(
+            config, ruleset, clock=SystemClock(), redis=redis, consumer=replica, observer=metrics or NULL_OBSERVER
+        )
+        daemon = Daemon(app, metrics=metrics, loader=lambda: load(path, env), on_reload=redact_also)
         daemon.install_signal_handlers()
         try:
+            await daemon.open_endpoints()
             if await _start_when_redis_ready(app, daemon.should_exit):
+                await check_redis_safety(redis, require_safe=config.redis.require_safe)
                 await daemon.serve()
         finally:
+            await daemon.close_endpoints()
             await app.close()
     return 0
 
@@ -132,7 +155,8 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
     config, ruleset = load(path, env)
     configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     async with open_redis(config) as redis:
-        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis)
+        # Without fetch leases: ``once`` fetches every feed, as its contract says, whoever polled it last.
+        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False)
         try:
             await app.start()
             results = await app.cycle()

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
+import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,13 +21,13 @@ import redis.asyncio as aioredis
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.cli import main
-from monitor.config import Config, DigestConfig
+from monitor.config import Config, DigestConfig, load_config
 from monitor.daemon import Daemon
 from monitor.digest import LogEntry, build_digest, sparkline
-from monitor.digest_send import DigestSender, digest_sender
+from monitor.digest_send import DigestSender
 from monitor.digest_window import Window, check_schedule, cron_trigger, preview_window, scheduled_window
 from monitor.email_render import render_digest
-from monitor.email_smtp import Mailer, SendResult, SmtpMailer
+from monitor.email_smtp import SendResult, SmtpMailer
 from monitor.errors import ConfigError
 from monitor.keys import Keys
 from monitor.runtime import digest_send_now
@@ -64,7 +67,7 @@ def sender(smtp: SmtpServer, redis: aioredis.Redis, now: datetime = AFTER, **opt
     return DigestSender(redis, KEYS, mailer, sender="monitor@example.org", clock=FakeClock(now), **options)
 
 
-class HangingMailer(Mailer):
+class HangingMailer:
     """Claims are taken, then the "process" dies in the middle of the send."""
 
     max_send_s = 60.0
@@ -163,7 +166,7 @@ def test_digest_html_is_a_table_chart_with_inline_styles_only() -> None:
     html = rendered.html.lower()
     for forbidden in ("<style", "class=", "<script", "<img", "<svg", "javascript:"):
         assert forbidden not in html, forbidden
-    filled = re.findall(r'<td width="18" height="10" bgcolor="(#[0-9a-f]{6})"', html)
+    filled = re.findall(r'<td width="4%" height="10" bgcolor="(#[0-9a-f]{6})"', html)
     assert len(filled) == 24 * 5  # five rows of 24 bars
     assert filled.count("#f3f4f6") == 24 * 5 - (5 * 2 + 5 * 3 + 14 * 4)  # empty cells above each bar
     assert "high-value target killed" in html and "escalation level changes" in html
@@ -288,23 +291,21 @@ log: {{format: json}}
     return path
 
 
-def test_digest_sender_checks_every_digest() -> None:
-    config = Config.model_validate(
-        {
-            "smtp": {"host": "127.0.0.1"},
-            "digests": [
-                {"name": "a", "cron": "0 7 1 * 1", "to": ["desk@example.org"]},
-                {"name": "b", "cron": "0 7 * * *", "to": ["not an address"], "timezone": "Nowhere/Town"},
-            ],
-        }
+def test_bad_digests_are_config_errors_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "smtp: {host: 127.0.0.1}\n"
+        "digests:\n"
+        "  - {name: a, cron: '0 7 1 * 1', to: [desk@example.org]}\n"
+        "  - {name: b, cron: '0 7 * * *', to: [desk@example.org], timezone: Nowhere/Town}\n"
+        "  - {name: c, cron: '0 7 * * *', to: [not an address]}\n"
     )
     with pytest.raises(ConfigError) as caught:
-        digest_sender(config, None, KEYS, FakeClock(T0))  # type: ignore[arg-type]
-    messages = [p.message for p in caught.value.problems]
-    assert messages == [
-        "digests[0]: restrict the day of the month or the day of the week, not both",
-        "digests[1]: unknown time zone 'Nowhere/Town'",
-        "digests[1].to: not an e-mail address: not an address",
+        load_config(path, env={})
+    assert [str(p).removeprefix(f"{path}:") for p in caught.value.problems] == [
+        "3: digests[0]: restrict the day of the month or the day of the week, not both",
+        "4: digests[1]: unknown time zone 'Nowhere/Town'",
+        "5: digests[2].to: not an e-mail address: not an address",
     ]
 
 
@@ -361,3 +362,26 @@ async def test_send_now_command(redis: aioredis.Redis, redis_url: str, tmp_path:
         [received] = smtp.messages
     assert out.getvalue().startswith("sent digest weekly to 1 recipient(s): Escalation digest weekly")
     assert received.message["X-Monitor-Digest"] == "weekly"
+
+
+@pytest.mark.timeout(60)
+async def test_the_daemon_sends_a_missed_digest_when_it_starts(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """``monitor run`` as a real process: its catch-up job sends the latest window, once, soon after start."""
+    async with SmtpServer() as smtp:
+        config = config_file(tmp_path, redis_url, smtp.port)
+        env = {**os.environ, "REDIS_URL": redis_url}
+        with (tmp_path / "daemon.log").open("ab") as log:
+            daemon = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "monitor", "run", "-c", str(config), env=env, stdout=log, stderr=log
+            )
+        try:
+            await smtp.wait_for(2, timeout_s=30)  # daily and weekly
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(daemon.wait(), 15)
+    subjects = sorted(str(m.message["Subject"]) for m in smtp.messages)
+    assert len(subjects) == 2, (tmp_path / "daemon.log").read_text()
+    assert subjects[0].startswith("Escalation digest daily") and subjects[1].startswith("Escalation digest weekly")
+    assert '"event": "digest_sent"' in (tmp_path / "daemon.log").read_text()

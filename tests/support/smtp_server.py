@@ -62,6 +62,7 @@ class SmtpServer:
         self._script: deque[str | None] = deque()
         self._credentials = credentials
         self._closing = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._protocols: list[SMTP] = []
         self.port = 0
@@ -82,6 +83,14 @@ class SmtpServer:
             "timeout_s": 2,
         }
         return SmtpConfig.model_validate({**settings, **changes})
+
+    async def wait_for(self, n: int, timeout_s: float = 5.0) -> list[Received]:
+        """Wait until ``n`` messages were accepted (fails the test on timeout)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.messages) < n:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.messages
 
     # -- aiosmtpd handler hooks ---------------------------------------------------------------------------
 
@@ -108,6 +117,7 @@ class SmtpServer:
         self.attempts.append(Attempt(mail_from, rcpts, parsed["Message-ID"], reply))
         if reply.startswith("250"):
             self.messages.append(Received(mail_from, rcpts, raw, parsed))
+            self._arrived.set()
         return reply
 
     def _authenticate(
