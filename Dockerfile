@@ -67,18 +67,25 @@ COPY config/ /app/config/
 # redis.data_dir of the default config (var/, relative to /app): used only by the embedded Redis.
 RUN mkdir -p /app/var && chown monitor:monitor /app/var && chmod 0700 /app/var
 
+# METRICS_HOST/METRICS_PORT are read by the shipped config (metrics.host/port). In a container the server
+# listens on every interface of the container's own network namespace, so Prometheus on the same network can
+# scrape it; nothing is published on the host unless you map the port.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MONITOR_CONFIG=/app/config/monitor.yaml
+    MONITOR_CONFIG=/app/config/monitor.yaml \
+    METRICS_HOST=0.0.0.0 \
+    METRICS_PORT=9464
 
 USER 10001:10001
 
-# No HTTP health endpoint yet: `monitor status` reads feed health and the outbox from Redis and exits non-zero
-# when Redis cannot be reached (or the config is bad). With the embedded Redis the daemon holds the data
-# folder's lock, and `monitor status` attaches to the daemon's server over its Unix socket.
-HEALTHCHECK --interval=60s --timeout=30s --start-period=30s --retries=3 \
-    CMD ["monitor", "status"]
+EXPOSE 9464
 
-# Exec form: the monitor is PID 1 and gets SIGTERM itself; it stops cleanly within a few seconds.
+# Liveness: /healthz answers while the daemon's event loop runs (the slim image has no curl, hence Python).
+# Readiness, for an orchestrator, is /readyz: 200 only when Redis answers and the scheduler runs.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('METRICS_PORT', '9464'), timeout=5)"]
+
+# Exec form: the monitor is PID 1 and gets signals itself: SIGTERM stops it cleanly within a few seconds,
+# SIGHUP (`docker kill -s HUP`) reloads its configuration and rules.
 CMD ["monitor", "run"]

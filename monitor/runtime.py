@@ -189,6 +189,13 @@ def check(path: Path, env: Mapping[str, str]) -> str:
         "event types: " + ", ".join(ruleset.event_types),
         f"alerts: min_severity {config.alerts.min_severity}, max_age_hours {config.alerts.max_age_hours:g}",
         "sinks: " + ", ".join(f"{sink_name(s, i)} ({s.type})" for i, s in enumerate(config.alerts.sinks)),
+        f"replica: {replica_name(config)}",
+        "metrics: "
+        + (
+            f"{config.metrics.host}:{config.metrics.port or '(any free port)'} (/metrics, /healthz, /readyz)"
+            if config.metrics.enabled
+            else "off"
+        ),
     ]
     return "\n".join(lines)
 

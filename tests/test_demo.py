@@ -20,7 +20,7 @@ async def test_demo_alerts_within_seconds(tmp_path: Path) -> None:
         "monitor",
         "demo",
         "--seconds",
-        "12",
+        "16",
         "--data-dir",
         str(tmp_path / "redis"),
         cwd=ROOT,
