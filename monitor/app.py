@@ -164,6 +164,9 @@ class App:
             return False
         log.debug("feed_poll_skipped", feed=feed.name, holder=holder)
         self.observer.feed_skipped(feed.name)
+        # Look again after one base interval (not a delay this replica chose while it held the feed), so that
+        # the feed is taken over soon after its holder stops.
+        self.next_delays[feed.name] = float(feed.interval_s)
         return True
 
     def _cadence(self, feed: FeedConfig) -> Cadence:

@@ -113,6 +113,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
 
     def _on_hangup(self) -> None:
+        if self.should_exit.is_set():
+            return  # stopping anyway; the next start reads the files
         log.info("reload_requested", signal="SIGHUP")
         task = asyncio.get_running_loop().create_task(self.reload())
         self._reloads.add(task)
@@ -256,7 +258,8 @@ class Daemon:
             self.app.apply_reload(change)
             self._reschedule(feeds)
             await self._deliveries.stop(change.stopped, SHUTDOWN_S)
-            if self.scheduler is not None:  # else serve() has yet to start, and starts every deliverer itself
+            # Before serve() every deliverer is started there; after should_exit none may start.
+            if self.scheduler is not None and not self.should_exit.is_set():
                 for deliverer in change.started:
                     self._deliveries.start(deliverer)
             log.info(

@@ -149,12 +149,19 @@ class EmbeddedRedis:
         self.stop()
 
 
+MAX_CONNECTIONS = 64
+
+
 def connect(url: str, config: RedisConfig) -> aioredis.Redis:
     """An asyncio client with bounded timeouts and retries, so a paused or dead Redis never hangs a caller."""
     # One retry covers a dropped connection (a Redis restart); more would multiply the wait on a paused server.
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=1)
-    return aioredis.Redis.from_url(
+    # A bounded pool that makes callers wait their turn: thousands of feeds polled at once must queue for a
+    # connection, not fail with "too many connections" or exhaust the server's client limit.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=config.socket_timeout_s,
         socket_timeout=config.socket_timeout_s,
         socket_connect_timeout=config.connect_timeout_s,
         retry=retry,
@@ -162,3 +169,4 @@ def connect(url: str, config: RedisConfig) -> aioredis.Redis:
         health_check_interval=15,
         decode_responses=False,
     )
+    return aioredis.Redis(connection_pool=pool)

@@ -5,14 +5,24 @@ on with the last good one."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from structlog.testing import capture_logs
 
+from monitor.app import build_app
+from monitor.clock import SystemClock
+from monitor.config import Config
+from monitor.daemon import Daemon
+from monitor.errors import ConfigError, Problem
+from monitor.reload import feed_changes, restart_needed, sink_signatures
+from monitor.rulefile import RuleSet, load_rules
 from tests.support.articles import ESCALATION, Item, rss
 from tests.support.daemons import log_events, start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
@@ -63,7 +73,7 @@ escalation: {{thresholds: [1000, 2000, 3000, 4000]}}
 """
 
 
-async def hangup(proc: asyncio.subprocess.Process, log: Path, event: str, count: int) -> dict[str, object]:
+async def hangup(proc: asyncio.subprocess.Process, log: Path, event: str, count: int) -> dict[str, Any]:
     proc.send_signal(signal.SIGHUP)
     return await wait_for_log(log, event, count=count, timeout_s=15)
 
@@ -126,3 +136,88 @@ async def test_sighup_applies_a_good_config_and_keeps_the_last_good_one_on_error
     # The archive sink was never stopped and received everything, before and after the reload.
     assert sorted(archived(tmp_path)) == sorted(map(url_of, [*ESCALATION[:3], HARIR_2]))
     assert [e["sink"] for e in log_events(log) if e.get("event") == "sink_stopped"] == ["hook"]
+
+
+def settings(**changes: Any) -> Config:
+    base: dict[str, Any] = {
+        "rules": [str(ROOT / "rules")],
+        "feeds": [{"name": "a", "url": "http://127.0.0.1:9/a.xml"}, {"name": "b", "url": "http://127.0.0.1:9/b.xml"}],
+        "fetch": {"allow_private_networks": True},
+        "alerts": {
+            "sinks": [
+                {"type": "webhook", "name": "hook", "url": "http://127.0.0.1:9/hook", "secret": SECRET},
+                {"type": "console", "min_severity": 4},
+            ]
+        },
+        "metrics": {"enabled": False},
+    }
+    base.update(changes)
+    return Config.model_validate(base)
+
+
+async def test_reload_in_process_keeps_unchanged_sinks_and_refuses_bad_input(redis: aioredis.Redis) -> None:
+    """The same, quicker and closer: which deliverer objects survive, what the scheduler holds, what a refused
+    reload leaves behind (everything as it was)."""
+    rules = load_rules([ROOT / "rules"])
+    loaded: list[Config | ConfigError] = []
+
+    def loader() -> tuple[Config, RuleSet]:
+        item = loaded.pop(0)
+        if isinstance(item, ConfigError):
+            raise item
+        return item, rules
+
+    app = await build_app(settings(), rules, clock=SystemClock(), redis=redis, stdout=io.StringIO())
+    daemon = Daemon(app, loader=loader)
+    serving = asyncio.create_task(daemon.serve())
+    try:
+        for _ in range(500):  # serve() is under way once the scheduler runs
+            if daemon.scheduler is not None and daemon.scheduler.running:
+                break
+            await asyncio.sleep(0.01)
+        hook, console = app.deliverers
+        moved = settings(
+            feeds=[{"name": "a", "url": "http://127.0.0.1:9/a.xml", "interval_s": 60}],
+            alerts={
+                "min_severity": 4,
+                "sinks": [
+                    {"type": "webhook", "name": "hook", "url": "http://127.0.0.1:9/other", "secret": SECRET},
+                    {"type": "console", "min_severity": 4},
+                ],
+            },
+        )
+        loaded.append(moved)
+        assert await daemon.reload()
+        assert app.deliverers[1] is console and app.deliverers[0] is not hook  # only the changed sink restarted
+        assert app.matcher.min_severity == 4 and app.processor.matcher is app.matcher
+        assert {j.id for j in daemon.scheduler.get_jobs()} >= {"a"} and daemon.scheduler.get_job("b") is None
+
+        loaded.append(ConfigError([Problem("monitor.yaml", 3, "feeds[0].url: bad")]))
+        with capture_logs() as logs:
+            assert not await daemon.reload()
+        assert logs[-1]["event"] == "config_reload_failed"
+        assert logs[-1]["problems"] == ["monitor.yaml:3: feeds[0].url: bad"]
+        assert app.config is moved  # the last good one stays
+    finally:
+        daemon.should_exit.set()
+        await asyncio.wait_for(serving, 15)
+        await app.close()
+
+
+def test_what_a_reload_changes_and_what_waits_for_a_restart() -> None:
+    old = settings()
+    new = settings(
+        feeds=[{"name": "a", "url": "http://127.0.0.1:9/a2.xml"}, {"name": "c", "url": "http://127.0.0.1:9/c.xml"}],
+        metrics={"port": 9999},
+        log={"level": "debug"},
+    )
+    changes = feed_changes(old, new)
+    assert ([f.name for f in changes.added], [f.name for f in changes.removed], [f.name for f in changes.changed]) == (
+        ["c"],
+        ["b"],
+        ["a"],
+    )
+    assert restart_needed(old, new) == ["metrics", "log"]
+    assert sink_signatures(old) == sink_signatures(new)
+    retried = settings(alerts={**old.alerts.model_dump(mode="json"), "max_attempts": 3})
+    assert all(sink_signatures(old)[n] != s for n, s in sink_signatures(retried).items())  # every sink restarts

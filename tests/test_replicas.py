@@ -8,12 +8,18 @@ request counts compare like with like (same feeds, same moments, same adaptive s
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
+from monitor.app import replica_name
+from monitor.config import Config, with_environment
+from monitor.errors import ConfigError
+from monitor.keys import Keys
+from monitor.lease import FeedLeases, lease_ttl_ms, replica_token
 from tests.support.articles import ESCALATION, UNRELATED, Item, rss
 from tests.support.daemons import log_events, start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
@@ -142,3 +148,32 @@ async def test_two_replicas_fetch_each_feed_about_once_per_interval_and_alert_on
     print(f"alerts: {len(rx.alerts)} delivered for {len(ids_by_article)} events; same-id repeats: {repeats}")
     assert sorted(a["id"] for a in solo_rx.alerts) == sorted({a["id"] for a in rx.alerts})
     assert rx.invalid_signatures == []
+
+
+async def test_a_lease_is_taken_once_renewed_by_its_holder_and_released_only_by_it(redis: aioredis.Redis) -> None:
+    keys = Keys()
+    one, two = FeedLeases(redis, keys, replica_token("r1")), FeedLeases(redis, keys, replica_token("r1"))
+    assert one.token != two.token  # one name by mistake on two processes still gives two tokens
+    assert await one.acquire("wire", 5000) is None
+    assert await two.acquire("wire", 5000) == one.token  # held: skip, and who holds it
+    assert await one.acquire("wire", 60_000) is None  # the holder renews it (its schedule fired early)
+    assert 5000 < await redis.pttl(keys.feed_lease("wire")) <= 60_000
+    assert not await two.release("wire")  # never another holder's
+    assert await redis.get(keys.feed_lease("wire")) == one.token.encode()
+    assert await one.release("wire")
+    assert await two.acquire("wire", 5000) is None
+
+
+def test_the_lease_ends_a_margin_before_the_next_poll() -> None:
+    assert lease_ttl_ms(1) == 900
+    assert lease_ttl_ms(300) == 270_000
+    assert lease_ttl_ms(3600) == 3_570_000  # the margin is at most 30 s
+
+
+def test_monitor_replica_overrides_the_configured_name() -> None:
+    config = Config.model_validate({"replica_name": "desk-1"})
+    assert replica_name(config) == "desk-1"
+    assert with_environment(config, {"MONITOR_REPLICA": "desk-2"}).replica_name == "desk-2"
+    assert replica_name(Config()) == socket.gethostname()
+    with pytest.raises(ConfigError, match="MONITOR_REPLICA"):
+        with_environment(config, {"MONITOR_REPLICA": "two words"})
