@@ -169,4 +169,4 @@ def connect(url: str, config: RedisConfig) -> aioredis.Redis:
         health_check_interval=15,
         decode_responses=False,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it with itself
