@@ -181,12 +181,13 @@ def join_score(
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
-    # Two different bases or two different people named: two different attacks or killings.
+    # Two different bases or two different people named: two different attacks or killings, however alike the
+    # wording (wires reuse stock sentences for every rocket attack).
     for kind in ("base", "person"):
         mine = {e for e in salient if types.get(e) == kind}
         theirs = {e for e in event.salient if types.get(e) == kind}
         if mine and theirs and not mine & theirs:
-            score -= 2.0
+            return 0.0
     if abs(at - datetime.fromisoformat(event.updated)) <= CLOSE_IN_TIME:
         score += 1.0  # reports hours apart in one family are usually about the same thing
         if not salient:

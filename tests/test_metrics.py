@@ -3,6 +3,7 @@ receiver), the outbox backlog from consumer groups, and /metrics, /healthz and /
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import time
@@ -144,6 +145,8 @@ async def test_endpoints_serve_metrics_liveness_and_readiness(redis: aioredis.Re
     metrics = Metrics(replica="r1")
     config = config_for({}, "http://127.0.0.1:9/hook")
     app = await make_app(config, redis, metrics)
+    # The group of a sink since removed from the config: nothing reads it, so its backlog stays put.
+    await redis.xgroup_create(KEYS.outbox, "removed-sink", "$")
     await redis.xadd(KEYS.outbox, {"id": "a1", "alert": "{}"})
     daemon = Daemon(app, metrics=metrics)
     await daemon.open_endpoints()
@@ -161,9 +164,10 @@ async def test_endpoints_serve_metrics_liveness_and_readiness(redis: aioredis.Re
                 await asyncio.sleep(0.02)
             status, text = await get(http, f"{base}/metrics")
             assert status == 200
-            assert 'monitor_outbox_backlog{sink="hook"} 1.0' in text
-            assert 'monitor_outbox_pending{sink="hook"}' in text
-            assert 'monitor_outbox_oldest_age_seconds{sink="hook"}' in text
+            assert 'monitor_outbox_backlog{sink="removed-sink"} 1.0' in text
+            assert 'monitor_outbox_pending{sink="removed-sink"} 0.0' in text
+            assert 'monitor_outbox_oldest_age_seconds{sink="removed-sink"}' in text
+            assert 'monitor_outbox_backlog{sink="hook"}' in text
             assert 'monitor_replica_info{replica="r1"} 1.0' in text
             daemon.should_exit.set()
             await asyncio.wait_for(serving, 10)
@@ -208,3 +212,16 @@ async def test_a_port_in_use_is_logged_not_fatal(redis: aioredis.Redis) -> None:
     finally:
         await first.close_endpoints()
         await app.close()
+
+
+def test_only_the_metrics_edge_imports_prometheus() -> None:
+    """The pipeline reports through ``monitor.observe``; prometheus-client stays in two modules of the shell."""
+    importers = set()
+    for path in (ROOT / "monitor").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] == "prometheus_client" for n in names):
+                importers.add(path.name)
+    assert importers == {"metrics.py", "health.py"}
