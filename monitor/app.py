@@ -7,6 +7,7 @@ schedules the former, ``monitor once`` calls the latter, and tests call both dir
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import sys
@@ -149,6 +150,14 @@ class App:
                 self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
                 await self._record_failure(feed, None, "internal error", started, None)
         return None
+
+    async def extend_lease(self, feed: FeedConfig) -> None:
+        """Stretch this replica's lease on a feed to the next delay its poll chose, so that other replicas do not
+        poll it in between when the adaptive interval grows."""
+        if self.leases is None or feed.name not in self.next_delays:
+            return
+        with contextlib.suppress(*REDIS_ERRORS, StoreError):
+            await self.leases.acquire(feed.name, lease_ttl_ms(self.next_delays[feed.name]))
 
     async def _leased_elsewhere(self, feed: FeedConfig) -> bool:
         """True when another replica holds the feed's lease (see ``monitor.lease``); else the lease is now ours,

@@ -1,7 +1,7 @@
 """``monitor run``: the scheduler and the delivery loops, with a clean, bounded shutdown.
 
-The only module that imports APScheduler (3.x). Each feed is one interval job (``max_instances=1``, coalesced,
-first run at once, a little jitter so feeds do not fire in lockstep); each sink has one delivery task. SIGTERM
+The only module that runs APScheduler (3.x) jobs. Each feed is a chain of one-off jobs: every poll schedules the
+next after the delay it chose (adaptive, with jitter; see ``monitor.schedule``); each sink has one delivery task. SIGTERM
 or SIGINT sets ``should_exit``; shutdown then finishes within ``SHUTDOWN_S``, and a second SIGINT forces it.
 SIGHUP reloads the configuration and the rules (``reload``): a bad new one is reported and the last good one kept.
 With metrics enabled, ``open_endpoints`` serves ``/metrics``, ``/healthz`` and ``/readyz`` (``monitor.health``).
@@ -76,6 +76,7 @@ class Daemon:
         self._polls.add(task)
         try:
             await self.app.poll_feed(feed)
+            await self.app.extend_lease(feed)
         finally:
             self._polls.discard(task)
             self._schedule_feed(feed, self.app.next_delays.get(feed.name, float(feed.interval_s)))
