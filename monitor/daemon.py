@@ -1,8 +1,8 @@
 """``monitor run``: the scheduler and the delivery loops, with a clean, bounded shutdown.
 
 The only module that runs APScheduler (3.x) jobs. Each feed is a chain of one-off jobs: every poll schedules the
-next after the delay it chose (adaptive, with jitter; see ``monitor.schedule``); each sink has one delivery task. SIGTERM
-or SIGINT sets ``should_exit``; shutdown then finishes within ``SHUTDOWN_S``, and a second SIGINT forces it.
+next after the delay it chose (adaptive, with jitter; see ``monitor.schedule``); each sink has one delivery task.
+SIGTERM or SIGINT sets ``should_exit``; shutdown then finishes within ``SHUTDOWN_S``, and a second SIGINT forces it.
 SIGHUP reloads the configuration and the rules (``reload``): a bad new one is reported and the last good one kept.
 With metrics enabled, ``open_endpoints`` serves ``/metrics``, ``/healthz`` and ``/readyz`` (``monitor.health``).
 """
