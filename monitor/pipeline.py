@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import structlog
@@ -179,19 +180,33 @@ class Processor:
             )
             best = self._best(candidates, copy_of, family, salient, signature, now)
             bound = log.bind(feed=article.feed, article=article.id)
+            reasons: list[str] = []
             if best is None:
                 event = new_event(self._new_id(article), article, match, salient=salient, signature=signature, now=now)
-                alert = event_alert(event, escalation_level=await self._level_with(event))
-                if not await self.events.commit(
-                    article_id=article.id,
-                    fingerprint=digest,
-                    event=event,
-                    bands=bands,
-                    salient=sorted(salient),
-                    alert=alert,
-                    now=now,
-                ):
-                    return _Outcome("duplicate")
+                alert: dict[str, Any] | None = event_alert(event, escalation_level=await self._level_with(event))
+                kind = "new"
+            else:
+                event, reasons = add_article(
+                    best, article, match, salient=salient, signature=signature, now=now, policy=self.event_policy
+                )
+                alert = (
+                    event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
+                    if reasons
+                    else None
+                )
+                kind = "revised" if reasons else "joined"
+            committed = await self.events.commit(
+                article_id=article.id,
+                fingerprint=digest,
+                event=event,
+                bands=bands,
+                salient=sorted(salient),
+                alert=alert,
+                now=now,
+            )
+            if not committed:
+                return _Outcome("duplicate")
+            if kind == "new":
                 bound.info(
                     "event_opened",
                     event_id=event.id,
@@ -200,28 +215,11 @@ class Processor:
                     rules=list(match.rules),
                     title=article.title,
                 )
-                return _Outcome("new", event)
-            event, reasons = add_article(
-                best, article, match, salient=salient, signature=signature, now=now, policy=self.event_policy
-            )
-            alert = (
-                event_alert(event, escalation_level=await self._level_with(event), changes=reasons) if reasons else None
-            )
-            if not await self.events.commit(
-                article_id=article.id,
-                fingerprint=digest,
-                event=event,
-                bands=bands,
-                salient=sorted(salient),
-                alert=alert,
-                now=now,
-            ):
-                return _Outcome("duplicate")
-            if reasons:
+            elif kind == "revised":
                 bound.info("event_revised", event_id=event.id, revision=event.revision, reasons=reasons)
-                return _Outcome("revised", event)
-            bound.info("event_joined", event_id=event.id, sources=len(event.sources))
-            return _Outcome("joined", event)
+            else:
+                bound.info("event_joined", event_id=event.id, sources=len(event.sources))
+            return _Outcome(kind, event)
 
     def _best(
         self,
