@@ -164,8 +164,9 @@ def test_shipped_examples_pass(shipped: Matcher) -> None:
     assert example_failures(shipped.ruleset, shipped) == []
 
 
-def test_shipped_pack_on_the_tuning_set(shipped: Matcher) -> None:
-    scores = score_corpus(DATA / "devset_tune.jsonl", shipped)
+@pytest.mark.parametrize("name", ["devset_tune.jsonl", "devset_tune_syria.jsonl"])
+def test_shipped_pack_on_the_tuning_sets(shipped: Matcher, name: str) -> None:
+    scores = score_corpus(DATA / name, shipped)
     precision, recall, _ = scores.overall
     assert precision >= 0.95 and recall >= 0.95, scores.errors
     assert scores.type_accuracy >= 0.9, scores.errors
