@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -41,6 +42,13 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session (no private-network guard) for tests that talk to loopback servers directly."""
+    async with aiohttp.ClientSession() as client:
+        yield client
 
 
 @pytest.fixture

@@ -31,12 +31,6 @@ DISCORD_429 = Reply(
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def rx() -> AsyncIterator[WebhookReceiver]:
     async with WebhookReceiver(None) as receiver:  # chat services verify no signature
         yield receiver

@@ -62,12 +62,6 @@ def make_alert(n: int, severity: int = 4) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def rx() -> AsyncIterator[WebhookReceiver]:
     async with WebhookReceiver(SECRET) as receiver:
         yield receiver
