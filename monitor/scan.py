@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,32 @@ SUFFIXES = (".txt", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom")
 TITLE_LIMIT = 500
 TEXT_LIMIT = 200_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Saved web pages end in link lists ("Related", other stories' headlines), share buttons and subscription
+# prompts; another story's headline there must not make this page an alert. Trailing lines that read like links
+# (short, no sentence ending) or like page furniture are dropped, up to the last line of prose.
+_LINK_LINE_WORDS = 14
+_FURNITURE = re.compile(
+    r"^(related( (articles|stories|coverage|content|news))?|read more|more (stories|from|on this|news)\b.*|"
+    r"recommended( for you)?|you (may|might) also like|most (read|popular|viewed)|trending|latest( news)?|"
+    r"(send|share) this( to a friend)?|share|subscribe\b.*|sign up\b.*|advertisement|next article|"
+    r"previous article|see also|also read|top stories|popular)\W*$",
+    re.IGNORECASE,
+)
+# The same furniture in HTML, removed before the page is turned into text.
+_HTML_FURNITURE = (
+    "nav",
+    "footer",
+    "aside",
+    "header",
+    "form",
+    "[class*=related]",
+    "[class*=recommend]",
+    "[class*=newsletter]",
+    "[class*=share]",
+    "[id*=related]",
+    "[class*=cookie]",
+    "[id*=cookie]",
+)
 
 
 def _published(value: Any) -> datetime | None:
@@ -48,11 +75,28 @@ def _field(obj: dict[str, Any], *names: str) -> str:
     return ""
 
 
+def strip_page_furniture(text: str) -> str:
+    """``text`` without its trailing link list and page furniture (see ``_FURNITURE``)."""
+    lines = text.rstrip().splitlines()
+    end = len(lines)
+    while end > 0:
+        line = lines[end - 1].strip()
+        if not line or _FURNITURE.match(line):
+            end -= 1
+            continue
+        if len(line.split()) <= _LINK_LINE_WORDS and not line.endswith((".", "!", "?", '"', "\u201d", ":")):
+            end -= 1  # a headline-like line: a link to another story
+            continue
+        break
+    # Keep everything when the whole text looks like a list: it is then the content itself, not a footer.
+    return "\n".join(lines[:end]) if end else text
+
+
 def article_from_object(obj: dict[str, Any], *, source: str, fallback_id: str) -> Article:
     """An ``Article`` from one JSON object (HTML in text fields is reduced to text)."""
     title = clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT)
     summary = html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT]
-    content = html_to_text(_field(obj, "content", "text", "body"))[:TEXT_LIMIT]
+    content = strip_page_furniture(html_to_text(_field(obj, "content", "text", "body")))[:TEXT_LIMIT]
     url = _field(obj, "url", "link")
     ident = _field(obj, "id") or fallback_id
     return Article(
@@ -77,7 +121,7 @@ def _text_article(path: Path, text: str) -> Article:
         guid=None,
         title=clean_text(title, TITLE_LIMIT),
         summary="",
-        content=body.strip()[:TEXT_LIMIT],
+        content=strip_page_furniture(body.strip())[:TEXT_LIMIT],
         published=None,
         fetched=_EPOCH,
     )
@@ -87,6 +131,10 @@ def _html_article(path: Path, markup: str) -> Article:
     tree = LexborHTMLParser(markup)
     heading = tree.css_first("title") or tree.css_first("h1")
     title = clean_text(heading.text() if heading is not None else "", TITLE_LIMIT)
+    for selector in _HTML_FURNITURE:
+        for node in tree.css(selector):
+            node.decompose()
+    body = tree.body.html if tree.body is not None else markup
     return Article(
         id=path.stem,
         feed=path.parent.name,
@@ -94,7 +142,7 @@ def _html_article(path: Path, markup: str) -> Article:
         guid=None,
         title=title,
         summary="",
-        content=html_to_text(markup)[:TEXT_LIMIT],
+        content=html_to_text(body or "")[:TEXT_LIMIT],
         published=None,
         fetched=_EPOCH,
     )

@@ -93,3 +93,37 @@ def test_rules_test_command_reports_scores(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "examples:" in out and "0 failed" in out
     assert "precision" in out and "us_strike_in_iraq" in out and "confusion" in out
+
+
+YEMEN_PAGE_BODY = (
+    "American and British jets struck more than a dozen Houthi sites in Yemen overnight, the Pentagon said, in "
+    "response to attacks on shipping in the Red Sea."
+)
+RELATED = ["US drone strike kills militia commander in Baghdad", "Iran vows revenge after Soleimani killing"]
+
+
+def test_other_stories_listed_under_a_saved_page_do_not_make_it_an_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "yemen.txt").write_text(
+        "US and UK strike Houthi targets across Yemen\n\n"
+        + YEMEN_PAGE_BODY
+        + "\n\nRelated\n"
+        + "\n".join(RELATED)
+        + "\n\nSubscribe to our newsletter\n"
+    )
+    links = "".join(f"<li><a href='/x'>{t}</a></li>" for t in RELATED)
+    (tmp_path / "yemen.html").write_text(
+        f"<html><head><title>US and UK strike Houthi targets across Yemen</title></head><body><nav>Iraq Syria</nav>"
+        f"<article><p>{YEMEN_PAGE_BODY}</p></article><aside class='related-stories'><ul>{links}</ul></aside>"
+        "<footer>Share this</footer></body></html>"
+    )
+    assert [r["matched"] for r in scan(capsys, str(tmp_path))] == [False, False]
+
+
+def test_page_furniture_is_only_trimmed_at_the_end() -> None:
+    from monitor.scan import strip_page_furniture
+
+    text = "Headline-like opening line\nA sentence of prose follows here.\nRelated\nAnother story\nShare"
+    assert strip_page_furniture(text) == "Headline-like opening line\nA sentence of prose follows here."
+    assert strip_page_furniture("Only a short line") == "Only a short line"
