@@ -164,7 +164,7 @@ def test_shipped_examples_pass(shipped: Matcher) -> None:
     assert example_failures(shipped.ruleset, shipped) == []
 
 
-@pytest.mark.parametrize("name", ["devset_tune.jsonl", "devset_tune_syria.jsonl"])
+@pytest.mark.parametrize("name", ["devset_tune.jsonl", "devset_tune_syria.jsonl", "devset_probes.jsonl"])
 def test_shipped_pack_on_the_tuning_sets(shipped: Matcher, name: str) -> None:
     scores = score_corpus(DATA / name, shipped)
     precision, recall, _ = scores.overall
