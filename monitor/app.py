@@ -82,6 +82,8 @@ class App:
     replica: str = ""
     stdout: TextIO | None = None
     next_delays: dict[str, float] = field(default_factory=dict)
+    #: When (monotonic) the lease this replica last set on each feed it polls runs out.
+    _lease_until: dict[str, float] = field(default_factory=dict)
     _fetch_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
 
     async def start(self) -> None:
@@ -156,8 +158,13 @@ class App:
         poll it in between when the adaptive interval grows."""
         if self.leases is None or feed.name not in self.next_delays:
             return
+        wanted = lease_ttl_ms(self.next_delays[feed.name])
+        until = self._lease_until.get(feed.name, 0.0)
+        if self.clock.monotonic() + wanted / 1000 <= until:
+            return  # the lease taken before the poll still lasts that long: spare a round trip
         with contextlib.suppress(*REDIS_ERRORS, StoreError):
-            await self.leases.acquire(feed.name, lease_ttl_ms(self.next_delays[feed.name]))
+            if await self.leases.acquire(feed.name, wanted) is None:
+                self._lease_until[feed.name] = self.clock.monotonic() + wanted / 1000
 
     async def _leased_elsewhere(self, feed: FeedConfig) -> bool:
         """True when another replica holds the feed's lease (see ``monitor.lease``); else the lease is now ours,
@@ -165,11 +172,14 @@ class App:
         if self.leases is None:
             return False
         ttl_ms = lease_ttl_ms(self.next_delays.get(feed.name, float(feed.interval_s)))
+        self._lease_until.pop(feed.name, None)
+        taken = self.clock.monotonic()
         try:
             holder = await self.leases.acquire(feed.name, ttl_ms)
         except RedisError:
             return False  # poll anyway: the poll reports the outage, and the article claims keep it harmless
         if holder is None:
+            self._lease_until[feed.name] = taken + ttl_ms / 1000
             return False
         log.debug("feed_poll_skipped", feed=feed.name, holder=holder)
         self.observer.feed_skipped(feed.name)
