@@ -1,11 +1,10 @@
 """Full fetch cycles over thousands of loopback feeds: wall time and CPU per feed, 200s against 304s.
 
-A feed server runs in its own process on 127.0.0.1 and serves N feeds of 20 items with ETag/Last-Modified; before
+A feed server runs in its own process on 127.0.0.1 and serves N feeds of 20 items with ETags; before
 each measured cycle it changes 10% of them. The monitor polls them all with the real pipeline (aiohttp fetcher,
 parser workers, matcher, events in an embedded Redis). Reported per cycle: wall time, the monitor's CPU (its own
 process plus its parser workers) per feed, and the split of 200 and 304 answers. The first cycle (every feed new)
-is reported apart. Peers (rss2email, feed2exec) are timed on a subset when ``--peers`` names a Python that has them
-installed (see README.md here): python -m benchmarks.bench_fetch --feeds 20000.
+is reported apart. Peers (rss2email, feed2exec) are timed on the same kind of feeds by ``bench_peers.py``.
 
 Run on demand, never in the test suite.
 """
