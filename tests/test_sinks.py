@@ -252,3 +252,18 @@ async def test_webhook_refused_by_the_private_network_guard_is_permanent() -> No
         with pytest.raises(PermanentDeliveryError, match="non-public") as caught:
             await sink.send(make_alert())
     assert "T0KEN" not in caught.value.reason
+
+
+def test_console_renders_feed_notices_as_such() -> None:
+    from monitor.sinks.console import render_alert
+
+    text = render_alert(
+        {
+            "kind": "feed",
+            "feed": "wire",
+            "state": "down",
+            "title": "Feed wire has failed 5 times",
+            "summary": "https://wire.example: HTTP 503",
+        }
+    )
+    assert text.startswith("[FEED DOWN] wire\n") and "HTTP 503" in text and "unknown event" not in text

@@ -26,6 +26,9 @@ def render_alert(alert: dict[str, Any]) -> str:
     severity = alert.get("severity", "?")
     if kind == "escalation":
         head = f"[ESCALATION level {alert.get('escalation_level', '?')}] severity {severity}/5"
+    elif kind == "feed":
+        head = f"[FEED {str(alert.get('state') or 'notice').upper()}] {alert.get('feed') or ''}".rstrip()
+        return f"{head}\n  {alert.get('title') or ''}\n  {alert.get('summary') or ''}\n\n"
     else:
         head = f"[ALERT severity {severity}/5] {alert.get('event_type') or 'unknown event'}"
         revision = alert.get("revision")
