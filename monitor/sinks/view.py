@@ -185,7 +185,13 @@ class AlertView:
             event_id=one_line(alert.get("event_id")),
             revision=_int(alert.get("revision"), 1, 1, 1_000_000),
             event_type=event_type,
-            type_label="Escalation level change" if kind == "escalation" else event_type_label(event_type),
+            type_label=(
+                "Escalation level change"
+                if kind == "escalation"
+                else "Feed health"
+                if alert.get("kind") == "feed"
+                else event_type_label(event_type)
+            ),
             severity=_int(alert.get("severity"), 3),
             title=one_line(alert.get("title")) or "(no title)",
             # Paragraphs are kept, other control characters are not.
