@@ -80,23 +80,29 @@ def feed_body(index: int, version: int) -> bytes:
 
 
 def serve(port_out: multiprocessing.Queue, feeds: int) -> None:  # type: ignore[type-arg]  # runs in its own process
+    """N feeds at ``/f/<i>.xml`` with ETags, ``POST /change`` to change a share of them, and ``GET /stats``: the 200
+    and 304 answers (and conditional requests) since the last call, which resets them."""
     from aiohttp import web
 
     versions = [0] * feeds
     cache: dict[int, tuple[bytes, str]] = {}
+    counts = {"200": 0, "304": 0, "conditional": 0}
 
     def body(i: int) -> tuple[bytes, str]:
         if i not in cache or cache[i][1] != str(versions[i]):
-            data = feed_body(i, versions[i])
-            cache[i] = (data, str(versions[i]))
+            cache[i] = (feed_body(i, versions[i]), str(versions[i]))
         return cache[i]
 
     async def feed(request: web.Request) -> web.Response:
         i = int(request.match_info["i"])
         data, version = body(i)
         etag = f'"{i}-{version}-{hashlib.md5(data).hexdigest()[:8]}"'
+        if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
+            counts["conditional"] += 1
         if request.headers.get("If-None-Match") == etag:
+            counts["304"] += 1
             return web.Response(status=304, headers={"ETag": etag})
+        counts["200"] += 1
         return web.Response(body=data, content_type="application/rss+xml", headers={"ETag": etag})
 
     async def change(request: web.Request) -> web.Response:
@@ -106,9 +112,16 @@ def serve(port_out: multiprocessing.Queue, feeds: int) -> None:  # type: ignore[
             versions[i] += 1
         return web.Response(text="ok")
 
+    async def stats(request: web.Request) -> web.Response:
+        out = dict(counts)
+        for key in counts:
+            counts[key] = 0
+        return web.json_response(out)
+
     app = web.Application()
     app.router.add_get("/f/{i}.xml", feed)
     app.router.add_post("/change", change)
+    app.router.add_get("/stats", stats)
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)

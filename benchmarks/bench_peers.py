@@ -28,12 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import configparser
-import hashlib
 import io
 import json
 import multiprocessing
 import os
-import random
 import shutil
 import sqlite3
 import statistics
@@ -49,66 +47,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_fetch import _cpu_of, _descendants, feed_body  # noqa: E402
+from benchmarks.bench_fetch import _cpu_of, _descendants, serve  # noqa: E402
 
 VENV = HERE / ".peers-venv"
 PINS = ["feed2exec==0.23.0", "rss2email==3.14"]
 SHARE = 0.1
 MAIL_TO = "bench@localhost.invalid"
-
-
-def serve(port_out: multiprocessing.Queue, feeds: int) -> None:  # type: ignore[type-arg]  # runs in its own process
-    """``bench_fetch.serve`` plus ``GET /stats``: the 200 and 304 answers since the last call (which resets them)."""
-    from aiohttp import web
-
-    versions = [0] * feeds
-    cache: dict[int, tuple[bytes, str]] = {}
-    counts = {"200": 0, "304": 0, "conditional": 0}
-
-    def body(i: int) -> tuple[bytes, str]:
-        if i not in cache or cache[i][1] != str(versions[i]):
-            cache[i] = (feed_body(i, versions[i]), str(versions[i]))
-        return cache[i]
-
-    async def feed(request: web.Request) -> web.Response:
-        i = int(request.match_info["i"])
-        data, version = body(i)
-        etag = f'"{i}-{version}-{hashlib.md5(data).hexdigest()[:8]}"'
-        if "If-None-Match" in request.headers or "If-Modified-Since" in request.headers:
-            counts["conditional"] += 1
-        if request.headers.get("If-None-Match") == etag:
-            counts["304"] += 1
-            return web.Response(status=304, headers={"ETag": etag})
-        counts["200"] += 1
-        return web.Response(body=data, content_type="application/rss+xml", headers={"ETag": etag})
-
-    async def change(request: web.Request) -> web.Response:
-        share = float(request.query.get("share", "0.1"))
-        rng = random.Random(int(request.query.get("seed", "1")))
-        for i in rng.sample(range(feeds), int(feeds * share)):
-            versions[i] += 1
-        return web.Response(text="ok")
-
-    async def stats(request: web.Request) -> web.Response:
-        out = dict(counts)
-        for key in counts:
-            counts[key] = 0
-        return web.json_response(out)
-
-    app = web.Application()
-    app.router.add_get("/f/{i}.xml", feed)
-    app.router.add_post("/change", change)
-    app.router.add_get("/stats", stats)
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-        await site.start()
-        port_out.put(runner.addresses[0][1])
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
 
 
 def ensure_venv() -> Path:
