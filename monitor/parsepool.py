@@ -21,7 +21,7 @@ import structlog
 
 from monitor.errors import ParseError
 from monitor.models import Article
-from monitor.parse import parse_feed
+from monitor.parse import parse_feed, parse_feed_async
 
 __all__ = ["ParserPool"]
 
@@ -81,7 +81,7 @@ class ParserPool:
         self, body: bytes, *, headers: Mapping[str, str], feed: str, url: str, fetched: datetime
     ) -> list[Article]:
         if self.workers == 0:
-            return await asyncio.to_thread(parse_feed, body, headers=headers, feed=feed, url=url, fetched=fetched)
+            return await parse_feed_async(body, headers=headers, feed=feed, url=url, fetched=fetched)
         loop = asyncio.get_running_loop()
         try:
             future = loop.run_in_executor(self._executor(), _parse, body, dict(headers), feed, url, fetched)

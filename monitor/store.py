@@ -51,17 +51,6 @@ class Store:
         except RedisError as exc:
             raise StoreError(f"Redis failed enqueueing a notice: {exc}") from exc
 
-    async def validators(self, feed: str) -> Validators | None:
-        try:
-            raw = await self.redis.hgetall(self.keys.validators(feed))
-        except RedisError as exc:
-            raise StoreError(f"Redis failed reading validators: {exc}") from exc
-        if not raw:
-            return None
-        etag = raw.get(b"etag")
-        modified = raw.get(b"last_modified")
-        return Validators(etag=etag.decode() if etag else None, last_modified=modified.decode() if modified else None)
-
     async def save_validators(self, feed: str, validators: Validators) -> None:
         fields = {"etag": validators.etag or "", "last_modified": validators.last_modified or ""}
         key = self.keys.validators(feed)
