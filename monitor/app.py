@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TextIO
 
 import aiohttp
@@ -25,7 +26,7 @@ from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.eventstore import EventStore
 from monitor.fetch import Fetcher
-from monitor.keys import Keys
+from monitor.keys import EVENT_TTL_S, Keys
 from monitor.lease import FeedLeases, lease_ttl_ms, replica_token
 from monitor.matcher import Matcher
 from monitor.netguard import make_session
@@ -276,7 +277,9 @@ class App:
         return sum(counts)
 
     async def trim_outbox(self) -> None:
-        """Drop outbox entries every sink is done with (never an undelivered one); Redis errors are only logged."""
+        """Drop outbox entries every sink is done with (never an undelivered one), and index entries of events
+        that have expired; Redis errors are only logged."""
+        await self.processor.events.prune(self.clock.now(), timedelta(seconds=EVENT_TTL_S))
         try:
             removed = await trim_delivered(self.redis, self.store.keys)
         except (*REDIS_ERRORS, StoreError) as exc:

@@ -210,3 +210,15 @@ async def test_attacks_on_two_bases_the_same_night_are_two_events(
     await processor.process([second, third])
     alerts = await events_of(redis)
     assert len({a["event_id"] for a in alerts if a["revision"] == 1}) == 2  # the unnamed report joins, Harir does not
+
+
+async def test_expired_events_leave_the_index(redis: aioredis.Redis, processor: Processor, clock: FakeClock) -> None:
+    from monitor.keys import EVENT_TTL_S
+
+    await processor.process(STRIKE[:1])
+    assert await redis.zcard(Keys().events) == 1
+    await processor.events.prune(clock.now(), timedelta(seconds=EVENT_TTL_S))
+    assert await redis.zcard(Keys().events) == 1  # still young
+    clock.advance(seconds=EVENT_TTL_S + 60)
+    await processor.events.prune(clock.now(), timedelta(seconds=EVENT_TTL_S))
+    assert await redis.zcard(Keys().events) == 0
