@@ -6,7 +6,8 @@ Pure: given what the last poll saw, return the delay before the next one.
   polled later (x1.25, up to the maximum). Busy feeds settle near their minimum, quiet ones near their maximum.
 * What the server asks for is honoured: ``Retry-After`` after a 429/503 (up to ``MAX_HINT_S``), and
   ``Cache-Control: max-age``, ``Expires`` and the RSS ``<ttl>`` as a floor up to the feed's maximum interval —
-  the maximum is the user's limit on staleness, which a server's caching advice does not override.
+  the maximum is the user's limit on staleness, which a server's caching advice does not override. A feed with
+  ``adaptive: false`` is polled every ``interval_s``, hints or not.
 * Failures back off exponentially from the base interval, capped at ``MAX_BACKOFF_S`` (or the maximum, if larger).
 * Every delay gets +-10% jitter so feeds configured alike do not fire in lockstep.
 """
@@ -85,6 +86,6 @@ def next_delay(
         else:
             interval = min(cadence.max_s, current * 1.25)
         remembered = interval
-        if hint_s:
+        if hint_s and cadence.adaptive:  # a fixed interval is the user's explicit choice: it is kept as is
             interval = max(interval, min(hint_s, cadence.max_s))
     return interval * rng.uniform(1 - JITTER, 1 + JITTER), remembered

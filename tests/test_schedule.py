@@ -61,3 +61,7 @@ def test_fixed_interval_when_not_adaptive() -> None:
         next_delay(fixed, previous_s=30, changed=True, failed=False, consecutive_errors=0, rng=random.Random(1))[1]
         == 30
     )
+    hinted = next_delay(
+        fixed, previous_s=30, changed=False, failed=False, consecutive_errors=0, hint_s=900, rng=random.Random(1)
+    )[0]
+    assert 27 <= hinted <= 33  # an RSS ttl does not stretch a fixed interval
