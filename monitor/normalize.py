@@ -41,11 +41,16 @@ def _control_table() -> dict[int, str | None]:
 
 _CONTROLS = _control_table()
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# The ASCII controls the table deletes (the whitespace ones, 0x09-0x0D, are collapsed below instead).
+_ASCII_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def clean_text(text: str, limit: int) -> str:
     """``text`` on one line: control and bidi-override characters removed, whitespace runs (CR/LF included)
     collapsed to one space, NFC-normalised, stripped and cut to at most ``limit`` characters."""
+    if text.isascii():  # most feed text: no bidi controls, surrogates or composed forms to care about
+        text = _WHITESPACE.sub(" ", _ASCII_CONTROLS.sub("", text)).strip()
+        return text[:limit].rstrip() if len(text) > limit else text
     text = _SURROGATES.sub("", text.translate(_CONTROLS))
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
     return text[:limit].rstrip() if len(text) > limit else text
@@ -157,13 +162,14 @@ def _fingerprint_text(text: str) -> str:
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
-def article_id(guid: str | None, url: str | None, title: str, text: str) -> str:
+def article_id(guid: str | None, url: str | None, title: str, text: str, *, url_is_canonical: bool = False) -> str:
     """A stable identity for dedup: ``g:`` + hash of the GUID, ``u:`` + hash of the canonical URL, or ``t:`` +
     hash of the normalised title and text, whichever is available first.
 
     A GUID that is itself an http(s) URL is treated as the URL, so the same article reached through a
     permalink GUID in one feed and a plain link in another gets one id. A short GUID ("123") is only unique
     inside its own feed, so it gives way to the URL when there is one and is tied to the title when not.
+    ``url_is_canonical`` spares canonicalising a URL that came from ``canonical_url`` already.
     """
     guid = (guid or "").strip()
     if guid.lower().startswith(("http://", "https://")):
@@ -171,7 +177,7 @@ def article_id(guid: str | None, url: str | None, title: str, text: str) -> str:
     if len(guid) >= 12:
         return "g:" + _digest(guid)
     if url and url.strip():
-        return "u:" + _digest(canonical_url(url))
+        return "u:" + _digest(url if url_is_canonical else canonical_url(url))
     if guid:
         return "g:" + _digest(guid + "\n" + _fingerprint_text(title))
     return "t:" + _digest(_fingerprint_text(title) + "\n" + _fingerprint_text(text))
