@@ -36,6 +36,7 @@ _RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": 
 # feedparser's map from namespace URI (lower case) to the prefix its handler names use ("" for the core formats).
 _PREFIXES: dict[str, str] = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
 _HEAD_END = re.compile(rb"<\w")
+_KNOWN_KEYS: dict[str, str] = {}
 _AMP_FIX = re.compile("&([A-Za-z0-9_]+);")
 
 # The children of an item this module reads itself, by feedparser's handler name.
@@ -179,6 +180,9 @@ def _key(element: Any) -> str:
         return ""  # a comment or processing instruction: invisible to feedparser's SAX handlers
     if tag[0] != "{":
         return tag.lower()
+    known = _KNOWN_KEYS.get(tag)
+    if known is not None:
+        return known
     uri, local = tag[1:].split("}", 1)
     prefix = _PREFIXES.get(uri.lower())
     if prefix is None:
@@ -187,7 +191,10 @@ def _key(element: Any) -> str:
             raise _Decline  # an unknown default namespace: feedparser guesses a prefix from the ones in use
     if "backend.userland.com/rss" in uri.lower():
         prefix = ""
-    return f"{prefix.lower()}_{local.lower()}" if prefix else local.lower()
+    key = f"{prefix.lower()}_{local.lower()}" if prefix else local.lower()
+    if uri.lower() in _PREFIXES and len(_KNOWN_KEYS) < 4096:
+        _KNOWN_KEYS[tag] = key  # the key of a known namespace does not depend on the prefix the document chose
+    return key
 
 
 def _check_document(root: Any, container: Any, entry_key: str) -> None:
@@ -242,6 +249,8 @@ def _pop(
         output = _urljoin("", output)
     if not version.startswith("atom") and ctype == "text/plain" and _FeedParserMixin.looks_like_html(output):
         ctype = "text/html"
+    if output.isascii():
+        return output, ctype  # both fix-ups below only change non-ASCII text
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # feedparser undoes UTF-8 read as Latin-1
         output = output.encode("iso-8859-1").decode("utf-8")
     return output.translate(_cp1252), ctype
