@@ -19,13 +19,12 @@ from typing import TextIO
 import aiohttp
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from monitor.clock import Clock
 from monitor.config import Config, FeedConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.eventstore import EventStore
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, Validators
 from monitor.keys import EVENT_TTL_S, Keys
 from monitor.lease import FeedLeases, lease_ttl_ms, replica_token
 from monitor.matcher import Matcher
@@ -35,13 +34,14 @@ from monitor.outbox import REDIS_ERRORS, Deliverer, trim_delivered
 from monitor.parsepool import ParserPool
 from monitor.payload import feed_notice
 from monitor.pipeline import Processor, ProcessResult, policies
+from monitor.redisbatch import ScriptBatch
 from monitor.reload import sink_signatures
 from monitor.rulefile import RuleSet
 from monitor.schedule import Cadence, next_delay, server_hint
 from monitor.sinks import Sink
 from monitor.sinks.factory import build_sinks
 from monitor.sinks.webhook import safe_origin
-from monitor.store import Store
+from monitor.store import FetchRecord, PollStart, Store
 
 __all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
 
@@ -95,19 +95,20 @@ class App:
     async def poll_feed(self, feed: FeedConfig) -> ProcessResult | None:
         """Fetch, parse and process one feed. Never raises: every failure is logged and recorded as health.
 
-        Afterwards ``next_delays[feed.name]`` holds when to poll it again (see ``monitor.schedule``).
+        Afterwards ``next_delays[feed.name]`` holds when to poll it again (see ``monitor.schedule``). Redis sees two
+        script calls: ``Store.begin_poll`` before the fetch and ``Store.finish_poll`` after it.
         """
-        if await self._leased_elsewhere(feed):
-            return ProcessResult()
         bound = log.bind(feed=feed.name)
+        start = await self._begin(feed)
+        if start is None or start.holder is not None:
+            return None if start is None else ProcessResult()
         started = self.clock.monotonic()
         async with self._fetch_slots:
             try:
-                validators, interval, last_digest = await self.store.poll_state(feed.name)
-                result = await self.fetcher.fetch(feed.url, validators)
+                result = await self.fetcher.fetch(feed.url, start.validators)
                 hint = server_hint(result.headers, result.body, self.clock.now())
                 if result.status == 304 or result.body is None:
-                    await self._record(feed, interval, started, status=304, changed=False, hint=hint)
+                    await self._record(feed, start, started, status=304, changed=False, hint=hint)
                     bound.debug("feed_not_modified")
                     self.observer.feed_polled(feed.name, "not_modified", self.clock.monotonic() - started)
                     return ProcessResult()
@@ -118,16 +119,16 @@ class App:
                 self.observer.items_parsed(feed.name, len(articles))
                 outcome = await self.processor.process(articles)
                 # Validators only after the articles are processed: a crash before this re-fetches the feed.
-                await self.store.save_validators(feed.name, result.validators)
                 await self._record(
                     feed,
-                    interval,
+                    start,
                     started,
                     status=result.status,
-                    changed=digest != last_digest,
+                    changed=digest != start.body_digest,
                     hint=hint,
                     items=len(articles),
                     digest=digest,
+                    validators=result.validators,
                 )
                 bound.info(
                     "feed_fetched",
@@ -143,51 +144,62 @@ class App:
                 status = getattr(exc, "status", None)
                 bound.warning("feed_failed", reason=exc.reason, status=status)
                 self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
-                await self._record_failure(feed, status, exc.reason, started, getattr(exc, "retry_after", None))
+                await self._record_failure(feed, start, status, exc.reason, started, getattr(exc, "retry_after", None))
             except StoreError as exc:
-                bound.error("feed_store_failed", reason=str(exc))
-                self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
-                self.next_delays[feed.name] = float(feed.interval_s)
+                self._store_failed(feed, exc, started)
             except Exception:  # a bug must not stop the other feeds or the daemon
                 bound.exception("feed_crashed")
                 self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
-                await self._record_failure(feed, None, "internal error", started, None)
+                await self._record_failure(feed, start, None, "internal error", started, None)
         return None
 
     async def extend_lease(self, feed: FeedConfig) -> None:
         """Stretch this replica's lease on a feed to the next delay its poll chose, so that other replicas do not
-        poll it in between when the adaptive interval grows."""
+        poll it in between when the adaptive interval grows. ``finish_poll`` usually did it already; this is a
+        round trip only when it could not (Redis failed, or a failure's backoff came out longer than foreseen)."""
         if self.leases is None or feed.name not in self.next_delays:
             return
-        wanted = lease_ttl_ms(self.next_delays[feed.name])
-        until = self._lease_until.get(feed.name, 0.0)
-        if self.clock.monotonic() + wanted / 1000 <= until:
-            return  # the lease taken before the poll still lasts that long: spare a round trip
+        until = self._lease_until.get(feed.name)
+        if until is None:
+            return  # not ours (held elsewhere, lost, or unknown): the next poll takes it if it is free
+        delay = self.next_delays[feed.name]
+        wanted = lease_ttl_ms(delay)
+        # finish_poll stretched the lease a moment ago, so it ends a little before ``wanted`` from now: up to half
+        # the margin lease_ttl_ms leaves before the next poll counts as long enough.
+        slack = (delay - wanted / 1000) / 2
+        if self.clock.monotonic() + wanted / 1000 <= until + slack:
+            return  # the lease already lasts that long: spare a round trip
         with contextlib.suppress(*REDIS_ERRORS, StoreError):
             if await self.leases.acquire(feed.name, wanted) is None:
                 self._lease_until[feed.name] = self.clock.monotonic() + wanted / 1000
 
-    async def _leased_elsewhere(self, feed: FeedConfig) -> bool:
-        """True when another replica holds the feed's lease (see ``monitor.lease``); else the lease is now ours,
-        until about when this replica means to poll the feed next."""
-        if self.leases is None:
-            return False
+    async def _begin(self, feed: FeedConfig) -> PollStart | None:
+        """Take the feed's lease (see ``monitor.lease``) and read its state. A ``PollStart`` with a ``holder`` when
+        another replica holds the lease (skip the poll); None when Redis failed (recorded like any failed poll).
+        Otherwise the lease, with leases on, is ours until about when this replica means to poll the feed next."""
+        token = self.leases.token if self.leases is not None else None
         ttl_ms = lease_ttl_ms(self.next_delays.get(feed.name, float(feed.interval_s)))
         self._lease_until.pop(feed.name, None)
         taken = self.clock.monotonic()
         try:
-            holder = await self.leases.acquire(feed.name, ttl_ms)
-        except RedisError:
-            return False  # poll anyway: the poll reports the outage, and the article claims keep it harmless
-        if holder is None:
+            start = await self.store.begin_poll(feed.name, lease_token=token, lease_ttl_ms=ttl_ms)
+        except StoreError as exc:
+            self._store_failed(feed, exc, taken)
+            return None
+        if start.holder is not None:
+            log.debug("feed_poll_skipped", feed=feed.name, holder=start.holder)
+            self.observer.feed_skipped(feed.name)
+            # Look again after one base interval (not a delay this replica chose while it held the feed), so that
+            # the feed is taken over soon after its holder stops.
+            self.next_delays[feed.name] = float(feed.interval_s)
+        elif token is not None:
             self._lease_until[feed.name] = taken + ttl_ms / 1000
-            return False
-        log.debug("feed_poll_skipped", feed=feed.name, holder=holder)
-        self.observer.feed_skipped(feed.name)
-        # Look again after one base interval (not a delay this replica chose while it held the feed), so that
-        # the feed is taken over soon after its holder stops.
+        return start
+
+    def _store_failed(self, feed: FeedConfig, exc: StoreError, started: float) -> None:
+        log.error("feed_store_failed", feed=feed.name, reason=str(exc))
+        self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
         self.next_delays[feed.name] = float(feed.interval_s)
-        return True
 
     def _cadence(self, feed: FeedConfig) -> Cadence:
         return Cadence(
@@ -200,7 +212,7 @@ class App:
     async def _record(
         self,
         feed: FeedConfig,
-        interval: float | None,
+        start: PollStart,
         started: float,
         *,
         status: int,
@@ -208,51 +220,111 @@ class App:
         hint: float | None,
         items: int = 0,
         digest: str | None = None,
+        validators: Validators | None = None,
     ) -> None:
         delay, remembered = next_delay(
-            self._cadence(feed), previous_s=interval, changed=changed, failed=False, consecutive_errors=0, hint_s=hint
+            self._cadence(feed),
+            previous_s=start.interval_s,
+            changed=changed,
+            failed=False,
+            consecutive_errors=0,
+            hint_s=hint,
         )
         self.next_delays[feed.name] = delay
-        before, _ = await self.store.record_fetch(
-            feed.name,
-            at=self.clock.now(),
+        record = await self._finish(
+            feed,
+            delay,
             ok=True,
             status=status,
             items=items,
             latency_s=self.clock.monotonic() - started,
             interval_s=remembered,
             body_digest=digest,
+            validators=validators,
         )
         threshold = self.config.fetch.alert_after_failures
-        if threshold and before >= threshold:
-            await self._notice(feed, down=False, errors=before, reason="")
+        if threshold and record.errors_before >= threshold:
+            await self._notice(feed, down=False, errors=record.errors_before, reason="")
 
     async def _record_failure(
-        self, feed: FeedConfig, status: int | None, reason: str, started: float, retry_after: float | None
+        self,
+        feed: FeedConfig,
+        start: PollStart,
+        status: int | None,
+        reason: str,
+        started: float,
+        retry_after: float | None,
     ) -> None:
         self.next_delays[feed.name] = float(feed.interval_s)
         try:
-            _, after = await self.store.record_fetch(
-                feed.name,
-                at=self.clock.now(),
+            # The backoff depends on the count this very call updates: foresee it from the count read at the start,
+            # so the lease is stretched in the same step; extend_lease corrects it in the rare case it differs.
+            foreseen = start.consecutive_errors + 1
+            delay = self._backoff(feed, foreseen, retry_after)
+            record = await self._finish(
+                feed,
+                delay,
                 ok=False,
                 status=status,
                 items=0,
                 latency_s=self.clock.monotonic() - started,
                 error=reason,
             )
-            self.next_delays[feed.name], _ = next_delay(
-                self._cadence(feed),
-                previous_s=None,
-                changed=False,
-                failed=True,
-                consecutive_errors=after,
-                retry_after_s=retry_after,
-            )
+            after = record.errors_after
+            self.next_delays[feed.name] = delay if after == foreseen else self._backoff(feed, after, retry_after)
             if self.config.fetch.alert_after_failures and after == self.config.fetch.alert_after_failures:
                 await self._notice(feed, down=True, errors=after, reason=reason)
         except StoreError as exc:
             log.error("feed_store_failed", feed=feed.name, reason=str(exc))
+
+    def _backoff(self, feed: FeedConfig, consecutive_errors: int, retry_after: float | None) -> float:
+        delay, _ = next_delay(
+            self._cadence(feed),
+            previous_s=None,
+            changed=False,
+            failed=True,
+            consecutive_errors=consecutive_errors,
+            retry_after_s=retry_after,
+        )
+        return delay
+
+    async def _finish(
+        self,
+        feed: FeedConfig,
+        delay: float,
+        *,
+        ok: bool,
+        status: int | None,
+        items: int,
+        latency_s: float,
+        error: str | None = None,
+        interval_s: float | None = None,
+        body_digest: str | None = None,
+        validators: Validators | None = None,
+    ) -> FetchRecord:
+        """``Store.finish_poll``, stretching this replica's lease to ``delay`` when it still holds it."""
+        token = self.leases.token if self.leases is not None else None
+        asked = self.clock.monotonic()
+        record = await self.store.finish_poll(
+            feed.name,
+            at=self.clock.now(),
+            ok=ok,
+            status=status,
+            items=items,
+            latency_s=latency_s,
+            error=error,
+            interval_s=interval_s,
+            body_digest=body_digest,
+            validators=validators,
+            lease_token=token,
+            lease_ttl_ms=lease_ttl_ms(delay),
+        )
+        if token is not None:
+            if record.lease_left_s is None:
+                self._lease_until.pop(feed.name, None)
+            else:  # measured from before the call: never later than the lease really ends
+                self._lease_until[feed.name] = asked + record.lease_left_s
+        return record
 
     async def _notice(self, feed: FeedConfig, *, down: bool, errors: int, reason: str) -> None:
         """Tell the operators, through the sinks, that a feed went down (once per outage) or came back."""
@@ -369,7 +441,7 @@ async def build_app(
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
-    store = Store(redis, keys)
+    store = Store(redis, keys, batch=ScriptBatch(redis))
     sinks = _sinks(config, session, stdout, clock)
     name = consumer or replica_name(config)
     app = App(

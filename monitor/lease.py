@@ -6,6 +6,10 @@ poll again (its own schedule fired early, or the feed speeds up) and renews it, 
 that polls it until that replica stops. Nothing but expiry or a compare-and-delete by its holder ends a lease: a
 replica never deletes another's. A holder paused past its lease can overlap with the next holder once; the
 article claims in Redis make that a harmless duplicate fetch, never a duplicate alert.
+
+A poll takes the lease in the same script that reads the feed's state (``Store.begin_poll``, with
+``TAKE_LEASE_LUA``), and stretches it to the delay it chose for its next poll in the script that records it
+(``Store.finish_poll``), only while this replica still holds it; ``FeedLeases`` is the lease on its own.
 """
 
 from __future__ import annotations
@@ -17,16 +21,34 @@ import redis.asyncio as aioredis
 
 from monitor.keys import Keys
 
-__all__ = ["FeedLeases", "lease_ttl_ms", "replica_token"]
+__all__ = ["STRETCH_LEASE_LUA", "TAKE_LEASE_LUA", "FeedLeases", "lease_ttl_ms", "replica_token"]
 
-# Take the lease when it is free or already ours; otherwise report who holds it. One step, so two replicas
-# firing at once cannot both win.
-_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
+#: Lua: take the lease when it is free or already ours (for ``ttl_ms``); otherwise return who holds it. Inside one
+#: script, so two replicas firing at once cannot both win.
+TAKE_LEASE_LUA = """
+local function take_lease(key, token, ttl_ms)
+  local holder = redis.call('GET', key)
+  if holder and holder ~= token then return holder end
+  redis.call('SET', key, token, 'PX', ttl_ms)
+  return false
+end
 """
+
+#: Lua: while ``token`` holds the lease, make it last at least ``ttl_ms`` (never shorter); its time left in ms,
+#: or -1 when the lease is not (or no longer) this token's.
+STRETCH_LEASE_LUA = """
+local function stretch_lease(key, token, ttl_ms)
+  if redis.call('GET', key) ~= token then return -1 end
+  local left = redis.call('PTTL', key)
+  if left < tonumber(ttl_ms) then
+    redis.call('PEXPIRE', key, ttl_ms)
+    return tonumber(ttl_ms)
+  end
+  return left
+end
+"""
+
+_ACQUIRE = TAKE_LEASE_LUA + "return take_lease(KEYS[1], ARGV[1], ARGV[2])"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -56,7 +78,8 @@ class FeedLeases:
         self.token = token
 
     async def acquire(self, feed: str, ttl_ms: int) -> str | None:
-        """Take or renew the lease of ``feed``; None when it is ours now, else the token of its holder."""
+        """Take or renew the lease of ``feed`` for ``ttl_ms``; None when it is ours now, else the token of its
+        holder. (A poll takes it in ``Store.begin_poll``; this is for a lease that must be set on its own.)"""
         holder = await self.redis.eval(_ACQUIRE, 1, self.keys.feed_lease(feed), self.token, str(ttl_ms))
         if not holder:
             return None

@@ -15,6 +15,7 @@ from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.errors import ParseError
 from monitor.keys import Keys
+from monitor.parse import MAX_ENTRIES
 from monitor.parsepool import ParserPool
 from monitor.rulefile import load_rules
 from tests.support.articles import ESCALATION, rss
@@ -62,11 +63,14 @@ async def test_parser_workers_contain_hostile_feeds(tmp_path: Path) -> None:
         assert [a.title for a in good] == [ESCALATION[0].title, ESCALATION[1].title]
         with pytest.raises(ParseError, match="not a feed"):
             await pool.parse(b"<html><body>hello</body></html>", headers={}, feed="f", url="http://x/", fetched=now)
-        # 200,000 items: more than a 256 MB worker can hold as parsed entries; the worker says so, or dies and is
-        # replaced; either way the daemon gets a ParseError and keeps going.
-        huge = rss([ESCALATION[0]] * 1).replace(
+        # 200,000 items: the lxml fast path reads them within the limit and keeps the newest MAX_ENTRIES ...
+        many = rss([ESCALATION[0]] * 1).replace(
             b"</channel>", b"<item><title>x</title></item>" * 200_000 + b"</channel>"
         )
+        assert len(await pool.parse(many, headers={}, feed="f", url="http://x/", fetched=now)) == MAX_ENTRIES
+        # ... but markup in the titles sends them to feedparser, and that is more than a 256 MB worker can hold as
+        # parsed entries; the worker says so, or dies and is replaced; either way the daemon gets a ParseError.
+        huge = many.replace(b"<title>x</title>", b"<title>x <b>y</b></title>")
         with pytest.raises(ParseError):
             await pool.parse(huge, headers={}, feed="f", url="http://x/", fetched=now)
         again = await pool.parse(rss(ESCALATION[:1]), headers={}, feed="f", url="http://x/", fetched=now)
