@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -138,7 +138,10 @@ class EventState:
         return sum(1 for s in self.sources if s.independent)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Not asdict(self): it deep-copies every signature (up to 50 lists of ints) only to serialise them.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["sources"] = [asdict(s) for s in self.sources]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> EventState:

@@ -57,6 +57,9 @@ def server_hint(headers: Mapping[str, str], body: bytes | None, now: datetime) -
     hints = [h for h in hints if h > 0]
     return min(max(hints), MAX_HINT_S) if hints else None
 
+# One generator for the jitter: seeding a new one per poll costs more than the rest of the delay computation.
+_JITTER = random.Random()
+
 
 def next_delay(
     cadence: Cadence,
@@ -70,7 +73,7 @@ def next_delay(
     rng: random.Random | None = None,
 ) -> tuple[float, float]:
     """(the delay before the next poll with jitter, the interval to remember without it)."""
-    rng = rng or random.Random()
+    rng = rng or _JITTER
     current = previous_s or cadence.base_s
     if failed:
         ceiling = max(MAX_BACKOFF_S, cadence.max_s)
