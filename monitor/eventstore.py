@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,12 +83,34 @@ class EventStore:
         self._commit = redis.register_script(_COMMIT)
         self._level = redis.register_script(_LEVEL_CHANGE)
         self._unlock = redis.register_script(_UNLOCK)
+        # Per event loop: an asyncio.Lock belongs to the loop it was first used in (tests run several loops).
+        self._local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @contextlib.asynccontextmanager
     async def lock(self, family: str, *, wait_s: float = 15.0) -> AsyncIterator[None]:
-        """A short lock per event family, released only by its holder; expires if the holder dies."""
+        """A short lock per event family, released only by its holder; expires if the holder dies.
+
+        Polls of this process queue for the family on a local lock first, so only one of them at a time competes
+        for the Redis lock (with other replicas) and the next one starts the moment the last one is done, instead
+        of each retrying the Redis lock every 20 ms."""
+        loop = asyncio.get_running_loop()
+        local = self._local_locks.setdefault(loop, {}).setdefault(family, asyncio.Lock())
+        deadline = loop.time() + wait_s
+        try:
+            await asyncio.wait_for(local.acquire(), wait_s)
+        except TimeoutError as exc:
+            raise StoreError(f"could not take the clustering lock for {family}") from exc
+        try:
+            async with self._redis_lock(family, deadline):
+                yield
+        finally:
+            local.release()
+
+    @contextlib.asynccontextmanager
+    async def _redis_lock(self, family: str, deadline: float) -> AsyncIterator[None]:
         key, token = self.keys.cluster_lock(family), secrets.token_hex(8)
-        deadline = asyncio.get_running_loop().time() + wait_s
         try:
             while not await self.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
                 if asyncio.get_running_loop().time() > deadline:

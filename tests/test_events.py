@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -222,3 +223,30 @@ async def test_expired_events_leave_the_index(redis: aioredis.Redis, processor: 
     clock.advance(seconds=EVENT_TTL_S + 60)
     await processor.events.prune(clock.now(), timedelta(seconds=EVENT_TTL_S))
     assert await redis.zcard(Keys().events) == 0
+
+
+async def test_clustering_lock_queues_this_process_and_still_excludes_other_replicas(redis: aioredis.Redis) -> None:
+    """Polls of one process take the family lock in turn without polling Redis for it; a second EventStore (another
+    replica) still waits until the Redis lock is free."""
+    store, other = EventStore(redis, Keys()), EventStore(redis, Keys())
+    inside: list[str] = []
+    overlaps = 0
+
+    async def hold(which: EventStore, name: str) -> None:
+        nonlocal overlaps
+        async with which.lock("kinetic", wait_s=10):
+            overlaps += bool(inside)
+            inside.append(name)
+            await asyncio.sleep(0.005)
+            inside.remove(name)
+
+    async def lock_attempts() -> int:
+        stats = await redis.info("commandstats")
+        return int(stats.get("cmdstat_set", {}).get("calls", 0))
+
+    before = await lock_attempts()
+    await asyncio.gather(*(hold(store, f"local-{i}") for i in range(40)))
+    # One SET NX per holder: each waited on the local lock, none retried the Redis one.
+    assert await lock_attempts() - before == 40
+    await asyncio.gather(*(hold(store if i % 2 else other, f"mixed-{i}") for i in range(10)))
+    assert overlaps == 0
