@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -110,6 +110,9 @@ class Source:
     independent: bool
 
 
+_SOURCE_FIELDS = tuple(f.name for f in fields(Source))
+
+
 @dataclass
 class EventState:
     """What Redis keeps of one event (as JSON); ``signature`` is the MinHash of its first article."""
@@ -140,7 +143,7 @@ class EventState:
     def to_json(self) -> str:
         # Not asdict(self): it deep-copies every signature (up to 50 lists of ints) only to serialise them.
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["sources"] = [asdict(s) for s in self.sources]
+        data["sources"] = [{name: getattr(s, name) for name in _SOURCE_FIELDS} for s in self.sources]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
