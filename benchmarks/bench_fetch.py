@@ -159,6 +159,21 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
+def _split_cpu(me: int, server: int) -> dict[str, float]:
+    """CPU seconds so far of the monitor process, its parser workers (and their forkserver), the embedded
+    redis-server, and the feed server (which is not ours and not counted in the per-feed figures)."""
+    split = {"monitor": _cpu_of([me]), "parser workers": 0.0, "redis": 0.0, "feed server": _cpu_of([server])}
+    for pid in _descendants(me):
+        if pid in (me, server):
+            continue
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        split["redis" if name.startswith("redis") else "parser workers"] += _cpu_of([pid])
+    return split
+
+
 async def run(feeds: int, cycles: int, concurrency: int) -> None:
     import aiohttp
 
@@ -208,18 +223,22 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
         for cycle in range(cycles + 1):
             if cycle:
                 await (await control.post(f"http://127.0.0.1:{port}/change?share=0.1&seed={cycle}")).read()
-            cpu0 = _cpu_of([p for p in _descendants(me) if p != server.pid])
+            before = _split_cpu(me, server.pid)
             t0 = time.perf_counter()
             results = await app.cycle()
             wall = time.perf_counter() - t0
-            cpu = _cpu_of([p for p in _descendants(me) if p != server.pid]) - cpu0
+            after = _split_cpu(me, server.pid)
+            spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+            cpu = spent["monitor"] + spent["parser workers"] + spent["redis"]
             changed = sum(1 for r in results if r is not None and r.articles)
             failed = sum(1 for r in results if r is None)
             rows.append((cycle, wall, cpu, changed, failed))
             label = "first (all new)" if cycle == 0 else f"cycle {cycle}"
+            split = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in spent.items())
             print(
                 f"{label:>16}: {wall:6.2f} s wall, {cpu / feeds * 1000:6.3f} ms CPU per feed "
-                f"({changed} answered 200 with content, {feeds - changed - failed} 304, {failed} failed)",
+                f"({changed} answered 200 with content, {feeds - changed - failed} 304, {failed} failed)\n"
+                f"{'':>18}CPU s: {split}",
                 flush=True,
             )
     steady = rows[1:]
