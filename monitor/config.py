@@ -81,7 +81,7 @@ class RedisConfig(_Strict):
 
 class FetchConfig(_Strict):
     timeout_s: float = Field(20.0, gt=0, le=600)
-    max_bytes: int = Field(10_000_000, gt=0)
+    max_bytes: int = Field(5_000_000, gt=0)
     allow_private_networks: bool = False
     max_redirects: int = Field(5, ge=0, le=20)
     concurrency: int = Field(32, ge=1, le=1000)
@@ -91,7 +91,7 @@ class FetchConfig(_Strict):
     alert_after_failures: int = Field(5, ge=0, le=1000)
     #: Feeds are parsed in worker processes with these limits, so a hostile feed cannot take the daemon down.
     parse_workers: int = Field(2, ge=1, le=32)
-    parse_memory_mb: int = Field(1024, ge=128, le=65536)
+    parse_memory_mb: int = Field(256, ge=128, le=65536)
     parse_timeout_s: float = Field(30.0, gt=0, le=600)
 
 

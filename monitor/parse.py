@@ -122,15 +122,15 @@ def strip_entity_declarations(body: bytes, url: str = "") -> bytes:
     return body
 
 
-def _inflate(body: bytes, url: str) -> bytes:
+def _inflate(body: bytes, url: str, limit: int) -> bytes:
     """Some servers send ``.xml.gz`` files as the body itself; feedparser cannot read those."""
     inflater = zlib.decompressobj(wbits=47)  # 32 + 15: accept gzip or zlib headers
     try:
-        data = inflater.decompress(body, MAX_INFLATED_BYTES + 1)
+        data = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
         raise ParseError(url, "corrupt gzip body") from exc
-    if len(data) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
-        raise ParseError(url, f"gzip body inflates past {MAX_INFLATED_BYTES} bytes")
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise ParseError(url, f"gzip body inflates past {limit} bytes")
     if not inflater.eof:
         raise ParseError(url, "corrupt gzip body (truncated)")
     return data
@@ -236,7 +236,14 @@ def _reason(exc: object) -> str:
 
 
 def parse_feed(
-    body: bytes, *, headers: Mapping[str, str], feed: str, url: str, fetched: datetime, fast: bool = True
+    body: bytes,
+    *,
+    headers: Mapping[str, str],
+    feed: str,
+    url: str,
+    fetched: datetime,
+    fast: bool = True,
+    max_inflated: int = MAX_INFLATED_BYTES,
 ) -> list[Article]:
     """The entries of one fetched feed as ``Article``s, at most ``MAX_ENTRIES`` of the newest.
 
@@ -244,12 +251,13 @@ def parse_feed(
     and in errors. A malformed feed that still yields entries is returned and logged as ``feed_malformed``;
     a body that is not a feed at all (an HTML page, an empty body) raises ``ParseError``. Plain well-formed
     feeds are read by ``monitor.fastparse`` (same articles, several times faster); ``fast=False`` always uses
-    feedparser, the reference.
+    feedparser, the reference. A body that is itself gzip data is inflated up to ``max_inflated`` bytes (the
+    daemon passes ``fetch.max_bytes``, the bound every other body has).
     """
     if fetched.tzinfo is None:
         fetched = fetched.replace(tzinfo=UTC)
     if body[:2] == b"\x1f\x8b":
-        body = _inflate(body, url)
+        body = _inflate(body, url, max_inflated)
     if not body.strip():
         raise ParseError(url, "empty body")
     lowered = {name.lower(): value for name, value in headers.items()}

@@ -57,6 +57,7 @@ def server_hint(headers: Mapping[str, str], body: bytes | None, now: datetime) -
     hints = [h for h in hints if h > 0]
     return min(max(hints), MAX_HINT_S) if hints else None
 
+
 # One generator for the jitter: seeding a new one per poll costs more than the rest of the delay computation.
 _JITTER = random.Random()
 
