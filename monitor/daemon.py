@@ -77,6 +77,12 @@ class Daemon:
         try:
             await self.app.poll_feed(feed)
             await self.app.extend_lease(feed)
+        except asyncio.CancelledError:
+            if not self.should_exit.is_set():
+                raise
+            # Stopping, and this poll outlasted the grace period: it is abandoned (its articles were not claimed,
+            # so the next start fetches them again). Not re-raised: APScheduler would log it as a failed job.
+            log.info("feed_poll_abandoned", feed=feed.name)
         finally:
             self._polls.discard(task)
             self._schedule_feed(feed, self.app.next_delays.get(feed.name, float(feed.interval_s)))

@@ -19,6 +19,7 @@ from yarl import URL
 from monitor.clock import Clock, SystemClock
 from monitor.config import FetchConfig
 from monitor.errors import FetchError
+from monitor.limits import LARGE_BODY, LARGE_BODY_SLOTS
 from monitor.netguard import check_url, guard_refusal
 
 __all__ = ["FetchResult", "Fetcher", "Validators", "parse_retry_after"]
@@ -124,6 +125,7 @@ class Fetcher:
         self._session = session
         self._config = config
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._large_slots: asyncio.Semaphore | None = None
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=min(_CONNECT_TIMEOUT_S, config.timeout_s),
@@ -211,14 +213,31 @@ class Fetcher:
         # Content-Length is the encoded size; a compressed body that large decodes larger still.
         if resp.content_length is not None and resp.content_length > limit:
             raise too_large
-        body = bytearray()
-        # Chunks arrive already decoded, and aiohttp inflates in bounded steps, so checking per chunk stops a
-        # gzip bomb after about ``limit`` bytes of output rather than after inflating all of it.
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                raise too_large
-        return bytes(body)
+        chunks: list[bytes] = []
+        size = 0
+        large: asyncio.Semaphore | None = None
+        try:
+            # Chunks arrive already decoded, and aiohttp inflates in bounded steps, so checking per chunk stops a
+            # gzip bomb after about ``limit`` bytes of output rather than after inflating all of it.
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                if size > LARGE_BODY and large is None:
+                    # Only a few large bodies in memory at once, however many bombs arrive together; the wait
+                    # counts against this fetch's deadline.
+                    large = self._large()
+                    await large.acquire()
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            if large is not None:
+                large.release()
+
+    def _large(self) -> asyncio.Semaphore:
+        if self._large_slots is None:
+            self._large_slots = asyncio.Semaphore(LARGE_BODY_SLOTS)
+        return self._large_slots
 
     def _elapsed(self, started: float) -> float:
         return round(self._clock.monotonic() - started, 6)

@@ -28,15 +28,14 @@ from datetime import datetime
 import structlog
 
 from monitor.errors import ParseError
+from monitor.limits import LARGE_BODY
 from monitor.models import Article
 from monitor.parse import parse_feed, parse_feed_async
 
-__all__ = ["LARGE_BODY", "ParserPool"]
+__all__ = ["ParserPool"]
 
 log = structlog.get_logger(__name__)
 
-#: Bodies above this size wait for the single large-parse slot. News feeds are a few hundred kB at most.
-LARGE_BODY = 1_000_000
 #: How often a worker checks that the daemon is still there.
 _WATCH_S = 1.0
 

@@ -3,6 +3,7 @@ tests in test_netguard.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import time
@@ -16,6 +17,7 @@ from aiohttp import web
 from monitor.config import FetchConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import Fetcher, Validators, parse_retry_after
+from monitor.limits import LARGE_BODY, LARGE_BODY_SLOTS
 from monitor.netguard import make_session
 from monitor.parse import parse_feed
 from tests.support.feedserver import FeedServer
@@ -288,3 +290,33 @@ async def test_fetched_feed_parses_into_articles(server: FeedServer, fetcher: Fe
     assert result.body is not None
     articles = parse_feed(result.body, headers=result.headers, feed="wire", url=result.url, fetched=datetime.now(UTC))
     assert [a.title for a in articles] == ["US embassy in Baghdad issues alert"]
+
+
+async def test_only_a_few_large_bodies_are_held_at_once(
+    server: FeedServer, fetcher_with: Callable[..., Fetcher]
+) -> None:
+    """Bodies past LARGE_BODY wait for one of LARGE_BODY_SLOTS; the others finish once a slot frees."""
+    release = asyncio.Event()
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+        await response.prepare(request)
+        await response.write(b"<rss>" + b" " * (LARGE_BODY + 100_000))
+        await release.wait()
+        await response.write(b"</rss>")
+        await response.write_eof()
+        return response
+
+    server.route("/big", big)
+    fetcher = fetcher_with(timeout_s=10, max_bytes=4 * LARGE_BODY)
+    fetches = [asyncio.create_task(fetcher.fetch(server.url("/big"))) for _ in range(LARGE_BODY_SLOTS + 2)]
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        slots = fetcher._large_slots
+        if slots is not None and slots.locked() and len(getattr(slots, "_waiters", None) or ()) == 2:
+            break
+    else:
+        pytest.fail("the fetches beyond the slots did not wait")
+    release.set()
+    results = await asyncio.gather(*fetches)
+    assert [len(r.body or b"") for r in results] == [LARGE_BODY + 100_011] * (LARGE_BODY_SLOTS + 2)
