@@ -20,6 +20,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import FetchConfig
 from monitor.errors import FetchError
 from monitor.limits import LARGE_BODY, LARGE_BODY_SLOTS
+from monitor.memory import release_free_memory
 from monitor.netguard import check_url, guard_refusal
 
 __all__ = ["FetchResult", "Fetcher", "Validators", "parse_retry_after"]
@@ -232,6 +233,8 @@ class Fetcher:
             return b"".join(chunks)
         finally:
             if large is not None:
+                chunks.clear()
+                release_free_memory()
                 large.release()
 
     def _large(self) -> asyncio.Semaphore:

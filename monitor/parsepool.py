@@ -29,6 +29,7 @@ import structlog
 
 from monitor.errors import ParseError
 from monitor.limits import LARGE_BODY
+from monitor.memory import release_free_memory
 from monitor.models import Article
 from monitor.parse import parse_feed, parse_feed_async
 
@@ -79,6 +80,9 @@ def _parse(
         return ("error", exc.reason)
     except MemoryError:
         return ("error", "the feed needed more memory than a parser worker may use")
+    finally:
+        if len(body) > LARGE_BODY or body[:2] == b"\x1f\x8b":  # large, or inflated from gzip
+            release_free_memory()
 
 
 class _Replaced(Exception):
