@@ -69,6 +69,9 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_fetch import WORDS as FILLER_WORDS
+
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_MB = 300
 SECRET = "whsec_" + base64.b64encode(b"hostile-benchmark-secret-0123456789").decode()
@@ -150,29 +153,8 @@ STORIES = [
         "An improvised device exploded beside a coalition convoy leaving the K-1 base; one vehicle was damaged.",
     ),
 ]
-# Filler for every other item: words no rule cares about.
-WORDS = [
-    "market",
-    "council",
-    "harvest",
-    "festival",
-    "rainfall",
-    "bridge",
-    "museum",
-    "election",
-    "transit",
-    "orchestra",
-    "library",
-    "vaccine",
-    "airline",
-    "rally",
-    "budget",
-    "satellite",
-    "reservoir",
-    "marathon",
-    "exhibition",
-    "factory",
-]
+# Filler for every other item: words no rule cares about (the same as bench_fetch's feeds).
+WORDS = FILLER_WORDS
 
 #: Hostile feeds served in ``--copies`` copies (they overlap in time), then those served once.
 HEAVY = [
