@@ -27,6 +27,7 @@ check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests benchmarks
 	$(BIN)/ruff format --check monitor
+	$(BIN)/mypy monitor
 
 test: lint
 	$(BIN)/monitor check

@@ -157,10 +157,14 @@ def sink_name(sink: _SinkBase, index: int) -> str:
 SinkConfig = Annotated[WebhookSink | ConsoleSink | FileSink | EmailSink, Field(discriminator="type")]
 
 
+def _default_sinks() -> list[SinkConfig]:
+    return [ConsoleSink(type="console")]
+
+
 class AlertsConfig(_Strict):
     min_severity: int = Field(3, ge=1, le=5)
     max_age_hours: float = Field(72, ge=0)
-    sinks: list[SinkConfig] = Field(default_factory=lambda: [ConsoleSink(type="console")])
+    sinks: list[SinkConfig] = Field(default_factory=_default_sinks)
     max_attempts: int = Field(12, ge=1, le=1000)
     max_retry_delay_s: float = Field(300, gt=0, le=86400)
 
@@ -211,19 +215,21 @@ class DigestConfig(_Strict):
         return self
 
 
+def _default_windows() -> dict[str, float]:
+    return {
+        "attack_on_us_forces_in_iraq": 36,
+        "us_strike_in_iraq": 96,
+        "iraq_expels_or_ends_us_presence": 120,
+        "us_personnel_evacuation_or_advisory": 120,
+    }
+
+
 class EventsConfig(_Strict):
     """How articles are clustered into events and when an event sends a revision."""
 
     window_hours: float = Field(72, ge=1, le=24 * 60)
     #: Per event type (its family): attacks are frequent and brief, a killing's aftermath lasts days.
-    window_hours_by_type: dict[str, float] = Field(
-        default_factory=lambda: {
-            "attack_on_us_forces_in_iraq": 36,
-            "us_strike_in_iraq": 96,
-            "iraq_expels_or_ends_us_presence": 120,
-            "us_personnel_evacuation_or_advisory": 120,
-        }
-    )
+    window_hours_by_type: dict[str, float] = Field(default_factory=_default_windows)
     join_threshold: float = Field(2.0, gt=0)
     revise_on_severity: bool = True
     revise_on_confirmation: bool = True

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.matcher import Matcher
+from monitor.models import Article
 from monitor.rulefile import RuleSet
 from monitor.scan import read_articles
 
@@ -97,7 +98,7 @@ def score_corpus(path: Path, matcher: Matcher) -> Scores:
     return scores
 
 
-def _labelled(path: Path) -> list[tuple[object, str | None]]:
+def _labelled(path: Path) -> list[tuple[Article, str | None]]:
     import json
 
     labels: dict[str, str | None] = {}

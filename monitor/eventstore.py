@@ -15,7 +15,7 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -210,7 +210,11 @@ class EventStore:
     async def recent(self, since: datetime, limit: int = 500) -> list[EventState]:
         """Events first seen since ``since``, newest first."""
         try:
-            ids = await self.redis.zrevrangebyscore(self.keys.events, "+inf", since.timestamp(), start=0, num=limit)
+            # The client does not decode responses: members come back as bytes (the stubs allow str too).
+            ids = cast(
+                list[bytes],
+                await self.redis.zrevrangebyscore(self.keys.events, "+inf", since.timestamp(), start=0, num=limit),
+            )
             return await self.load([i.decode() for i in ids])
         except RedisError as exc:
             raise StoreError(f"Redis failed listing events: {exc}") from exc

@@ -226,9 +226,9 @@ class Matcher:
                 for ri, name in pat.keyword_of:
                     by_rule[ri][name].append(hit)
         entity_hits = self._entity_hits(found)
-        for entity_id, hits in entity_hits.items():
+        for entity_id, ent_hits in entity_hits.items():
             for ri, name in self._entity_selections.get(entity_id, ()):
-                by_rule[ri][name].extend(hits)
+                by_rule[ri][name].extend(ent_hits)
         for (ri, name), regexes in self._regex.items():
             if ri not in by_rule:
                 continue

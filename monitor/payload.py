@@ -61,7 +61,7 @@ def event_alert(event: EventState, *, escalation_level: int, changes: list[str] 
     return body
 
 
-def escalation_alert(*, previous: int, reading: Reading, trigger: EventState, now: datetime) -> dict[str, Any]:
+def escalation_alert(*, previous: int, reading: Reading, trigger: EventState | None, now: datetime) -> dict[str, Any]:
     """The ``kind: escalation`` body for a change of the escalation level."""
     direction = "rose" if reading.level > previous else "fell"
     stamp = utc_iso(now)

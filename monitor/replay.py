@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import redis.asyncio as aioredis
 
@@ -116,7 +116,9 @@ async def replay(
             clock.moment = max(clock.moment, when)
             result = await processor.process([article])
             counts["matched"] += result.matched
-            for entry_id, fields in await redis.xrange(keys.outbox, min=f"({last_id}"):
+            # Undecoded client: ids and fields are bytes, and XRANGE returns a list (the stubs allow str and None).
+            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(keys.outbox, min=f"({last_id}"))
+            for entry_id, fields in entries:
                 last_id = entry_id.decode()
                 alert = json.loads(fields[b"alert"])
                 kind = (

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -206,7 +206,9 @@ async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
     async with open_redis(config, attach=True) as redis:
         rows = []
         for feed in config.feeds:
-            health = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.feed_state(feed.name))).items()}
+            # Undecoded client: fields and values are bytes (the stubs allow str too).
+            state = cast(dict[bytes, bytes], await redis.hgetall(keys.feed_state(feed.name)))
+            health = {k.decode(): v.decode() for k, v in state.items()}
             rows.append(
                 (
                     feed.name,

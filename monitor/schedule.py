@@ -51,9 +51,9 @@ def server_hint(headers: Mapping[str, str], body: bytes | None, now: datetime) -
             with contextlib.suppress(TypeError, ValueError, IndexError):
                 hints.append((parsedate_to_datetime(headers["expires"]) - now).total_seconds())
     if body:
-        m = _RSS_TTL.search(body[:65536])
-        if m:
-            hints.append(float(m.group(1)) * 60)
+        ttl = _RSS_TTL.search(body[:65536])
+        if ttl:
+            hints.append(float(ttl.group(1)) * 60)
     hints = [h for h in hints if h > 0]
     return min(max(hints), MAX_HINT_S) if hints else None
 

@@ -21,7 +21,7 @@ from monitor.errors import ConfigError, Problem
 
 __all__ = ["Located", "load_yaml", "load_yaml_documents"]
 
-Loc = tuple[str | int, ...]
+Loc = tuple[str | int | float, ...]  # float: YAML allows float mapping keys
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
