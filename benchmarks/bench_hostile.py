@@ -71,6 +71,7 @@ from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_fetch import WORDS as FILLER_WORDS
+from benchmarks.bench_fetch import _descendants
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_MB = 300
@@ -483,20 +484,6 @@ def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                children[_ppid(int(entry.name))].append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
 def rollup(pid: int) -> tuple[int, int]:
     """(PSS, RSS) in kB from smaps_rollup."""
     pss = rss_kb = 0
@@ -543,7 +530,7 @@ class Sampler(threading.Thread):
                 self.died_at = time.time()
             by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
             biggest_worker = 0
-            for pid in descendants(self.proc.pid):
+            for pid in _descendants(self.proc.pid):
                 try:
                     ppid = _ppid(pid)
                     if pid not in self.kinds:
@@ -647,7 +634,7 @@ def stop_daemon(proc: subprocess.Popen[bytes], kinds: dict[int, str]) -> tuple[i
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            for pid in descendants(proc.pid):
+            for pid in _descendants(proc.pid):
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     alive.append(process_state(pid, kinds))
             try:
@@ -655,7 +642,7 @@ def stop_daemon(proc: subprocess.Popen[bytes], kinds: dict[int, str]) -> tuple[i
             except subprocess.TimeoutExpired:
                 # Its children would outlive it (Redis in its own session, the forkserver and its workers): they
                 # were started for this run, so they go too, each by its PID.
-                children = [pid for pid in descendants(proc.pid) if pid != proc.pid]
+                children = [pid for pid in _descendants(proc.pid) if pid != proc.pid]
                 proc.kill()
                 proc.wait()
                 for pid in children:

@@ -31,7 +31,7 @@ from monitor.errors import ParseError
 from monitor.limits import LARGE_BODY
 from monitor.memory import release_free_memory
 from monitor.models import Article
-from monitor.parse import parse_feed, parse_feed_async
+from monitor.parse import MAX_INFLATED_BYTES, parse_feed, parse_feed_async
 
 __all__ = ["ParserPool"]
 
@@ -96,7 +96,7 @@ class ParserPool:
         workers: int,
         memory_mb: int,
         timeout_s: float,
-        max_inflated: int = 20_000_000,
+        max_inflated: int = MAX_INFLATED_BYTES,
         log_level: str = "info",
         log_format: str = "json",
     ) -> None:
