@@ -166,12 +166,16 @@ def _split_cpu(me: int, server: int) -> dict[str, float]:
     for pid in _descendants(me):
         if pid in (me, server):
             continue
-        try:
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            continue
-        split["redis" if name.startswith("redis") else "parser workers"] += _cpu_of([pid])
+        split["redis" if _comm(pid).startswith("redis") else "parser workers"] += _cpu_of([pid])
     return split
+
+
+def _comm(pid: int) -> str:
+    """The process's command name, or "" once it has gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 async def run(feeds: int, cycles: int, concurrency: int) -> None:

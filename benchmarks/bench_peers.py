@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_fetch import _cpu_of, _descendants, serve  # noqa: E402
+from benchmarks.bench_fetch import _comm, _cpu_of, _descendants, serve  # noqa: E402
 
 VENV = HERE / ".peers-venv"
 PINS = ["feed2exec==0.23.0", "rss2email==3.14"]
@@ -224,13 +224,6 @@ class Feed2Exec(Tool):
 
     async def cycle(self) -> tuple[float, float, int]:
         return await asyncio.to_thread(self._cycle)
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 @dataclass
