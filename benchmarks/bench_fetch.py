@@ -181,11 +181,11 @@ def _comm(pid: int) -> str:
 async def run(feeds: int, cycles: int, concurrency: int) -> None:
     import aiohttp
 
-    from monitor.app import build_app
-    from monitor.clock import SystemClock
     from monitor.config import Config
-    from monitor.redisconn import EmbeddedRedis, connect
-    from monitor.rulefile import load_rules
+    from monitor.core.clock import SystemClock
+    from monitor.detection.rulefile import load_rules
+    from monitor.service.root import build_app
+    from monitor.storage.connection import EmbeddedRedis, connect
 
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()

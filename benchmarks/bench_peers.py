@@ -239,11 +239,11 @@ class Ours(Tool):
 
         import structlog
 
-        from monitor.app import build_app
-        from monitor.clock import SystemClock
         from monitor.config import Config
-        from monitor.redisconn import EmbeddedRedis, connect
-        from monitor.rulefile import load_rules
+        from monitor.core.clock import SystemClock
+        from monitor.detection.rulefile import load_rules
+        from monitor.service.root import build_app
+        from monitor.storage.connection import EmbeddedRedis, connect
 
         self.redis_server = EmbeddedRedis(self.work / "redis")
         url = self.redis_server.start()

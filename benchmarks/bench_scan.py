@@ -1,7 +1,7 @@
 """Scan throughput and matcher scaling, measured on demand (never part of the test suite).
 
 1. ``monitor scan`` over the real headline corpus against the cost of merely reading it with the same reader
-   (``monitor.scan.read_articles``): the ratio of medians says what the matcher and the JSON output add.
+   (``monitor.parsing.files.read_articles``): the ratio of medians says what the matcher and the JSON output add.
 2. ``Matcher.match`` per article as the pack grows from 200 to 20,000 phrases: synthetic packs (made-up words,
    one entity file and rules that also use real entities) loaded with the real pack through ``load_rules``.
 
@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from monitor.matcher import Matcher
-from monitor.rulefile import load_rules
-from monitor.scan import read_articles
-from monitor.scanning import scan
-from monitor.textnorm import normalize
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import load_rules
+from monitor.detection.scan import scan
+from monitor.detection.text import normalize
+from monitor.parsing.files import read_articles
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "news" / "news_category_dataset.jsonl.gz"

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from monitor.redisconn import EmbeddedRedis  # noqa: E402
-from monitor.signing import sign  # noqa: E402
+from monitor.delivery.signing import sign  # noqa: E402
+from monitor.storage.connection import EmbeddedRedis  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(b"chaos-benchmark-secret-0123456789").decode()
 # Bases: an attack (or a strike) at one base is one event; at another base, another.

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.config import RedisConfig
-from monitor.redisconn import EmbeddedRedis, connect
+from monitor.storage.connection import EmbeddedRedis, connect
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import ConsoleSink, WebhookSink, load_config
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

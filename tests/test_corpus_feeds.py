@@ -13,9 +13,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from monitor.errors import ParseError
-from monitor.models import Article
-from monitor.parse import CONTENT_LIMIT, MAX_ENTRIES, SUMMARY_LIMIT, TITLE_LIMIT, parse_feed
+from monitor.core.errors import ParseError
+from monitor.core.models import Article
+from monitor.parsing.feed import CONTENT_LIMIT, MAX_ENTRIES, SUMMARY_LIMIT, TITLE_LIMIT, parse_feed
 
 FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
 # feedparser's encoding cases give the HTTP headers they need in a comment, e.g. "Header: Content-type: ...".

@@ -13,11 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from monitor.errors import DeliveryError, PermanentDeliveryError
-from monitor.keys import Keys
-from monitor.outbox import Deliverer
-from monitor.sinks.formats import render_payload
-from monitor.sinks.webhook import WebhookSink
+from monitor.core.errors import DeliveryError, PermanentDeliveryError
+from monitor.delivery.outbox import Deliverer
+from monitor.delivery.sinks.formats import render_payload
+from monitor.delivery.sinks.webhook import WebhookSink
+from monitor.storage.keys import Keys
 from tests.support.alerts import FakeClock, event_alert
 from tests.support.webhook_receiver import HANG, Reply, WebhookReceiver
 

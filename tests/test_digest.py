@@ -22,15 +22,15 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.cli import main
 from monitor.config import Config, DigestConfig, load_config
-from monitor.daemon import Daemon
-from monitor.digest import LogEntry, build_digest, sparkline
-from monitor.digest_send import DigestSender
-from monitor.digest_window import Window, check_schedule, cron_trigger, preview_window, scheduled_window
-from monitor.email_render import render_digest
-from monitor.email_smtp import SendResult, SmtpMailer
-from monitor.errors import ConfigError
-from monitor.keys import Keys
-from monitor.runtime import digest_send_now
+from monitor.core.errors import ConfigError
+from monitor.delivery.email.render import render_digest
+from monitor.delivery.email.smtp import SendResult, SmtpMailer
+from monitor.digests.build import LogEntry, build_digest, sparkline
+from monitor.digests.send import DigestSender
+from monitor.digests.window import Window, check_schedule, cron_trigger, preview_window, scheduled_window
+from monitor.service.bootstrap import digest_send_now
+from monitor.service.daemon import Daemon
+from monitor.storage.keys import Keys
 from tests.support.alerts import T0, FakeClock, escalation_alert, event_alert, log_alert
 from tests.support.smtp_server import SmtpServer
 

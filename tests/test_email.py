@@ -16,13 +16,13 @@ from structlog.testing import capture_logs
 
 from monitor.config import EmailSink as EmailConfig
 from monitor.config import SmtpConfig
-from monitor.email_render import _HTML, alert_email, bad_addresses, clean_subject, message_id, render_text
-from monitor.email_smtp import SmtpMailer
-from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from monitor.keys import Keys
-from monitor.outbox import Deliverer
-from monitor.sinks.email import EmailSink
-from monitor.sinks.factory import build_sinks
+from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from monitor.delivery.email.render import _HTML, alert_email, bad_addresses, clean_subject, message_id, render_text
+from monitor.delivery.email.smtp import SmtpMailer
+from monitor.delivery.outbox import Deliverer
+from monitor.delivery.sinks.email import EmailSink
+from monitor.delivery.sinks.factory import build_sinks
+from monitor.storage.keys import Keys
 from tests.support.alerts import HOSTILE_TITLE, T0, FakeClock, event_alert
 from tests.support.smtp_server import HANG, SmtpServer
 

@@ -12,12 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.config import Config
-from monitor.eventstore import EventStore
-from monitor.keys import Keys
-from monitor.matcher import Matcher
-from monitor.models import Article
-from monitor.pipeline import Processor, policies
-from monitor.rulefile import load_rules
+from monitor.core.models import Article
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import load_rules
+from monitor.processing.processor import Processor, policies
+from monitor.storage.events import EventStore
+from monitor.storage.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[1]
 MATCHER = Matcher(load_rules([ROOT / "rules"]))
@@ -214,7 +214,7 @@ async def test_attacks_on_two_bases_the_same_night_are_two_events(
 
 
 async def test_expired_events_leave_the_index(redis: aioredis.Redis, processor: Processor, clock: FakeClock) -> None:
-    from monitor.keys import EVENT_TTL_S
+    from monitor.storage.keys import EVENT_TTL_S
 
     await processor.process(STRIKE[:1])
     assert await redis.zcard(Keys().events) == 1

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.errors import ParseError
-from monitor.fastparse import parse_simple
-from monitor.models import Article
-from monitor.parse import parse_feed
+from monitor.core.errors import ParseError
+from monitor.core.models import Article
+from monitor.parsing.fastpath import parse_simple
+from monitor.parsing.feed import parse_feed
 
 FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
 _HEADER = re.compile(rb"^Header:\s*([\w-]+):\s*(.*?)\s*$", re.MULTILINE)

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.app import build_app
-from monitor.clock import SystemClock
 from monitor.config import Config
-from monitor.errors import ParseError
-from monitor.keys import Keys
-from monitor.parse import MAX_ENTRIES
-from monitor.parsepool import ParserPool
-from monitor.rulefile import load_rules
+from monitor.core.clock import SystemClock
+from monitor.core.errors import ParseError
+from monitor.detection.rulefile import load_rules
+from monitor.parsing.feed import MAX_ENTRIES
+from monitor.parsing.pool import ParserPool
+from monitor.service.root import build_app
+from monitor.storage.keys import Keys
 from tests.support.articles import ESCALATION, rss
 from tests.support.feedserver import FeedServer
 

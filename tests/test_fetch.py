@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 
 from monitor.config import FetchConfig
-from monitor.errors import FetchError, ParseError
-from monitor.fetch import Fetcher, Validators, parse_retry_after
-from monitor.limits import LARGE_BODY, LARGE_BODY_SLOTS
-from monitor.netguard import make_session
-from monitor.parse import parse_feed
+from monitor.core.errors import FetchError, ParseError
+from monitor.core.limits import LARGE_BODY, LARGE_BODY_SLOTS
+from monitor.fetching.fetcher import Fetcher, Validators, parse_retry_after
+from monitor.network.guard import make_session
+from monitor.parsing.feed import parse_feed
 from tests.support.feedserver import FeedServer
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>

@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 
 from monitor.config import WebhookSink as WebhookConfig
-from monitor.errors import ConfigError
-from monitor.sinks import discord, slack, teams
-from monitor.sinks.factory import build_sinks
-from monitor.sinks.formats import FORMATS, render_payload
-from monitor.sinks.view import AlertView, clip, safe_url
-from monitor.sinks.webhook import WebhookSink
+from monitor.core.errors import ConfigError
+from monitor.delivery.sinks import discord, slack, teams
+from monitor.delivery.sinks.factory import build_sinks
+from monitor.delivery.sinks.formats import FORMATS, render_payload
+from monitor.delivery.sinks.view import AlertView, clip, safe_url
+from monitor.delivery.sinks.webhook import WebhookSink
 from tests.support.webhook_receiver import WebhookReceiver
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

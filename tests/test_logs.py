@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from monitor.logs import Redactor, configure_logging
+from monitor.core.logs import Redactor, configure_logging
 
 HOOK = "https://hooks.example.org/services/T000/B000/tok3nInThePath?sig=abc"
 SECRET = "whsec_dGhpcy1pcy1hLXRlc3Qtc2VjcmV0"

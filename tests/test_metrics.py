@@ -15,15 +15,15 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from monitor.app import App, build_app
-from monitor.backlog import read_backlog
-from monitor.clock import SystemClock
 from monitor.config import Config, RedisConfig
-from monitor.daemon import Daemon
-from monitor.keys import Keys
-from monitor.metrics import Metrics
-from monitor.redisconn import connect
-from monitor.rulefile import load_rules
+from monitor.core.clock import SystemClock
+from monitor.detection.rulefile import load_rules
+from monitor.service.daemon import Daemon
+from monitor.service.metrics import Metrics
+from monitor.service.root import App, build_app
+from monitor.storage.backlog import read_backlog
+from monitor.storage.connection import connect
+from monitor.storage.keys import Keys
 from tests.support.articles import ESCALATION, UNRELATED, rss
 from tests.support.feedserver import FeedServer
 from tests.support.webhook_receiver import WebhookReceiver
@@ -215,7 +215,7 @@ async def test_a_port_in_use_is_logged_not_fatal(redis: aioredis.Redis) -> None:
 
 
 def test_only_the_metrics_edge_imports_prometheus() -> None:
-    """The pipeline reports through ``monitor.observe``; prometheus-client stays in two modules of the shell."""
+    """The pipeline reports through ``monitor.core.observe``; prometheus-client stays in two modules of the shell."""
     importers = set()
     for path in (ROOT / "monitor").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

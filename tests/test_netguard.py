@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor import netguard
+from monitor.network import guard as netguard
 from monitor.config import FetchConfig
-from monitor.errors import FetchError
-from monitor.fetch import Fetcher
-from monitor.netguard import BlockedAddressError, GuardedResolver, check_url, is_public_address, make_session
+from monitor.core.errors import FetchError
+from monitor.fetching.fetcher import Fetcher
+from monitor.network.guard import BlockedAddressError, GuardedResolver, check_url, is_public_address, make_session
 from tests.support.feedserver import FeedServer
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

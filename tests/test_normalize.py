@@ -1,6 +1,6 @@
 import pytest
 
-from monitor.normalize import article_id, canonical_url, clean_text, html_to_text
+from monitor.parsing.clean import article_id, canonical_url, clean_text, html_to_text
 
 
 @pytest.mark.parametrize(

@@ -16,17 +16,17 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
-from monitor.clock import SystemClock
-from monitor.dlq import list_dead, retry_dead
-from monitor.errors import DeliveryError
-from monitor.events import new_event
-from monitor.keys import Keys
-from monitor.models import Article, Evidence, Match
-from monitor.outbox import Deliverer, ensure_group, retry_delay
-from monitor.payload import event_alert
-from monitor.similarity import minhash
-from monitor.sinks.console import ConsoleSink
-from monitor.sinks.webhook import WebhookSink
+from monitor.core.clock import SystemClock
+from monitor.core.errors import DeliveryError
+from monitor.core.models import Article, Evidence, Match
+from monitor.delivery.outbox import Deliverer, ensure_group, retry_delay
+from monitor.delivery.sinks.console import ConsoleSink
+from monitor.delivery.sinks.webhook import WebhookSink
+from monitor.events.alerts import event_alert
+from monitor.events.cluster import new_event
+from monitor.events.similarity import minhash
+from monitor.storage.deadletters import list_dead, retry_dead
+from monitor.storage.keys import Keys
 from tests.support.webhook_receiver import HANG, Reply, WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -454,7 +454,7 @@ async def test_retry_all_dead(redis: aioredis.Redis) -> None:
 
 
 async def test_trim_keeps_everything_a_group_still_needs(redis) -> None:
-    from monitor.outbox import trim_delivered
+    from monitor.delivery.outbox import trim_delivered
 
     keys = Keys()
     for group in ("fast", "slow"):

@@ -14,9 +14,9 @@ import feedparser
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.errors import ParseError
-from monitor.models import Article
-from monitor.parse import (
+from monitor.core.errors import ParseError
+from monitor.core.models import Article
+from monitor.parsing.feed import (
     CONTENT_LIMIT,
     MAX_ENTRIES,
     TITLE_LIMIT,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import ParseError
-from monitor.parsepool import ParserPool
+from monitor.core.errors import ParseError
+from monitor.parsing.pool import ParserPool
 from tests.support.articles import ESCALATION, rss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ _CHILD = textwrap.dedent(
     import asyncio, os, sys, time
     from datetime import UTC, datetime
     sys.path.insert(0, {root!r})
-    from monitor.parsepool import ParserPool
+    from monitor.parsing.pool import ParserPool
 
     BROKEN = b"<rss version='2.0'><channel><title>t</title><item><title>Half an item</title>"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from monitor.app import App, build_app
-from monitor.clock import SystemClock
 from monitor.config import Config
-from monitor.rulefile import load_rules
+from monitor.core.clock import SystemClock
+from monitor.detection.rulefile import load_rules
+from monitor.service.root import App, build_app
 from tests.support.articles import ESCALATION, UNRELATED, Item, rss
 from tests.support.feedserver import FeedServer
 from tests.support.webhook_receiver import WebhookReceiver

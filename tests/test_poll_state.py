@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.app import App, build_app
-from monitor.clock import SystemClock
 from monitor.config import Config, RedisConfig
-from monitor.errors import StoreError
-from monitor.fetch import Validators
-from monitor.keys import VALIDATORS_TTL_S, Keys
-from monitor.redisbatch import ScriptBatch
-from monitor.redisconn import connect
-from monitor.rulefile import load_rules
-from monitor.store import Store
+from monitor.core.clock import SystemClock
+from monitor.core.errors import StoreError
+from monitor.detection.rulefile import load_rules
+from monitor.fetching.fetcher import Validators
+from monitor.service.root import App, build_app
+from monitor.storage.batch import ScriptBatch
+from monitor.storage.connection import connect
+from monitor.storage.keys import VALIDATORS_TTL_S, Keys
+from monitor.storage.pollstate import Store
 from tests.support.articles import ESCALATION, UNRELATED, rss
 from tests.support.feedserver import FeedServer
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import build_app
-from monitor.clock import SystemClock
 from monitor.config import Config, RedisConfig
-from monitor.redisconn import EmbeddedRedis, connect
-from monitor.rulefile import load_rules
+from monitor.core.clock import SystemClock
+from monitor.detection.rulefile import load_rules
+from monitor.service.root import build_app
+from monitor.storage.connection import EmbeddedRedis, connect
 from tests.support.articles import ESCALATION, rss
 from tests.support.feedserver import FeedServer
 from tests.support.webhook_receiver import WebhookReceiver

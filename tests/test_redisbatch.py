@@ -17,8 +17,8 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.config import RedisConfig
-from monitor.redisbatch import LuaScript, ScriptBatch, run_script
-from monitor.redisconn import EmbeddedRedis, connect
+from monitor.storage.batch import LuaScript, ScriptBatch, run_script
+from monitor.storage.connection import EmbeddedRedis, connect
 
 # Appends ARGV[1] to a list and returns it with the list's new length; 'boom' is a script error.
 ECHO = LuaScript("""

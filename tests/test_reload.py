@@ -16,13 +16,13 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from monitor.app import build_app
-from monitor.clock import SystemClock
 from monitor.config import Config
-from monitor.daemon import Daemon
-from monitor.errors import ConfigError, Problem
-from monitor.reload import feed_changes, restart_needed, sink_signatures
-from monitor.rulefile import RuleSet, load_rules
+from monitor.core.clock import SystemClock
+from monitor.core.errors import ConfigError, Problem
+from monitor.detection.rulefile import RuleSet, load_rules
+from monitor.service.daemon import Daemon
+from monitor.service.reload import feed_changes, restart_needed, sink_signatures
+from monitor.service.root import build_app
 from tests.support.articles import ESCALATION, Item, rss
 from tests.support.daemons import log_events, start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer

@@ -79,11 +79,11 @@ async def test_events_lists_recent_events(redis: aioredis.Redis, redis_url: str,
     from datetime import UTC, datetime
 
     from monitor.config import Config
-    from monitor.eventstore import EventStore
-    from monitor.keys import Keys
-    from monitor.matcher import Matcher
-    from monitor.pipeline import Processor, policies
-    from monitor.rulefile import load_rules
+    from monitor.detection.matcher import Matcher
+    from monitor.detection.rulefile import load_rules
+    from monitor.processing.processor import Processor, policies
+    from monitor.storage.events import EventStore
+    from monitor.storage.keys import Keys
     from tests.test_events import STRIKE, FakeClock
 
     clock = FakeClock(datetime.now(UTC))

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.app import replica_name
 from monitor.config import Config, with_environment
-from monitor.errors import ConfigError
-from monitor.keys import Keys
-from monitor.lease import FeedLeases, lease_ttl_ms, replica_token
+from monitor.core.errors import ConfigError
+from monitor.service.root import replica_name
+from monitor.storage.keys import Keys
+from monitor.storage.leases import FeedLeases, lease_ttl_ms, replica_token
 from tests.support.articles import ESCALATION, UNRELATED, Item, rss
 from tests.support.daemons import log_events, start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.errors import RuleError
-from monitor.evaluation import example_failures, score_corpus
-from monitor.matcher import Matcher
-from monitor.rulefile import load_rules
+from monitor.core.errors import RuleError
+from monitor.detection.evaluation import example_failures, score_corpus
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"

@@ -122,7 +122,7 @@ def test_other_stories_listed_under_a_saved_page_do_not_make_it_an_alert(
 
 
 def test_page_furniture_is_only_trimmed_at_the_end() -> None:
-    from monitor.scan import strip_page_furniture
+    from monitor.parsing.files import strip_page_furniture
 
     text = "Headline-like opening line\nA sentence of prose follows here.\nRelated\nAnother story\nShare"
     assert strip_page_furniture(text) == "Headline-like opening line\nA sentence of prose follows here."

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from monitor.schedule import MAX_BACKOFF_S, Cadence, next_delay, server_hint
+from monitor.fetching.schedule import MAX_BACKOFF_S, Cadence, next_delay, server_hint
 
 CADENCE = Cadence(base_s=300, min_s=60, max_s=1200)
 NOW = datetime(2024, 1, 4, 12, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from monitor.signing import secret_key, sign, webhook_headers
+from monitor.delivery.signing import secret_key, sign, webhook_headers
 
 # The published Standard Webhooks / Svix test vector.
 SVIX_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -13,13 +13,13 @@ from monitor.config import ConsoleSink as ConsoleConfig
 from monitor.config import FetchConfig
 from monitor.config import FileSink as FileConfig
 from monitor.config import WebhookSink as WebhookConfig
-from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from monitor.fetch import parse_retry_after
-from monitor.netguard import make_session
-from monitor.sinks.console import ConsoleSink, render_alert
-from monitor.sinks.factory import build_sinks
-from monitor.sinks.file import FileSink
-from monitor.sinks.webhook import WebhookSink, encode_body, safe_origin
+from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from monitor.delivery.sinks.console import ConsoleSink, render_alert
+from monitor.delivery.sinks.factory import build_sinks
+from monitor.delivery.sinks.file import FileSink
+from monitor.delivery.sinks.webhook import WebhookSink, encode_body, safe_origin
+from monitor.fetching.fetcher import parse_retry_after
+from monitor.network.guard import make_session
 from tests.support.webhook_receiver import HANG, SECRET_PATH, Reply, WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -255,7 +255,7 @@ async def test_webhook_refused_by_the_private_network_guard_is_permanent() -> No
 
 
 def test_console_renders_feed_notices_as_such() -> None:
-    from monitor.sinks.console import render_alert
+    from monitor.delivery.sinks.console import render_alert
 
     text = render_alert(
         {

@@ -15,9 +15,9 @@ import redis
 from structlog.testing import capture_logs
 
 from monitor.config import RedisConfig
-from monitor.errors import StartupError
-from monitor.redisconn import connect, embedded_server_binary
-from monitor.redissafety import check_redis_safety, inspect_redis
+from monitor.core.errors import StartupError
+from monitor.storage.connection import connect, embedded_server_binary
+from monitor.storage.safety import check_redis_safety, inspect_redis
 from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
 
 ROOT = Path(__file__).resolve().parents[1]

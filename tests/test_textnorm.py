@@ -1,4 +1,4 @@
-from monitor.textnorm import inflections, normalize
+from monitor.detection.text import inflections, normalize
 
 
 def test_spellings_meet_in_one_form() -> None:

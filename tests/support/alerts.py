@@ -10,8 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from monitor.clock import utc_iso
-from monitor.keys import Keys
+from monitor.core.clock import utc_iso
+from monitor.storage.keys import Keys
 
 __all__ = ["HOSTILE_TITLE", "T0", "FakeClock", "escalation_alert", "event_alert", "log_alert"]
 
@@ -71,7 +71,7 @@ def event_alert(
 
 
 def escalation_alert(previous: int, level: int, *, at: datetime = T0) -> dict[str, Any]:
-    """The shape of ``monitor.payload.escalation_alert``."""
+    """The shape of ``monitor.events.alerts.escalation_alert``."""
     direction = "rose" if level > previous else "fell"
     return {
         "id": f"esc_{int(at.timestamp())}_{previous}_{level}",

@@ -1,0 +1,1 @@
+"""E-mail: alert messages built purely from Jinja2 templates, and sending over SMTP (aiosmtplib)."""

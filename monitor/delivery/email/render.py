@@ -1,0 +1,192 @@
+"""E-mails built purely: Jinja2 templates to a text and an HTML part, and the MIME message around them.
+
+The HTML environment is constructed with ``autoescape=True`` outright (not chosen by file extension), so every
+value from a payload is escaped in every HTML template, whatever its name. The plain-text parts come from a second
+environment without escaping, because ``&amp;`` in a text/plain part would be a corruption, not a safety: a text
+part is never interpreted. Each environment refuses the other's templates. Links reach the templates only as
+checked ``http(s)`` URLs (``monitor.delivery.sinks.view.safe_url``).
+
+Layout follows what mail clients render reliably: nested tables, inline ``style`` attributes only (no
+``<style>`` block, no classes, no images, no scripts), widths in pixels with a ``max-width``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+from monitor.delivery.sinks.view import SEVERITY_COLOURS, AlertView, clip, one_line
+from monitor.digests.build import Digest
+
+__all__ = [
+    "MESSAGE_ID_DOMAIN",
+    "Rendered",
+    "alert_email",
+    "bad_addresses",
+    "build_message",
+    "clean_subject",
+    "digest_email",
+    "message_id",
+    "render_digest",
+    "render_html",
+    "render_text",
+]
+
+MESSAGE_ID_DOMAIN = "escalation-monitor"
+SUBJECT_LIMIT = 200
+# Bidirectional overrides and isolates can make a subject read differently from what it says.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+_LOADER = PackageLoader("monitor", "templates")
+_HTML = Environment(loader=_LOADER, autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_TEXT = Environment(
+    loader=_LOADER,
+    autoescape=False,  # text/plain only: see the module docstring; render_text refuses .html templates
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One e-mail's content: subject (raw, cleaned when the message is built), plain text and HTML."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _template(env: Environment, name: str, suffix: str) -> Template:
+    if not name.endswith(suffix):
+        raise ValueError(f"{name}: this environment renders only {suffix} templates")
+    return env.get_template(name)
+
+
+def render_html(name: str, **context: Any) -> str:
+    """Render an ``.html`` template with autoescaping."""
+    return _template(_HTML, name, ".html").render(colours=SEVERITY_COLOURS, **context)
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render a ``.txt`` template (for the text/plain part)."""
+    return _template(_TEXT, name, ".txt").render(**context)
+
+
+def bad_addresses(addresses: Sequence[str]) -> list[str]:
+    """The entries of ``addresses`` that are not plain ``user@domain`` addresses (checked at start-up, so a typo
+    is a config error rather than a dead letter per alert)."""
+    bad = []
+    for address in addresses:
+        try:
+            parsed = Address(addr_spec=address)
+        except Exception:  # the parser raises several unrelated types (ValueError, IndexError, header defects)
+            bad.append(address)
+            continue
+        if not parsed.username or not parsed.domain or parsed.addr_spec != address.strip():
+            bad.append(address)
+    return bad
+
+
+def clean_subject(subject: str, limit: int = SUBJECT_LIMIT) -> str:
+    """A header-safe subject: one line, no control or bidi-override characters, at most ``limit`` characters."""
+    return clip(one_line(_BIDI.sub("", subject)), limit) or "(no subject)"
+
+
+def message_id(local: str) -> str:
+    """``<local@escalation-monitor>``; a ``local`` part that is not a valid dot-atom is replaced by its hash, so
+    the same input always gives the same id (retries of one alert share it, and mail clients can deduplicate)."""
+    if not _ATEXT.fullmatch(local) or len(local) > 200:
+        local = "h" + hashlib.sha256(local.encode("utf-8")).hexdigest()[:40]
+    return f"<{local}@{MESSAGE_ID_DOMAIN}>"
+
+
+def build_message(
+    rendered: Rendered,
+    *,
+    sender: str,
+    to: Sequence[str],
+    msg_id: str,
+    date: datetime,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """multipart/alternative: text first, HTML last (clients show the last part they can render).
+
+    Both parts are quoted-printable, so the message is 7-bit clean for any relay.
+    """
+    message = EmailMessage()
+    message["Subject"] = clean_subject(rendered.subject)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = msg_id
+    # RFC 3834: out-of-office robots must not answer an automatic message.
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (headers or {}).items():
+        message[name] = one_line(value)
+    message.set_content(rendered.text, cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+def _subject(view: AlertView) -> str:
+    if view.kind == "escalation":
+        return f"[Escalation] {view.title}"  # the title says from which level to which
+    prefix = f"Update {view.revision}: " if view.is_update else ""
+    return f"[{view.severity_name.capitalize()} {view.severity}/5] {prefix}{view.type_label}: {view.title}"
+
+
+def alert_email(alert: dict[str, Any], *, sender: str, to: Sequence[str], date: datetime) -> EmailMessage:
+    """The immediate e-mail for one alert. Its Message-ID comes from the alert id (the same on every retry), and
+    every revision of an event refers to one thread root, so mail clients thread an event's updates."""
+    view = AlertView.of(alert)
+    context = {"view": view, "colour": view.colour}
+    rendered = Rendered(
+        subject=_subject(view),
+        text=render_text("alert.txt", **context),
+        html=render_html("alert.html", **context),
+    )
+    headers = {"X-Monitor-Alert-Id": view.id}
+    if view.event_id:
+        root = message_id(f"event.{view.event_id}")
+        headers |= {"References": root, "In-Reply-To": root} if view.is_update else {"References": root}
+    return build_message(rendered, sender=sender, to=to, msg_id=message_id(view.id), date=date, headers=headers)
+
+
+def _compact(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def render_digest(digest: Digest) -> Rendered:
+    """The digest's subject, text (with a sparkline) and HTML (with a table chart)."""
+    context = {"digest": digest, "colour": SEVERITY_COLOURS[digest.level_end]}
+    return Rendered(digest.subject, render_text("digest.txt", **context), render_html("digest.html", **context))
+
+
+def digest_email(
+    digest: Digest, *, sender: str, to: Sequence[str], date: datetime, manual: bool = False
+) -> EmailMessage:
+    """The digest e-mail. Its Message-ID names the digest and its window, so a digest re-sent for the same window
+    (at-least-once, see ``monitor.digests.send``) carries the same id; a manual send gets an id of its own."""
+    local = f"digest.{digest.name}." + (
+        f"manual.{_compact(digest.window.end)}" if manual else _compact(digest.window.start)
+    )
+    return build_message(
+        render_digest(digest),
+        sender=sender,
+        to=to,
+        msg_id=message_id(local),
+        date=date,
+        headers={"X-Monitor-Digest": digest.name},
+    )

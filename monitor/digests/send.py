@@ -1,0 +1,285 @@
+"""Sending digests: read a window of the alert log, claim the window once across replicas, render, send.
+
+**Once per window, never silently dropped.** Before sending, a sender claims ``Keys.digest_sent(name, start)``
+with ``SET NX`` and a short TTL, in a *sending* state. Then:
+
+- sent: the claim becomes *sent* for a few windows (until the window can no longer be the latest, plus margin),
+  so no replica and no restart sends that window again;
+- refused for good (5xx, every recipient refused): the claim becomes *failed* for as long; retrying every minute
+  would only repeat the refusal. The reason is logged as an error; ``monitor digest --send-now`` sends by hand;
+- failed for now (4xx, timeout, server down, Redis error): the claim is deleted, so the next attempt may send;
+- the process dies after claiming: the *sending* claim expires after ``sending_ttl_s`` (longer than the longest
+  possible send) and the next attempt sends.
+
+"The next attempt" is the catch-up job the daemon runs every ``CATCH_UP_EVERY_S`` seconds besides each digest's
+cron job: both call ``send_scheduled``, which sends the latest window unless it was claimed. So a digest missed
+while every replica was down goes out when one comes back, as long as its window is still the latest (older
+windows are not replayed: the alerts themselves were delivered when they happened). Finishing a claim is a
+compare-and-set on the claim's token, so a sender whose claim expired does not overwrite another's.
+
+This is at-least-once: a sender that dies after its mail was accepted but before it marked the claim *sent* is
+followed, after the TTL, by a second copy. Such a copy has the same Message-ID (it names the digest and the
+window), so mail clients that deduplicate show it once. The other choice, at-most-once (mark *sent* before
+sending), would turn every crash or outage at send time into a digest nobody receives and nobody is told about.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from monitor.config import Config, DigestConfig
+from monitor.core.clock import Clock, utc_iso
+from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, Problem, StoreError
+from monitor.delivery.email.render import Rendered, bad_addresses, digest_email, render_digest
+from monitor.delivery.email.smtp import Mailer, SendResult, SmtpMailer
+from monitor.digests.build import Digest, LogEntry, build_digest
+from monitor.digests.window import Window, cron_trigger, next_fire, preview_window, scheduled_window
+from monitor.storage.keys import Keys
+
+__all__ = ["CATCH_UP_EVERY_S", "DigestOutcome", "DigestSender", "digest_sender"]
+
+#: How often the daemon looks for a latest window that was not sent (a failed or crashed send).
+CATCH_UP_EVERY_S = 60
+#: A sending claim outlives the longest send by this much (reading the log and rendering included).
+SENDING_MARGIN_S = 60
+#: The most alert-log entries one digest reads (about a month of a very busy feed set); more are left out.
+MAX_ENTRIES = 20_000
+_PAGE = 1000
+
+log = structlog.get_logger(__name__)
+
+# Finish a claim only if it is still ours, or lapsed and nobody took it since.
+_FINISH = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] or current == false then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOutcome:
+    """What one attempt did: ``sent``, ``claimed`` (another sender has or had it), ``retry`` (failed for now),
+    ``failed`` (refused for good) or ``none`` (the schedule has not fired yet)."""
+
+    status: str
+    window: Window | None = None
+    digest: Digest | None = None
+    reason: str = ""
+
+
+def _level(entry: LogEntry | None) -> int | None:
+    value = entry.alert.get("escalation_level") if entry else None
+    return min(5, max(1, value)) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class DigestSender:
+    """Builds and sends the configured digests; one per process, shared by the cron jobs and the catch-up job."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        mailer: Mailer,
+        *,
+        sender: str,
+        clock: Clock,
+        sending_ttl_s: float | None = None,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._mailer = mailer
+        self._sender = sender
+        self._clock = clock
+        self.sending_ttl_s = sending_ttl_s if sending_ttl_s is not None else mailer.max_send_s + SENDING_MARGIN_S
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    async def read(self, window: Window) -> tuple[list[LogEntry], int | None]:
+        """The window's alert-log entries (at most ``MAX_ENTRIES``) and the escalation level before it."""
+        start_ms = int(window.start.timestamp() * 1000)
+        end_ms = int(window.end.timestamp() * 1000) - 1  # the window is half-open
+        entries: list[LogEntry] = []
+        cursor = str(start_ms)
+        try:
+            while len(entries) < MAX_ENTRIES:
+                # Typed loosely on purpose, as in the outbox: the reply's shape depends on the client's settings.
+                batch: Any = await self._redis.xrange(self._keys.alert_log, min=cursor, max=str(end_ms), count=_PAGE)
+                entries.extend(e for entry_id, fields in batch if (e := LogEntry.from_stream(entry_id, fields)))
+                if len(batch) < _PAGE:
+                    break
+                millis, seq = batch[-1][0].decode().split("-")
+                cursor = f"{millis}-{int(seq) + 1}"
+            else:
+                log.warning("digest_truncated", window=window.key, entries=len(entries))
+            before: Any = await self._redis.xrevrange(self._keys.alert_log, max=str(start_ms - 1), min="-", count=1)
+        except RedisError as exc:
+            raise StoreError(f"Redis failed reading the alert log: {exc}") from exc
+        level = _level(LogEntry.from_stream(*before[0])) if before else None
+        return entries[:MAX_ENTRIES], level
+
+    async def compose(self, digest: DigestConfig, window: Window) -> Digest:
+        """The digest of ``window`` as ``digest`` configures it."""
+        entries, level = await self.read(window)
+        return build_digest(
+            digest.name,
+            window,
+            entries,
+            timezone=digest.timezone,
+            min_severity=digest.min_severity,
+            event_types=digest.event_types,
+            level_before=level,
+        )
+
+    async def preview(self, digest: DigestConfig) -> tuple[Digest, Rendered]:
+        """What a digest sent now would say (since its latest scheduled fire); nothing is claimed or sent."""
+        window = preview_window(cron_trigger(digest.cron, digest.timezone), self._clock.now())
+        built = await self.compose(digest, window)
+        return built, render_digest(built)
+
+    # -- sending -----------------------------------------------------------------------------------------
+
+    def _message(self, built: Digest, digest: DigestConfig, *, manual: bool) -> EmailMessage:
+        return digest_email(built, sender=self._sender, to=digest.to, date=self._clock.now(), manual=manual)
+
+    async def send_scheduled(self, digest: DigestConfig) -> DigestOutcome:
+        """Send the latest window's digest unless some sender claimed it; see the module docstring.
+
+        Never raises: it runs as a scheduler job, and every outcome is logged.
+        """
+        bound = log.bind(digest=digest.name)
+        trigger = cron_trigger(digest.cron, digest.timezone)
+        window = scheduled_window(trigger, self._clock.now())
+        if window is None:
+            return DigestOutcome("none")
+        bound = bound.bind(window=window.key)
+        key = self._keys.digest_sent(digest.name, window.key)
+        token = f"sending {self._owner} {uuid.uuid4().hex}"
+        try:
+            claimed = await self._redis.set(key, token, nx=True, px=max(1, int(self.sending_ttl_s * 1000)))
+        except RedisError as exc:
+            bound.warning("digest_claim_failed", reason=str(exc))
+            return DigestOutcome("retry", window, reason=str(exc))
+        if not claimed:
+            bound.debug("digest_already_claimed")
+            return DigestOutcome("claimed", window)
+        upcoming = next_fire(trigger, window.end)
+        keep = (upcoming - window.end if upcoming else timedelta(days=1)) + max(window.length, timedelta(hours=1)) * 2
+        try:
+            built = await self.compose(digest, window)
+            result = await self._mailer.send(self._message(built, digest, manual=False), digest.to)
+        except PermanentDeliveryError as exc:
+            await self._finish(key, token, f"failed {utc_iso(self._clock.now())} {exc.reason}", keep)
+            bound.error("digest_failed", reason=exc.reason, retry=False)
+            return DigestOutcome("failed", window, reason=exc.reason)
+        except (DeliveryError, StoreError) as exc:
+            await self._release(key, token)
+            bound.warning("digest_failed", reason=str(exc), retry=True)
+            return DigestOutcome("retry", window, reason=str(exc))
+        except Exception as exc:  # a bug: release, so it is retried (and logged) rather than silently lost
+            await self._release(key, token)
+            bound.exception("digest_crashed")
+            return DigestOutcome("retry", window, reason=type(exc).__name__)
+        if not await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", keep):
+            bound.warning("digest_claim_lost", reason="the sending claim expired and another sender took it")
+        self._log_sent(bound, built, result)
+        return DigestOutcome("sent", window, built)
+
+    async def send_now(self, digest: DigestConfig) -> DigestOutcome:
+        """Send what a digest sent now would say, at once (``monitor digest --send-now``).
+
+        The claim is keyed ``manual-<now>``, not on a scheduled window's start: a manual send covers the window
+        that the *next* scheduled digest will also cover (since the latest fire), and claiming that window's key
+        would suppress the scheduled digest. Raises ``DeliveryError`` (or ``PermanentDeliveryError``) on failure.
+        """
+        now = self._clock.now()
+        window = preview_window(cron_trigger(digest.cron, digest.timezone), now)
+        key = self._keys.digest_sent(digest.name, f"manual-{utc_iso(now)}")
+        token = f"sending {self._owner} {uuid.uuid4().hex}"
+        try:
+            if not await self._redis.set(key, token, nx=True, px=max(1, int(self.sending_ttl_s * 1000))):
+                return DigestOutcome("claimed", window)
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+        try:
+            built = await self.compose(digest, window)
+            result = await self._mailer.send(self._message(built, digest, manual=True), digest.to)
+        except BaseException:
+            await self._release(key, token)
+            raise
+        await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", timedelta(days=7))
+        self._log_sent(log.bind(digest=digest.name, window=f"manual-{utc_iso(now)}"), built, result)
+        return DigestOutcome("sent", window, built)
+
+    @staticmethod
+    def _log_sent(bound: Any, built: Digest, result: SendResult) -> None:
+        # Refused recipients are recorded as the e-mail sink records them: the digest counts as sent.
+        extra = {"refused": result.refused} if result.refused else {}
+        bound.info(
+            "digest_sent",
+            events=built.events,
+            escalation_level=built.level_end,
+            recipients=len(result.accepted),
+            **extra,
+        )
+
+    async def catch_up(self, digests: Sequence[DigestConfig]) -> None:
+        """``send_scheduled`` for every digest: what a failed or crashed send left undone goes out now."""
+        for digest in digests:
+            await self.send_scheduled(digest)
+
+    async def _finish(self, key: str, token: str, state: str, keep: timedelta) -> bool:
+        try:
+            done = await self._redis.eval(_FINISH, 1, key, token, state, str(int(keep.total_seconds() * 1000)))
+        except RedisError as exc:
+            # The claim then lapses after its short TTL and the digest may go out twice: at least once.
+            log.warning("digest_claim_not_recorded", key=key, reason=str(exc))
+            return False
+        return bool(done)
+
+    async def _release(self, key: str, token: str) -> None:
+        with contextlib.suppress(RedisError):  # if Redis is gone, the claim's TTL releases it
+            await self._redis.eval(_RELEASE, 1, key, token)
+
+
+def digest_sender(
+    config: Config, redis: aioredis.Redis, keys: Keys, clock: Clock, *, mailer: Mailer | None = None
+) -> DigestSender:
+    """The sender for ``config.digests``; checks every digest's schedule and recipients first (``ConfigError``
+    with each problem), so a typo stops the start rather than a digest a week later."""
+    problems: list[Problem] = []
+    for index, digest in enumerate(config.digests):
+        try:
+            cron_trigger(digest.cron, digest.timezone)
+        except ValueError as exc:
+            problems.append(Problem(config.source, None, f"digests[{index}]: {exc}"))
+        bad = bad_addresses(digest.to)
+        if bad:
+            problems.append(
+                Problem(config.source, None, f"digests[{index}].to: not an e-mail address: {', '.join(bad)}")
+            )
+    if config.smtp is None:
+        problems.append(Problem(config.source, None, "digests need an 'smtp' section"))
+    if problems:
+        raise ConfigError(problems)
+    assert config.smtp is not None
+    return DigestSender(redis, keys, mailer or SmtpMailer(config.smtp), sender=config.smtp.sender, clock=clock)

@@ -1,0 +1,316 @@
+"""Events: clusters of articles about one real-world happening. Pure decisions, no Redis, no clock.
+
+An article joins an event when they are of one family (a strike and the killing it caused are one story), the
+article falls within the family's time window of the event, and their salient entities and text agree enough;
+otherwise it starts a new event. Joining may make the event worth a revision alert: severity rose, official
+confirmation arrived, the casualty figure changed, or it reached another threshold of independent outlets (wire
+copies, i.e. near-duplicate texts, count once).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from monitor.core.models import Article, Match
+from monitor.events.similarity import estimate_jaccard
+
+__all__ = [
+    "FAMILIES",
+    "EventPolicy",
+    "EventState",
+    "Source",
+    "add_article",
+    "casualty_count",
+    "family_of",
+    "join_score",
+    "new_event",
+    "official_confirmation",
+    "salient_entities",
+]
+
+#: Event types that are one story when they coincide: the strike that killed a commander is the killing.
+FAMILIES = {"high_value_target_killed": "us_strike_in_iraq"}
+#: Entity types too general to tell two events apart (every story names the US and Iraq).
+GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
+#: How much a shared entity of each type says "same event".
+ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
+WIRE_COPY_SIMILARITY = 0.6
+CLOSE_IN_TIME = timedelta(hours=12)
+MAX_SOURCES = 50
+
+_CONFIRMATION = re.compile(
+    r"\b(?:Pentagon|Department of (?:Defense|War)|Defen[cs]e (?:Department|Secretary)|CENTCOM|Central Command|"
+    r"White House|State Department|National Security Council|Iraqi (?:government|military|prime minister|PM|"
+    r"security media cell|joint operations command|foreign ministry)|Security Media Cell)\b"
+    r"(?:\W+\w+){0,4}?\W+(?:confirmed|confirms|announced|announces|acknowledged|said|says|stated)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "dozen": 12,
+    "dozens": 24,
+    "fifteen": 15,
+    "twenty": 20,
+}
+_CASUALTIES = re.compile(
+    r"\b(\d{1,4}|" + "|".join(_NUMBER_WORDS) + r")\b(?:\W+\w+){0,5}?\W+(?:killed|dead|died|wounded|injured|hurt)\b",
+    re.IGNORECASE,
+)
+
+
+def family_of(event_type: str) -> str:
+    return FAMILIES.get(event_type, event_type)
+
+
+def official_confirmation(text: str) -> bool:
+    """Whether an official (US or Iraqi government, Pentagon, CENTCOM) is reported confirming or stating it."""
+    return _CONFIRMATION.search(text) is not None
+
+
+def casualty_count(text: str) -> int | None:
+    """The largest casualty figure stated ("killed 25", "three US soldiers were wounded"), if any."""
+    best: int | None = None
+    for m in _CASUALTIES.finditer(text):
+        raw = m.group(1).lower()
+        value = _NUMBER_WORDS.get(raw) if not raw.isdigit() else int(raw)
+        if value is not None and value < 2000 and (best is None or value > best):
+            best = value
+    return best
+
+
+def salient_entities(entities: Iterable[str], types: Mapping[str, str]) -> frozenset[str]:
+    """The entities that tell events apart: people, militias, bases, specific places."""
+    return frozenset(e for e in entities if types.get(e, "other") not in GENERIC_TYPES)
+
+
+@dataclass
+class Source:
+    url: str
+    title: str
+    feed: str
+    published: str | None
+    seen: str
+    independent: bool
+
+
+_SOURCE_FIELDS = tuple(f.name for f in fields(Source))
+
+
+@dataclass
+class EventState:
+    """What Redis keeps of one event (as JSON); ``signature`` is the MinHash of its first article."""
+
+    id: str
+    family: str
+    event_type: str
+    severity: int
+    revision: int
+    first_seen: str
+    updated: str
+    title: str
+    summary: str
+    entities: list[str]
+    salient: list[str]
+    evidence: list[str]
+    sources: list[Source]
+    confirmed: bool
+    casualties: int | None
+    signature: list[int]
+    alerted_outlets: int = 1
+    signatures: list[list[int]] = field(default_factory=list)  # of independent sources, to spot wire copies
+
+    @property
+    def independent_outlets(self) -> int:
+        return sum(1 for s in self.sources if s.independent)
+
+    def to_json(self) -> str:
+        # Not asdict(self): it deep-copies every signature (up to 50 lists of ints) only to serialise them.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["sources"] = [{name: getattr(s, name) for name in _SOURCE_FIELDS} for s in self.sources]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> EventState:
+        data = json.loads(raw)
+        data["sources"] = [Source(**s) for s in data["sources"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class EventPolicy:
+    """Tunables (from the ``events`` config section)."""
+
+    window: timedelta = timedelta(hours=72)
+    windows: Mapping[str, timedelta] = field(default_factory=dict)  # per family
+    join_threshold: float = 2.0
+    revise_on_severity: bool = True
+    revise_on_confirmation: bool = True
+    revise_on_casualties: bool = True
+    outlet_thresholds: Sequence[int] = (3, 10)
+
+    def window_for(self, family: str) -> timedelta:
+        return self.windows.get(family, self.window)
+
+
+def join_score(
+    event: EventState,
+    *,
+    family: str,
+    salient: frozenset[str],
+    signature: np.ndarray,
+    at: datetime,
+    types: Mapping[str, str],
+    policy: EventPolicy,
+) -> float:
+    """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window)."""
+    if event.family != family:
+        return 0.0
+    first = datetime.fromisoformat(event.first_seen)
+    if not (first - timedelta(hours=6) <= at <= first + policy.window_for(family)):
+        return 0.0
+    shared = salient & set(event.salient)
+    score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
+    # Two different bases or two different people named: two different attacks or killings, however alike the
+    # wording (wires reuse stock sentences for every rocket attack).
+    for kind in ("base", "person"):
+        mine = {e for e in salient if types.get(e) == kind}
+        theirs = {e for e in event.salient if types.get(e) == kind}
+        if mine and theirs and not mine & theirs:
+            return 0.0
+    if abs(at - datetime.fromisoformat(event.updated)) <= CLOSE_IN_TIME:
+        score += 1.0  # reports hours apart in one family are usually about the same thing
+        if not salient:
+            score += 1.0  # and an article that names nothing specific has nothing that contradicts it
+    similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
+    score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
+    return score
+
+
+def _source(article: Article, now: datetime, independent: bool) -> Source:
+    return Source(
+        url=article.url,
+        title=article.title,
+        feed=article.feed,
+        published=article.published.isoformat() if article.published else None,
+        seen=now.isoformat(),
+        independent=independent,
+    )
+
+
+def new_event(
+    event_id: str, article: Article, match: Match, *, salient: frozenset[str], signature: np.ndarray, now: datetime
+) -> EventState:
+    assert match.event_type is not None
+    text = f"{article.title}\n{article.summary}\n{article.content}"
+    return EventState(
+        id=event_id,
+        family=family_of(match.event_type),
+        event_type=match.event_type,
+        severity=match.severity,
+        revision=1,
+        first_seen=now.isoformat(),
+        updated=now.isoformat(),
+        title=article.title,
+        summary=article.summary or article.content[:600],
+        entities=list(match.entities),
+        salient=sorted(salient),
+        evidence=_evidence(match),
+        sources=[_source(article, now, True)],
+        confirmed=official_confirmation(text),
+        casualties=casualty_count(text),
+        signature=[int(v) for v in signature],
+        signatures=[[int(v) for v in signature]],
+    )
+
+
+def _evidence(match: Match) -> list[str]:
+    seen: list[str] = []
+    for item in match.evidence:
+        if item.phrase not in seen:
+            seen.append(item.phrase)
+    return seen[:20]
+
+
+def add_article(
+    event: EventState,
+    article: Article,
+    match: Match,
+    *,
+    salient: frozenset[str],
+    signature: np.ndarray,
+    now: datetime,
+    policy: EventPolicy,
+) -> tuple[EventState, list[str]]:
+    """The event with the article added, and the reasons it deserves a revision alert (empty: none)."""
+    assert match.event_type is not None
+    text = f"{article.title}\n{article.summary}\n{article.content}"
+    copy = any(
+        estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
+    )
+    reasons: list[str] = []
+    severity = event.severity
+    event_type = event.event_type
+    if match.severity > event.severity:
+        if policy.revise_on_severity:
+            reasons.append(f"severity {event.severity} -> {match.severity}")
+        severity, event_type = match.severity, match.event_type
+    confirmed = event.confirmed
+    if not confirmed and official_confirmation(text):
+        confirmed = True
+        if policy.revise_on_confirmation:
+            reasons.append("officially confirmed")
+    casualties = event.casualties
+    figure = casualty_count(text)
+    if figure is not None and figure != casualties and (casualties is None or figure > casualties):
+        if policy.revise_on_casualties and casualties is not None:
+            reasons.append(f"casualties {casualties} -> {figure}")
+        elif policy.revise_on_casualties and casualties is None:
+            reasons.append(f"casualties reported: {figure}")
+        casualties = figure
+    sources = [*event.sources, _source(article, now, not copy)][:MAX_SOURCES]
+    signatures = event.signatures if copy else [*event.signatures, [int(v) for v in signature]][:MAX_SOURCES]
+    updated = EventState(
+        id=event.id,
+        family=event.family,
+        event_type=event_type,
+        severity=severity,
+        revision=event.revision,
+        first_seen=event.first_seen,
+        updated=now.isoformat(),
+        title=event.title,
+        summary=event.summary,
+        entities=list(dict.fromkeys([*event.entities, *match.entities])),
+        salient=sorted(set(event.salient) | salient),
+        evidence=event.evidence,
+        sources=sources,
+        confirmed=confirmed,
+        casualties=casualties,
+        signature=event.signature,
+        alerted_outlets=event.alerted_outlets,
+        signatures=signatures,
+    )
+    outlets = updated.independent_outlets
+    crossed = [t for t in policy.outlet_thresholds if event.alerted_outlets < t <= outlets]
+    if crossed:
+        reasons.append(f"reported by {outlets} independent outlets")
+        updated.alerted_outlets = outlets
+    if reasons:
+        updated.revision += 1
+    return updated, reasons

