@@ -17,8 +17,10 @@ from aiohttp import web
 from monitor.config import FetchConfig
 from monitor.core.errors import FetchError, ParseError
 from monitor.core.limits import LARGE_BODY, LARGE_BODY_SLOTS
-from monitor.fetching.fetcher import Fetcher, Validators, parse_retry_after
+from monitor.core.models import Validators
+from monitor.fetching.fetcher import Fetcher
 from monitor.network.guard import make_session
+from monitor.network.http import parse_retry_after
 from monitor.parsing.feed import parse_feed
 from tests.support.feedserver import FeedServer
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.network import guard as netguard
 from monitor.config import FetchConfig
 from monitor.core.errors import FetchError
 from monitor.fetching.fetcher import Fetcher
+from monitor.network import guard as netguard
 from monitor.network.guard import BlockedAddressError, GuardedResolver, check_url, is_public_address, make_session
 from tests.support.feedserver import FeedServer
 

@@ -1,4 +1,4 @@
-"""The two scripts of a poll (``Store.begin_poll`` / ``Store.finish_poll``) against a real Redis, each test with
+"""The two scripts of a poll (``PollState.begin_poll`` / ``PollState.finish_poll``) against a real Redis, each test with
 and without the batcher; and what a poll costs Redis through the app."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import redis.asyncio as aioredis
 from monitor.config import Config, RedisConfig
 from monitor.core.clock import SystemClock
 from monitor.core.errors import StoreError
+from monitor.core.models import PollResult, Validators
 from monitor.detection.rulefile import load_rules
-from monitor.fetching.fetcher import Validators
 from monitor.service.root import App, build_app
 from monitor.storage.batch import ScriptBatch
 from monitor.storage.connection import connect
 from monitor.storage.keys import VALIDATORS_TTL_S, Keys
-from monitor.storage.pollstate import Store
+from monitor.storage.pollstate import PollState
 from tests.support.articles import ESCALATION, UNRELATED, rss
 from tests.support.feedserver import FeedServer
 
@@ -31,11 +31,11 @@ KEYS = Keys()
 
 
 @pytest.fixture(params=["batched", "direct"])
-def store(request: pytest.FixtureRequest, redis: aioredis.Redis) -> Store:
-    return Store(redis, KEYS, batch=ScriptBatch(redis) if request.param == "batched" else None)
+def store(request: pytest.FixtureRequest, redis: aioredis.Redis) -> PollState:
+    return PollState(redis, KEYS, batch=ScriptBatch(redis) if request.param == "batched" else None)
 
 
-async def test_begin_takes_the_lease_and_reads_nothing_on_a_new_feed(store: Store, redis: aioredis.Redis) -> None:
+async def test_begin_takes_the_lease_and_reads_nothing_on_a_new_feed(store: PollState, redis: aioredis.Redis) -> None:
     start = await store.begin_poll("wire", lease_token="r1/1/aa", lease_ttl_ms=5000)
     assert start.holder is None and start.validators is None
     assert (start.interval_s, start.body_digest, start.consecutive_errors) == (None, None, 0)
@@ -43,8 +43,12 @@ async def test_begin_takes_the_lease_and_reads_nothing_on_a_new_feed(store: Stor
     assert 4000 < await redis.pttl(KEYS.feed_lease("wire")) <= 5000
 
 
-async def test_a_lease_held_elsewhere_names_its_holder_until_it_expires(store: Store, redis: aioredis.Redis) -> None:
-    await store.finish_poll("wire", at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators("e1"))
+async def test_a_lease_held_elsewhere_names_its_holder_until_it_expires(
+    store: PollState, redis: aioredis.Redis
+) -> None:
+    await store.finish_poll(
+        "wire", PollResult(at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators("e1"))
+    )
     assert (await store.begin_poll("wire", lease_token="r1", lease_ttl_ms=200)).holder is None
     held = await store.begin_poll("wire", lease_token="r2", lease_ttl_ms=5000)
     assert held.holder == "r1" and held.validators is None  # skip: nothing else read
@@ -60,29 +64,37 @@ async def test_a_lease_held_elsewhere_names_its_holder_until_it_expires(store: S
     assert await redis.get(KEYS.feed_lease("wire")) == b"r2"
 
 
-async def test_validators_are_saved_only_by_finish_and_kept_by_a_304(store: Store, redis: aioredis.Redis) -> None:
+async def test_validators_are_saved_only_by_finish_and_kept_by_a_304(store: PollState, redis: aioredis.Redis) -> None:
     assert (await store.begin_poll("wire")).validators is None
     await store.finish_poll(
         "wire",
-        at=AT,
-        ok=True,
-        status=200,
-        items=3,
-        latency_s=0.2,
-        validators=Validators(etag='"v1"', last_modified="Sat, 21 Nov 2026 09:00:00 GMT"),
+        PollResult(
+            at=AT,
+            ok=True,
+            status=200,
+            items=3,
+            latency_s=0.2,
+            validators=Validators(etag='"v1"', last_modified="Sat, 21 Nov 2026 09:00:00 GMT"),
+        ),
     )
     assert (await store.begin_poll("wire")).validators == Validators('"v1"', "Sat, 21 Nov 2026 09:00:00 GMT")
     assert VALIDATORS_TTL_S - 10 < await redis.ttl(KEYS.validators("wire")) <= VALIDATORS_TTL_S
-    await store.finish_poll("wire", at=AT, ok=True, status=304, items=0, latency_s=0.1)  # no validators given
+    await store.finish_poll(
+        "wire", PollResult(at=AT, ok=True, status=304, items=0, latency_s=0.1)
+    )  # no validators given
     assert (await store.begin_poll("wire")).validators == Validators('"v1"', "Sat, 21 Nov 2026 09:00:00 GMT")
-    await store.finish_poll("wire", at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators())
+    await store.finish_poll(
+        "wire", PollResult(at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators())
+    )
     assert (await store.begin_poll("wire")).validators == Validators(None, None)  # a server that sends none
 
 
-async def test_health_counts_consecutive_errors_and_resets_on_success(store: Store) -> None:
+async def test_health_counts_consecutive_errors_and_resets_on_success(store: PollState) -> None:
     counts = []
     for _ in range(3):
-        record = await store.finish_poll("wire", at=AT, ok=False, status=503, items=0, latency_s=1.5, error="HTTP 503")
+        record = await store.finish_poll(
+            "wire", PollResult(at=AT, ok=False, status=503, items=0, latency_s=1.5, error="HTTP 503")
+        )
         counts.append((record.errors_before, record.errors_after))
     assert counts == [(0, 1), (1, 2), (2, 3)]
     assert (await store.begin_poll("wire")).consecutive_errors == 3
@@ -96,10 +108,13 @@ async def test_health_counts_consecutive_errors_and_resets_on_success(store: Sto
     }
     later = AT.replace(hour=11)
     record = await store.finish_poll(
-        "wire", at=later, ok=True, status=200, items=20, latency_s=0.25, interval_s=450.0, body_digest="abc123"
+        "wire",
+        PollResult(at=later, ok=True, status=200, items=20, latency_s=0.25, interval_s=450.0, body_digest="abc123"),
     )
     assert (record.errors_before, record.errors_after) == (3, 0)
-    await store.finish_poll("wire", at=later, ok=True, status=304, items=0, latency_s=0.05, interval_s=562.5)
+    await store.finish_poll(
+        "wire", PollResult(at=later, ok=True, status=304, items=0, latency_s=0.05, interval_s=562.5)
+    )
     health = await store.feed_health("wire")
     assert health == {
         "last_attempt": later.isoformat(),
@@ -116,33 +131,35 @@ async def test_health_counts_consecutive_errors_and_resets_on_success(store: Sto
     assert (start.interval_s, start.body_digest, start.consecutive_errors) == (562.5, "abc123", 0)
 
 
-async def test_finish_stretches_the_lease_only_while_this_replica_holds_it(store: Store, redis: aioredis.Redis) -> None:
+async def test_finish_stretches_the_lease_only_while_this_replica_holds_it(
+    store: PollState, redis: aioredis.Redis
+) -> None:
     lease = KEYS.feed_lease("wire")
     await store.begin_poll("wire", lease_token="r1", lease_ttl_ms=5000)
-    done = {"at": AT, "ok": True, "status": 304, "items": 0, "latency_s": 0.1}
-    record = await store.finish_poll("wire", **done, lease_token="r1", lease_ttl_ms=60_000)  # type: ignore[arg-type]
+    done = PollResult(at=AT, ok=True, status=304, items=0, latency_s=0.1)
+    record = await store.finish_poll("wire", done, lease_token="r1", lease_ttl_ms=60_000)
     assert record.lease_left_s == 60.0 and 59_000 < await redis.pttl(lease) <= 60_000
-    record = await store.finish_poll("wire", **done, lease_token="r1", lease_ttl_ms=1000)  # type: ignore[arg-type]
+    record = await store.finish_poll("wire", done, lease_token="r1", lease_ttl_ms=1000)
     assert record.lease_left_s is not None and 59 < record.lease_left_s <= 60  # never shortened
-    assert (await store.finish_poll("wire", **done)).lease_left_s is None  # type: ignore[arg-type]
+    assert (await store.finish_poll("wire", done)).lease_left_s is None
     await redis.set(lease, "r2", px=5000)  # r1's lease ran out during the poll and r2 took the feed
-    record = await store.finish_poll("wire", **done, lease_token="r1", lease_ttl_ms=60_000)  # type: ignore[arg-type]
+    record = await store.finish_poll("wire", done, lease_token="r1", lease_ttl_ms=60_000)
     assert record.lease_left_s is None
     assert await redis.get(lease) == b"r2" and await redis.pttl(lease) <= 5000
     await redis.delete(lease)  # gone: not taken again by a finish
-    record = await store.finish_poll("wire", **done, lease_token="r1", lease_ttl_ms=60_000)  # type: ignore[arg-type]
+    record = await store.finish_poll("wire", done, lease_token="r1", lease_ttl_ms=60_000)
     assert record.lease_left_s is None and not await redis.exists(lease)
 
 
 @pytest.mark.parametrize("batched", [True, False])
 async def test_redis_failures_surface_as_store_errors(tmp_path: Path, batched: bool) -> None:
     client = connect(f"unix://{tmp_path / 'nothing.sock'}", RedisConfig(socket_timeout_s=1, connect_timeout_s=1))
-    store = Store(client, KEYS, batch=ScriptBatch(client) if batched else None)
+    store = PollState(client, KEYS, batch=ScriptBatch(client) if batched else None)
     try:
         with pytest.raises(StoreError, match="reading feed state"):
             await store.begin_poll("wire", lease_token="r1", lease_ttl_ms=1000)
         with pytest.raises(StoreError, match="recording feed health"):
-            await store.finish_poll("wire", at=AT, ok=True, status=304, items=0, latency_s=0.1)
+            await store.finish_poll("wire", PollResult(at=AT, ok=True, status=304, items=0, latency_s=0.1))
     finally:
         await client.aclose()
 
@@ -209,7 +226,7 @@ async def test_a_poll_costs_two_script_calls_and_the_lease_needs_no_more(
         monkeypatch.setattr(app.leases, "acquire", acquire)
     try:
         await app.store.begin_poll("other")  # Redis knows both scripts from here on
-        await app.store.finish_poll("other", at=AT, ok=True, status=304, items=0, latency_s=0.0)
+        await app.store.finish_poll("other", PollResult(at=AT, ok=True, status=304, items=0, latency_s=0.0))
         for status in (200, 304):
             await redis.config_resetstat()
             assert await app.poll_feed(app.config.feeds[0]) is not None

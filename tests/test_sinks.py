@@ -17,9 +17,9 @@ from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryErr
 from monitor.delivery.sinks.console import ConsoleSink, render_alert
 from monitor.delivery.sinks.factory import build_sinks
 from monitor.delivery.sinks.file import FileSink
-from monitor.delivery.sinks.webhook import WebhookSink, encode_body, safe_origin
-from monitor.fetching.fetcher import parse_retry_after
+from monitor.delivery.sinks.webhook import WebhookSink, encode_body
 from monitor.network.guard import make_session
+from monitor.network.http import parse_retry_after, safe_origin
 from tests.support.webhook_receiver import HANG, SECRET_PATH, Reply, WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

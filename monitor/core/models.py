@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Article", "Evidence", "Match"]
+__all__ = ["Article", "Evidence", "Match", "PollResult", "ProcessResult", "Validators"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +56,41 @@ class Match:
     evidence: tuple[Evidence, ...]
     alert: bool
     shadow_rules: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """HTTP cache validators of a feed, sent back as ``If-None-Match`` / ``If-Modified-Since``."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll of a feed did, as recorded in its health hash: when, whether it succeeded, the HTTP status,
+    the number of items, how long it took, the error; on success the interval to remember, the body's digest and
+    the validators to send next time (only once the articles are processed: a crash before re-fetches the feed)."""
+
+    at: datetime
+    ok: bool
+    status: int | None
+    items: int
+    latency_s: float
+    error: str | None = None
+    interval_s: float | None = None
+    body_digest: str | None = None
+    validators: Validators | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    """What processing a batch of articles did, by count."""
+
+    articles: int = 0
+    too_old: int = 0
+    matched: int = 0
+    alerted: int = 0  # new events
+    revised: int = 0  # revision alerts
+    joined: int = 0  # articles that joined an event without an alert
+    duplicates: int = 0  # articles claimed before

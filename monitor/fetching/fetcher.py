@@ -7,10 +7,7 @@ The fetcher only moves bytes; parsing is ``monitor.parsing.feed``. Every aiohttp
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -21,9 +18,11 @@ from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import FetchError
 from monitor.core.limits import LARGE_BODY, LARGE_BODY_SLOTS
 from monitor.core.memory import release_free_memory
+from monitor.core.models import Validators
 from monitor.network.guard import check_url, guard_refusal
+from monitor.network.http import parse_retry_after
 
-__all__ = ["FetchResult", "Fetcher", "Validators", "parse_retry_after"]
+__all__ = ["FetchResult", "Fetcher"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ACCEPT = (
@@ -36,17 +35,8 @@ _CHUNK = 64 * 1024
 _CONNECT_TIMEOUT_S = 10.0
 _READ_TIMEOUT_S = 15.0
 # A server could ask us to stay away for years; past a day the scheduler's own backoff is the better judge.
-_MAX_RETRY_AFTER_S = 86_400.0
 # These describe the body on the wire; ``FetchResult.body`` is already decoded, so they would mislead.
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """HTTP cache validators of a feed, sent back as ``If-None-Match`` / ``If-Modified-Since``."""
-
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +51,6 @@ class FetchResult:
     validators: Validators
     url: str
     elapsed_s: float
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), capped at a day;
-    None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d{1,12}", value):
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
 
 
 def _plain_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:

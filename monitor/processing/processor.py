@@ -19,7 +19,7 @@ import structlog
 
 from monitor.config import EscalationConfig, EventsConfig
 from monitor.core.clock import Clock
-from monitor.core.models import Article, Match
+from monitor.core.models import Article, Match, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.detection.matcher import Matcher
 from monitor.detection.text import normalize
@@ -42,17 +42,6 @@ __all__ = ["ProcessResult", "Processor", "fingerprint", "policies"]
 
 _FINGERPRINT_CHARS = 300
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessResult:
-    articles: int = 0
-    too_old: int = 0
-    matched: int = 0
-    alerted: int = 0  # new events
-    revised: int = 0  # revision alerts
-    joined: int = 0  # articles that joined an event without an alert
-    duplicates: int = 0  # articles claimed before
 
 
 def fingerprint(article: Article) -> str | None:

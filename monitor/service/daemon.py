@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 
 from monitor.config import Config, FeedConfig
-from monitor.core.errors import ConfigError, MonitorError, StartupError
+from monitor.core.errors import ConfigError, MonitorError, StartupError, StoreError
 from monitor.detection.rulefile import RuleSet
 from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
@@ -229,7 +229,7 @@ class Daemon:
         leases = self.app.leases
         if leases is None:
             return
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(RedisError, StoreError, OSError, TimeoutError):
             async with asyncio.timeout(2.0):
                 for feed in self.app.config.feeds:
                     await leases.release(feed.name)

@@ -11,26 +11,21 @@ import asyncio
 import json
 import secrets
 import socket
-import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO, cast
-
-import redis.asyncio as aioredis
+from typing import Any, TextIO
 
 from monitor.config import Config
-from monitor.core.clock import SystemClock
 from monitor.core.models import Article
-from monitor.delivery.outbox import Deliverer
-from monitor.delivery.sinks.factory import build_sinks
-from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet
-from monitor.network.guard import make_session
 from monitor.parsing.files import read_articles
-from monitor.processing.processor import Processor, policies
+from monitor.service.root import App, build_app
+from monitor.storage.connection import Redis
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
+from monitor.storage.tail import OutboxTail, drop_namespace
 
 __all__ = ["ReplayClock", "list_events", "replay"]
 
@@ -39,15 +34,18 @@ _MAX_PAUSE_S = 5.0
 
 @dataclass
 class ReplayClock:
-    """The clock of a replay: it stands at the publication time of the article being processed."""
+    """The clock of a replay: it stands at the publication time of the article being processed. Once the archive
+    is processed it turns ``live`` (real time), so that delivering the replay's alerts retries and times out as the
+    daemon's deliveries do. ``monotonic`` is always real: it only ever measures waits."""
 
     moment: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    live: bool = False
 
     def now(self) -> datetime:
-        return self.moment
+        return datetime.now(UTC) if self.live else self.moment
 
     def monotonic(self) -> float:
-        return self.moment.timestamp()
+        return time.monotonic()
 
 
 def _when(article: Article) -> datetime:
@@ -76,62 +74,37 @@ def _line(alert: dict[str, Any], at: datetime) -> str:
     )
 
 
-async def _drop_namespace(redis: aioredis.Redis, keys: Keys) -> None:
-    async for key in redis.scan_iter(match="{" + keys.namespace + "}:*", count=500):
-        await redis.delete(key)
-
-
 async def replay(
     paths: list[Path],
     config: Config,
     ruleset: RuleSet,
-    redis: aioredis.Redis,
+    redis: Redis,
     *,
     out: TextIO,
     speed: float = 0.0,
     with_sinks: bool = False,
 ) -> dict[str, int]:
-    """Replay ``paths``; returns counts (articles, matched, events, revisions, level changes)."""
+    """Replay ``paths`` through the app the daemon runs (``build_app``), in a namespace of its own; returns counts
+    (articles, matched, events, revisions, level changes)."""
     articles = sorted(read_articles(paths), key=_when)
     keys = Keys(f"replay-{secrets.token_hex(4)}")
     clock = ReplayClock(_when(articles[0]) if articles else datetime.now(UTC))
-    event_policy, escalation_policy = policies(config.events, config.escalation)
-    processor = Processor(
-        Matcher(ruleset, min_severity=config.alerts.min_severity),
-        EventStore(redis, keys),
-        clock,
-        max_age_hours=0,
-        event_policy=event_policy,
-        escalation_policy=escalation_policy,
-    )
-    counts = {"articles": len(articles), "matched": 0, "events": 0, "revisions": 0, "level_changes": 0}
-    last_id = "0-0"
-    previous: datetime | None = None
+    # An archive is old by definition: no article is too old to replay.
+    settings = config.model_copy(update={"alerts": config.alerts.model_copy(update={"max_age_hours": 0})})
+    app = await build_app(
+        settings, ruleset, clock=clock, redis=redis, keys=keys, consumer=socket.gethostname(),
+        parse_in_workers=False, fetch_leases=False,
+    )  # fmt: skip
     try:
-        for article in articles:
-            when = _when(article)
-            if speed > 0 and previous is not None:
-                await asyncio.sleep(min(_MAX_PAUSE_S, max(0.0, (when - previous).total_seconds()) / speed))
-            previous = when
-            clock.moment = max(clock.moment, when)
-            result = await processor.process([article])
-            counts["matched"] += result.matched
-            # Undecoded client: ids and fields are bytes, and XRANGE returns a list (the stubs allow str and None).
-            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(keys.outbox, min=f"({last_id}"))
-            for entry_id, fields in entries:
-                last_id = entry_id.decode()
-                alert = json.loads(fields[b"alert"])
-                kind = (
-                    "level_changes"
-                    if alert["kind"] == "escalation"
-                    else ("events" if alert["revision"] == 1 else "revisions")
-                )
-                counts[kind] += 1
-                print(_line(alert, clock.moment), file=out, flush=True)
         if with_sinks:
-            await _deliver(config, redis, keys)
+            await app.start()  # consumer groups before the first alert: every sink gets every alert
+        counts = await _run(app, articles, clock, out=out, speed=speed)
+        if with_sinks:
+            clock.live = True
+            await app.deliver_pending(30.0)
     finally:
-        await _drop_namespace(redis, keys)
+        await drop_namespace(redis, keys)
+        await app.close()
     print(
         f"\n{counts['articles']} articles, {counts['matched']} matched, {counts['events']} events, "
         f"{counts['revisions']} revisions, {counts['level_changes']} escalation-level changes",
@@ -140,40 +113,29 @@ async def replay(
     return counts
 
 
-async def _deliver(config: Config, redis: aioredis.Redis, keys: Keys) -> None:
-    session = make_session(config.fetch)
-    try:
-        sinks = build_sinks(
-            config.alerts.sinks,
-            session,
-            sys.stdout,
-            source=config.source,
-            allow_private_networks=config.fetch.allow_private_networks,
-            smtp=config.smtp,
-        )
-        deliverers = [
-            Deliverer(
-                redis,
-                keys,
-                sink,
-                consumer=socket.gethostname(),
-                clock=SystemClock(),
-                max_attempts=config.alerts.max_attempts,
-                max_retry_delay_s=config.alerts.max_retry_delay_s,
-            )
-            for sink in sinks
-        ]
-        # Groups start at the stream's beginning: the replay's alerts were enqueued before any sink read them.
-        for deliverer in deliverers:
-            await redis.xgroup_create(keys.outbox, deliverer.sink.name, id="0", mkstream=True)
-        await asyncio.gather(*(d.drain(30.0) for d in deliverers))
-        for sink in sinks:
-            await sink.close()
-    finally:
-        await session.close()
+async def _run(app: App, articles: list[Article], clock: ReplayClock, *, out: TextIO, speed: float) -> dict[str, int]:
+    """Process the articles one by one in publication order and print each alert as it is enqueued."""
+    counts = {"articles": len(articles), "matched": 0, "events": 0, "revisions": 0, "level_changes": 0}
+    reader = OutboxTail(app.redis, app.store.keys)
+    previous: datetime | None = None
+    for article in articles:
+        when = _when(article)
+        if speed > 0 and previous is not None:
+            await asyncio.sleep(min(_MAX_PAUSE_S, max(0.0, (when - previous).total_seconds()) / speed))
+        previous = when
+        clock.moment = max(clock.moment, when)
+        result = await app.processor.process([article])
+        counts["matched"] += result.matched
+        for alert in await reader.new_alerts():
+            if alert["kind"] == "escalation":
+                counts["level_changes"] += 1
+            else:
+                counts["events" if alert["revision"] == 1 else "revisions"] += 1
+            print(_line(alert, clock.moment), file=out, flush=True)
+    return counts
 
 
-async def list_events(redis: aioredis.Redis, *, days: float, out: TextIO, as_json: bool) -> int:
+async def list_events(redis: Redis, *, days: float, out: TextIO, as_json: bool) -> int:
     """Print recent events, newest first, and the current escalation level."""
     store = EventStore(redis, Keys())
     events = await store.recent(datetime.now(UTC) - timedelta(days=days))

@@ -1,7 +1,7 @@
 """Lua scripts by their SHA, and a batcher that sends the script calls of concurrent polls in one pipeline.
 
-Every feed poll makes two small script calls (``Store.begin_poll``, ``Store.finish_poll``). Made one by one, each
-costs a whole redis-py round trip: a pool checkout, a packed write, a wake-up to read the reply, timeouts and retry
+Every feed poll makes two small script calls (``PollState.begin_poll``, ``PollState.finish_poll``). Made one by one,
+each costs a whole redis-py round trip: a pool checkout, a packed write, a wake-up to read the reply, timeouts and retry
 wrappers around them, which together cost far more of the daemon's CPU than the scripts cost Redis. The polls of a
 cycle run concurrently, so many of those calls are made in the same event-loop tick; ``ScriptBatch`` queues them and
 sends them together as one non-transactional pipeline, and each caller gets its own reply or its own error.

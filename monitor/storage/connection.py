@@ -23,7 +23,10 @@ from redis.backoff import ExponentialBackoff
 from monitor.config import RedisConfig
 from monitor.core.errors import StoreError
 
-__all__ = ["EmbeddedRedis", "connect", "embedded_server_binary"]
+__all__ = ["EmbeddedRedis", "Redis", "connect", "embedded_server_binary"]
+
+#: The client type the rest of the monitor annotates with (it never imports redis itself).
+Redis = aioredis.Redis
 
 
 def embedded_server_binary() -> str:

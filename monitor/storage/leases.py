@@ -7,9 +7,9 @@ that polls it until that replica stops. Nothing but expiry or a compare-and-dele
 replica never deletes another's. A holder paused past its lease can overlap with the next holder once; the
 article claims in Redis make that a harmless duplicate fetch, never a duplicate alert.
 
-A poll takes the lease in the same script that reads the feed's state (``Store.begin_poll``, with
+A poll takes the lease in the same script that reads the feed's state (``PollState.begin_poll``, with
 ``TAKE_LEASE_LUA``), and stretches it to the delay it chose for its next poll in the script that records it
-(``Store.finish_poll``), only while this replica still holds it; ``FeedLeases`` is the lease on its own.
+(``PollState.finish_poll``), only while this replica still holds it; ``FeedLeases`` is the lease on its own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import os
 import secrets
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from monitor.core.errors import StoreError
 from monitor.storage.keys import Keys
 
 __all__ = ["STRETCH_LEASE_LUA", "TAKE_LEASE_LUA", "FeedLeases", "lease_ttl_ms", "replica_token"]
@@ -79,12 +81,18 @@ class FeedLeases:
 
     async def acquire(self, feed: str, ttl_ms: int) -> str | None:
         """Take or renew the lease of ``feed`` for ``ttl_ms``; None when it is ours now, else the token of its
-        holder. (A poll takes it in ``Store.begin_poll``; this is for a lease that must be set on its own.)"""
-        holder = await self.redis.eval(_ACQUIRE, 1, self.keys.feed_lease(feed), self.token, str(ttl_ms))
+        holder. (A poll takes it in ``PollState.begin_poll``; this is for a lease that must be set on its own.)"""
+        try:
+            holder = await self.redis.eval(_ACQUIRE, 1, self.keys.feed_lease(feed), self.token, str(ttl_ms))
+        except RedisError as exc:
+            raise StoreError(f"Redis failed taking the lease of {feed}: {exc}") from exc
         if not holder:
             return None
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
     async def release(self, feed: str) -> bool:
         """Give the lease of ``feed`` back if (and only if) this process still holds it."""
-        return bool(await self.redis.eval(_RELEASE, 1, self.keys.feed_lease(feed), self.token))
+        try:
+            return bool(await self.redis.eval(_RELEASE, 1, self.keys.feed_lease(feed), self.token))
+        except RedisError as exc:
+            raise StoreError(f"Redis failed releasing the lease of {feed}: {exc}") from exc

@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from monitor.core.errors import StoreError
-from monitor.fetching.fetcher import Validators
+from monitor.core.models import PollResult, Validators
 from monitor.storage.batch import Arg, LuaScript, ScriptBatch, run_script
 from monitor.storage.keys import VALIDATORS_TTL_S, Keys
 from monitor.storage.leases import STRETCH_LEASE_LUA, TAKE_LEASE_LUA
 
-__all__ = ["FetchRecord", "PollStart", "Store"]
+__all__ = ["FetchRecord", "PollStart", "PollState"]
 
 # KEYS: lease, validators, feed state. ARGV: lease token ('' = no lease), lease TTL in ms.
 # {holder} when another replica holds the lease; else {false, etag, last_modified, interval_s, body_digest,
@@ -88,7 +87,7 @@ class FetchRecord:
     lease_left_s: float | None
 
 
-class Store:
+class PollState:
     """Typed access to the monitor's Redis keys. Redis failures surface as ``StoreError``.
 
     ``batch`` sends the per-poll scripts of concurrent polls together; without it each is a round trip of its own.
@@ -126,24 +125,18 @@ class Store:
         )
 
     async def finish_poll(
-        self,
-        feed: str,
-        *,
-        at: datetime,
-        ok: bool,
-        status: int | None,
-        items: int,
-        latency_s: float,
-        error: str | None = None,
-        interval_s: float | None = None,
-        body_digest: str | None = None,
-        validators: Validators | None = None,
-        lease_token: str | None = None,
-        lease_ttl_ms: int = 0,
+        self, feed: str, result: PollResult, *, lease_token: str | None = None, lease_ttl_ms: int = 0
     ) -> FetchRecord:
-        """Record a fetch in one atomic step: save ``validators`` when given (call only once the articles are
+        """Record a poll in one atomic step: save its validators when given (call only once the articles are
         processed: a crash before re-fetches the feed), update the health hash (``monitor status`` reads it), and,
         while ``lease_token`` still holds the feed's lease, make it last at least ``lease_ttl_ms``."""
+        at, ok, status, latency_s, error = result.at, result.ok, result.status, result.latency_s, result.error
+        interval_s, body_digest, validators, items = (
+            result.interval_s,
+            result.body_digest,
+            result.validators,
+            result.items,
+        )
         stamp = at.isoformat()
         fields: list[Arg] = [
             "last_attempt",

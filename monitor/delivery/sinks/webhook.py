@@ -19,8 +19,8 @@ from monitor.core.clock import Clock, SystemClock
 from monitor.core.errors import DeliveryError, PermanentDeliveryError
 from monitor.delivery.signing import secret_key, webhook_headers
 from monitor.delivery.sinks.formats import FORMATS, render_payload
-from monitor.fetching.fetcher import parse_retry_after
 from monitor.network.guard import guard_refusal
+from monitor.network.http import parse_retry_after, safe_origin
 
 __all__ = ["WebhookSink", "encode_body", "safe_origin"]
 
@@ -29,19 +29,6 @@ EXCERPT_CHARS = 200
 _RETRYABLE = frozenset({408, 425, 429})
 #: How much of a 429 body is read for a JSON ``retry_after`` (Discord's rate-limit answer is a few dozen bytes).
 _RATE_LIMIT_BODY = 4096
-
-
-def safe_origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: never the credentials, path or query, which may be secret."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def encode_body(alert: dict[str, Any]) -> bytes:
