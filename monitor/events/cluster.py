@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -265,8 +265,7 @@ def add_article(
         estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
     )
     reasons: list[str] = []
-    severity = event.severity
-    event_type = event.event_type
+    severity, event_type = event.severity, event.event_type
     if match.severity > event.severity:
         if policy.revise_on_severity:
             reasons.append(f"severity {event.severity} -> {match.severity}")
@@ -276,41 +275,33 @@ def add_article(
         confirmed = True
         if policy.revise_on_confirmation:
             reasons.append("officially confirmed")
-    casualties = event.casualties
-    figure = casualty_count(text)
-    if figure is not None and figure != casualties and (casualties is None or figure > casualties):
-        if policy.revise_on_casualties and casualties is not None:
-            reasons.append(f"casualties {casualties} -> {figure}")
-        elif policy.revise_on_casualties and casualties is None:
-            reasons.append(f"casualties reported: {figure}")
-        casualties = figure
-    sources = [*event.sources, _source(article, now, not copy)][:MAX_SOURCES]
-    signatures = event.signatures if copy else [*event.signatures, [int(v) for v in signature]][:MAX_SOURCES]
-    updated = EventState(
-        id=event.id,
-        family=event.family,
+    casualties, reason = _casualties(event.casualties, casualty_count(text), policy)
+    reasons += reason
+    updated = replace(
+        event,
         event_type=event_type,
         severity=severity,
-        revision=event.revision,
-        first_seen=event.first_seen,
         updated=now.isoformat(),
-        title=event.title,
-        summary=event.summary,
         entities=list(dict.fromkeys([*event.entities, *match.entities])),
         salient=sorted(set(event.salient) | salient),
-        evidence=event.evidence,
-        sources=sources,
+        sources=[*event.sources, _source(article, now, not copy)][:MAX_SOURCES],
         confirmed=confirmed,
         casualties=casualties,
-        signature=event.signature,
-        alerted_outlets=event.alerted_outlets,
-        signatures=signatures,
+        signatures=event.signatures if copy else [*event.signatures, [int(v) for v in signature]][:MAX_SOURCES],
     )
     outlets = updated.independent_outlets
-    crossed = [t for t in policy.outlet_thresholds if event.alerted_outlets < t <= outlets]
-    if crossed:
+    if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):
         reasons.append(f"reported by {outlets} independent outlets")
         updated.alerted_outlets = outlets
     if reasons:
         updated.revision += 1
     return updated, reasons
+
+
+def _casualties(known: int | None, figure: int | None, policy: EventPolicy) -> tuple[int | None, list[str]]:
+    """The event's casualty figure after an article reporting ``figure``, and the revision reason it gives."""
+    if figure is None or figure == known or (known is not None and figure < known):
+        return known, []
+    if not policy.revise_on_casualties:
+        return figure, []
+    return figure, [f"casualties reported: {figure}" if known is None else f"casualties {known} -> {figure}"]

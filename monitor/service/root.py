@@ -29,7 +29,7 @@ from monitor.delivery.sinks.factory import build_sinks
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet
 from monitor.fetching.fetcher import Fetcher
-from monitor.fetching.poller import FeedPoller
+from monitor.fetching.poller import ArticleHandler, FeedPoller
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
 from monitor.processing.processor import Processor, policies
@@ -209,24 +209,8 @@ async def build_app(
     async def process(articles: Sequence[Article]) -> ProcessResult:
         return await app.processor.process(articles)  # the app's processor now: a reload may have replaced it
 
-    poller = FeedPoller(
-        store=store,
-        fetcher=Fetcher(session, config.fetch, clock=clock),
-        parser=ParserPool(
-            workers=config.fetch.parse_workers if parse_in_workers else 0,
-            memory_mb=config.fetch.parse_memory_mb,
-            timeout_s=config.fetch.parse_timeout_s,
-            max_inflated=config.fetch.max_bytes,
-            log_level=config.log.level,
-            log_format=config.log.format,
-        ),
-        handle=process,
-        fetch=config.fetch,
-        clock=clock,
-        observer=observer,
-        leases=FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None,
-        _slots=asyncio.Semaphore(config.fetch.concurrency),
-    )
+    leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
+    poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
     app = App(
         config=config,
         ruleset=ruleset,
@@ -276,4 +260,37 @@ def _processor(config: Config, matcher: Matcher, events: EventStore, clock: Cloc
         event_policy=event_policy,
         escalation_policy=escalation_policy,
         observer=observer,
+    )
+
+
+def _poller(
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: PollState,
+    handle: ArticleHandler,
+    clock: Clock,
+    observer: Observer,
+    leases: FeedLeases | None,
+    *,
+    parse_in_workers: bool,
+) -> FeedPoller:
+    fetch = config.fetch
+    parser = ParserPool(
+        workers=fetch.parse_workers if parse_in_workers else 0,
+        memory_mb=fetch.parse_memory_mb,
+        timeout_s=fetch.parse_timeout_s,
+        max_inflated=fetch.max_bytes,
+        log_level=config.log.level,
+        log_format=config.log.format,
+    )
+    return FeedPoller(
+        store=store,
+        fetcher=Fetcher(session, fetch, clock=clock),
+        parser=parser,
+        handle=handle,
+        fetch=fetch,
+        clock=clock,
+        observer=observer,
+        leases=leases,
+        _slots=asyncio.Semaphore(fetch.concurrency),
     )
