@@ -48,6 +48,7 @@ def event_alert(event: EventState, *, escalation_level: int, changes: list[str] 
         "summary": _shorten(event.summary, SUMMARY_LIMIT),
         "escalation_level": escalation_level,
         "first_seen": _iso(event.first_seen),
+        "first_published": _iso(event.first_published or event.first_seen),
         "updated": _iso(event.updated),
         "entities": list(event.entities),
         "evidence": list(event.evidence),

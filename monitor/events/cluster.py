@@ -27,6 +27,7 @@ __all__ = [
     "Source",
     "add_article",
     "casualty_count",
+    "event_time",
     "family_of",
     "join_score",
     "new_event",
@@ -42,6 +43,10 @@ GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 WIRE_COPY_SIMILARITY = 0.6
 CLOSE_IN_TIME = timedelta(hours=12)
+#: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
+FUTURE_TOLERANCE = timedelta(minutes=10)
+#: Slack before an event's first report within which an article still counts as about it.
+EARLY_SLACK = timedelta(hours=6)
 MAX_SOURCES = 50
 
 _CONFIRMATION = re.compile(
@@ -95,6 +100,18 @@ def casualty_count(text: str) -> int | None:
     return best
 
 
+def event_time(article: Article, now: datetime, max_age: timedelta | None) -> datetime:
+    """When the article's story happened, as far as the monitor can tell: its publication time when that is
+    plausible (not ahead of ``now`` by more than a few minutes, and within ``max_age`` when there is one), else
+    the time it was read. Clustering by this time makes a backlog read at once form the events it formed live."""
+    published = article.published
+    if published is None or published > now + FUTURE_TOLERANCE:
+        return now
+    if max_age is not None and published < now - max_age:
+        return now
+    return published
+
+
 def salient_entities(entities: Iterable[str], types: Mapping[str, str]) -> frozenset[str]:
     """The entities that tell events apart: people, militias, bases, specific places."""
     return frozenset(e for e in entities if types.get(e, "other") not in GENERIC_TYPES)
@@ -135,6 +152,16 @@ class EventState:
     signature: list[int]
     alerted_outlets: int = 1
     signatures: list[list[int]] = field(default_factory=list)  # of independent sources, to spot wire copies
+    #: Event time: when it happened, by its articles' plausible publication times (see ``event_time``). Events
+    #: stored before these fields existed have None, and are timed by ``first_seen``/``updated`` instead.
+    first_published: str | None = None
+    last_published: str | None = None
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        """The event's first and latest event time."""
+        first = datetime.fromisoformat(self.first_published or self.first_seen)
+        return first, datetime.fromisoformat(self.last_published or self.updated)
 
     @property
     def independent_outlets(self) -> int:
@@ -182,8 +209,10 @@ def join_score(
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window)."""
     if event.family != family:
         return 0.0
-    first = datetime.fromisoformat(event.first_seen)
-    if not (first - timedelta(hours=6) <= at <= first + policy.window_for(family)):
+    first, last = event.span
+    # The event with the article added must still fit in the family's window (from either side, so that the order
+    # in which reports are read does not matter), with some slack for a report timed just before the first one.
+    if max(last, at) - min(first, at) > policy.window_for(family) + EARLY_SLACK:
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
@@ -194,7 +223,7 @@ def join_score(
         theirs = {e for e in event.salient if types.get(e) == kind}
         if mine and theirs and not mine & theirs:
             return 0.0
-    if abs(at - datetime.fromisoformat(event.updated)) <= CLOSE_IN_TIME:
+    if abs(at - min(max(at, first), last)) <= CLOSE_IN_TIME:
         score += 1.0  # reports hours apart in one family are usually about the same thing
         if not salient:
             score += 1.0  # and an article that names nothing specific has nothing that contradicts it
@@ -215,8 +244,16 @@ def _source(article: Article, now: datetime, independent: bool) -> Source:
 
 
 def new_event(
-    event_id: str, article: Article, match: Match, *, salient: frozenset[str], signature: np.ndarray, now: datetime
+    event_id: str,
+    article: Article,
+    match: Match,
+    *,
+    salient: frozenset[str],
+    signature: np.ndarray,
+    now: datetime,
+    at: datetime | None = None,
 ) -> EventState:
+    """A new event opened by ``article`` (read at ``now``, its event time ``at``, by default ``now``)."""
     assert match.event_type is not None
     text = f"{article.title}\n{article.summary}\n{article.content}"
     return EventState(
@@ -237,6 +274,8 @@ def new_event(
         casualties=casualty_count(text),
         signature=[int(v) for v in signature],
         signatures=[[int(v) for v in signature]],
+        first_published=(at or now).isoformat(),
+        last_published=(at or now).isoformat(),
     )
 
 
@@ -257,8 +296,10 @@ def add_article(
     signature: np.ndarray,
     now: datetime,
     policy: EventPolicy,
+    at: datetime | None = None,
 ) -> tuple[EventState, list[str]]:
-    """The event with the article added, and the reasons it deserves a revision alert (empty: none)."""
+    """The event with the article (read at ``now``, its event time ``at``, by default ``now``) added, and the
+    reasons it deserves a revision alert (empty: none)."""
     assert match.event_type is not None
     text = f"{article.title}\n{article.summary}\n{article.content}"
     copy = any(
@@ -277,6 +318,8 @@ def add_article(
             reasons.append("officially confirmed")
     casualties, reason = _casualties(event.casualties, casualty_count(text), policy)
     reasons += reason
+    first, last = event.span
+    when = at or now
     updated = replace(
         event,
         event_type=event_type,
@@ -288,6 +331,8 @@ def add_article(
         confirmed=confirmed,
         casualties=casualties,
         signatures=event.signatures if copy else [*event.signatures, [int(v) for v in signature]][:MAX_SOURCES],
+        first_published=min(first, when).isoformat(),
+        last_published=max(last, when).isoformat(),
     )
     outlets = updated.independent_outlets
     if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):

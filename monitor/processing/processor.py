@@ -26,9 +26,11 @@ from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import (
     CLOSE_IN_TIME,
+    EARLY_SLACK,
     EventPolicy,
     EventState,
     add_article,
+    event_time,
     family_of,
     join_score,
     new_event,
@@ -114,7 +116,9 @@ class Processor:
         """Match every article and fold the matching ones into events. Raises ``StoreError``."""
         counts = {"too_old": 0, "matched": 0, "new": 0, "revised": 0, "joined": 0, "duplicate": 0}
         trigger: EventState | None = None
-        for article in articles:
+        now = self.clock.now()
+        # Oldest story first, as if read live: a backlog read at once forms the events it would have formed.
+        for article in sorted(articles, key=lambda a: event_time(a, now, self.max_age)):
             if self.too_old(article):
                 counts["too_old"] += 1
                 continue
@@ -152,6 +156,7 @@ class Processor:
     async def _cluster(self, article: Article, match: Match) -> _Outcome:
         assert match.event_type is not None
         now = self.clock.now()
+        at = event_time(article, now, self.max_age)
         family = family_of(match.event_type)
         text = f"{article.title}\n{article.summary}\n{article.content}"
         signature = minhash(shingles(text))
@@ -163,20 +168,23 @@ class Processor:
                 fingerprint=digest,
                 bands=bands,
                 salient=sorted(salient),
-                since=now - self._longest_window,
+                around=at,
+                reach=self._longest_window + EARLY_SLACK,
                 family=family,
-                reported_since=now - CLOSE_IN_TIME,
+                close=CLOSE_IN_TIME,
             )
-            best = self._best(candidates, copy_of, family, salient, signature, now)
+            best = self._best(candidates, copy_of, family, salient, signature, at)
             bound = log.bind(feed=article.feed, article=article.id)
             reasons: list[str] = []
             if best is None:
-                event = new_event(self._new_id(article), article, match, salient=salient, signature=signature, now=now)
+                event = new_event(
+                    self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at
+                )
                 alert: dict[str, Any] | None = event_alert(event, escalation_level=await self._level_with(event))
                 kind = "new"
             else:
                 event, reasons = add_article(
-                    best, article, match, salient=salient, signature=signature, now=now, policy=self.event_policy
+                    best, article, match, salient=salient, signature=signature, now=now, policy=self.event_policy, at=at
                 )
                 alert = (
                     event_alert(event, escalation_level=await self._level_with(event), changes=reasons)

@@ -28,6 +28,9 @@ from monitor.storage.keys import ALERT_LOG_RETENTION_S, EVENT_TTL_S, FINGERPRINT
 __all__ = ["EventStore"]
 
 LOCK_TTL_MS = 10_000
+#: The family index keeps the events with the latest event times; scores are event times, which a backlog reads out
+#: of order, so it is bounded by size rather than by a time cut-off.
+FAMILY_INDEX_SIZE = 2000
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
 # and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
@@ -38,7 +41,7 @@ redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2])
 redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7])
 redis.call('ZADD', KEYS[6], ARGV[8], ARGV[5])
 redis.call('ZADD', KEYS[7], ARGV[12], ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', tonumber(ARGV[12]) - tonumber(ARGV[7]))
+redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -1 - FAMILY_INDEX_SIZE)
 local bands = tonumber(ARGV[9])
 local entities = tonumber(ARGV[10])
 for i = 8, 7 + bands do
@@ -46,7 +49,7 @@ for i = 8, 7 + bands do
   redis.call('EXPIRE', KEYS[i], ARGV[7])
 end
 for i = 8 + bands, 7 + bands + entities do
-  redis.call('ZADD', KEYS[i], ARGV[8], ARGV[5])
+  redis.call('ZADD', KEYS[i], ARGV[13], ARGV[5])
   redis.call('EXPIRE', KEYS[i], ARGV[7])
 end
 if ARGV[3] ~= '' then
@@ -54,7 +57,7 @@ if ARGV[3] ~= '' then
   redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[11], '*', 'id', ARGV[3], 'alert', ARGV[4])
 end
 return 1
-"""
+""".replace("FAMILY_INDEX_SIZE", str(FAMILY_INDEX_SIZE))
 
 # KEYS: escalation hash, outbox, alert log. Sets the level only if it is still the one the caller read.
 _LEVEL_CHANGE = """
@@ -135,20 +138,25 @@ class EventStore:
         fingerprint: str | None,
         bands: Sequence[str],
         salient: Sequence[str],
-        since: datetime,
+        around: datetime,
+        reach: timedelta,
         family: str,
-        reported_since: datetime,
+        close: timedelta,
     ) -> tuple[str | None, list[EventState]]:
-        """(the event an exact copy belongs to, if any; events sharing a band key or a salient entity, and the
-        family's events reported since ``reported_since``)."""
+        """(the event an exact copy belongs to, if any; events sharing a band key, events naming a salient entity
+        that began within ``reach`` of the event time ``around``, and the family's events with a report within
+        ``close`` of it). Times are event times (see ``monitor.events.cluster.event_time``), not reading times."""
+        low, high = (around - reach).timestamp(), (around + reach).timestamp()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.get(self.keys.fingerprint(fingerprint) if fingerprint else self.keys.fingerprint("-"))
                 for band in bands:
                     pipe.smembers(self.keys.band(band))
                 for entity in salient:
-                    pipe.zrangebyscore(self.keys.entity_events(entity), since.timestamp(), "+inf")
-                pipe.zrangebyscore(self.keys.family_events(family), reported_since.timestamp(), "+inf")
+                    pipe.zrangebyscore(self.keys.entity_events(entity), low, high)
+                pipe.zrangebyscore(
+                    self.keys.family_events(family), (around - close).timestamp(), (around + close).timestamp()
+                )
                 results = await pipe.execute()
             copy_of = results[0].decode() if results[0] else None
             ids = {v.decode() for r in results[1:] for v in r}
@@ -200,7 +208,8 @@ class EventStore:
             len(bands),
             len(salient),
             _retention_floor(now),
-            datetime.fromisoformat(event.updated).timestamp(),
+            event.span[1].timestamp(),
+            event.span[0].timestamp(),
         ]
         try:
             return bool(await self._commit(keys=keys, args=args))
