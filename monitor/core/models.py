@@ -94,3 +94,5 @@ class ProcessResult:
     revised: int = 0  # revision alerts
     joined: int = 0  # articles that joined an event without an alert
     duplicates: int = 0  # articles claimed before
+    #: (article id, event id) for each article that opened, revised or joined an event, in processing order.
+    placed: tuple[tuple[str, str], ...] = ()

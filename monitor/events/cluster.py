@@ -22,6 +22,8 @@ from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
     "FAMILIES",
+    "RELATED",
+    "RELATED_MARGIN",
     "EventPolicy",
     "EventState",
     "Source",
@@ -30,6 +32,7 @@ __all__ = [
     "event_time",
     "family_of",
     "join_score",
+    "joinable_families",
     "new_event",
     "official_confirmation",
     "salient_entities",
@@ -37,6 +40,21 @@ __all__ = [
 
 #: Event types that are one story when they coincide: the strike that killed a commander is the killing.
 FAMILIES = {"high_value_target_killed": "us_strike_in_iraq"}
+#: Families whose reports may be about one happening seen from another side: an Iranian missile attack on a base
+#: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
+#: embassy closure is reported as a drawdown of its staff. An article may join an event of a related family when
+#: it fired that family's rule too; the event keeps its type. A US strike and the attack it answers are never
+#: related: one side acting and the other acting back are two events.
+RELATED = {
+    "attack_on_us_forces_in_iraq": frozenset({"iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident"}),
+    "iran_retaliation_or_threat": frozenset({"attack_on_us_forces_in_iraq"}),
+    "us_embassy_or_diplomatic_incident": frozenset(
+        {"attack_on_us_forces_in_iraq", "us_personnel_evacuation_or_advisory"}
+    ),
+    "us_personnel_evacuation_or_advisory": frozenset({"us_embassy_or_diplomatic_incident"}),
+}
+#: What joining an event of a related family (not the article's own) must clear beyond the join threshold.
+RELATED_MARGIN = 1.0
 #: Entity types too general to tell two events apart (every story names the US and Iraq).
 GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
 #: How much a shared entity of each type says "same event".
@@ -82,6 +100,15 @@ _CASUALTIES = re.compile(
 
 def family_of(event_type: str) -> str:
     return FAMILIES.get(event_type, event_type)
+
+
+def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str, ...]:
+    """The families whose events an article typed ``event_type`` may join: its own first, then those related to it
+    that its other fired rules also name."""
+    own = family_of(event_type)
+    related = RELATED.get(own, frozenset())
+    others = dict.fromkeys(family_of(t) for t in fired_types if family_of(t) in related and family_of(t) != own)
+    return (own, *others)
 
 
 def official_confirmation(text: str) -> bool:
@@ -310,7 +337,11 @@ def add_article(
     if match.severity > event.severity:
         if policy.revise_on_severity:
             reasons.append(f"severity {event.severity} -> {match.severity}")
-        severity, event_type = match.severity, match.event_type
+        severity = match.severity
+        if family_of(match.event_type) == event.family and match.event_type != event.event_type:
+            # a graver report of the same family names the event anew; one of a related family joins it as it is
+            event_type = match.event_type
+            reasons.append(f"type: {event.event_type} -> {event_type}")
     confirmed = event.confirmed
     if not confirmed and official_confirmation(text):
         confirmed = True

@@ -8,6 +8,7 @@ copy joined; MinHash band keys and salient entities find the candidate events a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
+    RELATED_MARGIN,
     EventPolicy,
     EventState,
     add_article,
     event_time,
     family_of,
     join_score,
+    joinable_families,
     new_event,
     salient_entities,
 )
@@ -104,6 +107,7 @@ class Processor:
         self.event_policy = event_policy
         self.escalation_policy = escalation_policy
         self._types: Mapping[str, str] = {e.id: e.type for e in matcher.ruleset.entities.values()}
+        self._rule_types: Mapping[str, str] = {r.id: r.event_type for r in matcher.ruleset.rules}
         self._longest_window = max([event_policy.window, *event_policy.windows.values()])
 
     def too_old(self, article: Article) -> bool:
@@ -116,6 +120,7 @@ class Processor:
         """Match every article and fold the matching ones into events. Raises ``StoreError``."""
         counts = {"too_old": 0, "matched": 0, "new": 0, "revised": 0, "joined": 0, "duplicate": 0}
         trigger: EventState | None = None
+        placed: list[tuple[str, str]] = []
         now = self.clock.now()
         # Oldest story first, as if read live: a backlog read at once forms the events it would have formed.
         for article in sorted(articles, key=lambda a: event_time(a, now, self.max_age)):
@@ -138,6 +143,8 @@ class Processor:
                 self.observer.event_opened(outcome.event.event_type)
             elif outcome.event is not None and outcome.kind == "revised":
                 self.observer.event_revised(outcome.event.event_type)
+            if outcome.event is not None:
+                placed.append((article.id, outcome.event.id))
             if outcome.kind in ("new", "revised") and outcome.event is not None:
                 trigger = outcome.event
         if trigger is not None:
@@ -151,29 +158,32 @@ class Processor:
             counts["revised"],
             counts["joined"],
             counts["duplicate"],
+            tuple(placed),
         )
 
     async def _cluster(self, article: Article, match: Match) -> _Outcome:
         assert match.event_type is not None
         now = self.clock.now()
         at = event_time(article, now, self.max_age)
-        family = family_of(match.event_type)
+        families = joinable_families(match.event_type, (self._rule_types.get(r, "") for r in match.rules))
         text = f"{article.title}\n{article.summary}\n{article.content}"
         signature = minhash(shingles(text))
         bands = band_keys(signature)
         salient = salient_entities(match.entities, self._types)
         digest = fingerprint(article)
-        async with self.events.lock(family):
+        async with contextlib.AsyncExitStack() as locks:
+            for name in sorted(families):  # one order everywhere: two polls never wait on each other's locks
+                await locks.enter_async_context(self.events.lock(name))
             copy_of, candidates = await self.events.candidates(
                 fingerprint=digest,
                 bands=bands,
                 salient=sorted(salient),
                 around=at,
                 reach=self._longest_window + EARLY_SLACK,
-                family=family,
+                families=families,
                 close=CLOSE_IN_TIME,
             )
-            best = self._best(candidates, copy_of, family, salient, signature, at)
+            best = self._best(candidates, copy_of, families, salient, signature, at)
             bound = log.bind(feed=article.feed, article=article.id)
             reasons: list[str] = []
             if best is None:
@@ -222,25 +232,30 @@ class Processor:
         self,
         candidates: Sequence[EventState],
         copy_of: str | None,
-        family: str,
+        families: Sequence[str],
         salient: frozenset[str],
         signature: np.ndarray,
-        now: datetime,
+        at: datetime,
     ) -> EventState | None:
+        """The event the article joins, if any: the best-scoring candidate of its own family, or of a related one
+        (``families[1:]``) by a margin."""
         scored = []
         for event in candidates:
-            if event.id == copy_of and event.family == family:
+            if event.family not in families:
+                continue
+            if event.id == copy_of:
                 return event  # an exact copy of an article already in this event
             score = join_score(
                 event,
-                family=family,
+                family=event.family,
                 salient=salient,
                 signature=signature,
-                at=now,
+                at=at,
                 types=self._types,
                 policy=self.event_policy,
             )
-            if score >= self.event_policy.join_threshold:
+            needed = self.event_policy.join_threshold + (0.0 if event.family == families[0] else RELATED_MARGIN)
+            if score >= needed:
                 scored.append((score, event.first_seen, event))
         if not scored:
             return None

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from monitor.config import Config
 from monitor.core.models import Article
 from monitor.detection.rulefile import RuleSet
+from monitor.events.scoring import Placement, StreamScore, score_stream
 from monitor.parsing.files import read_articles
 from monitor.service.root import App, build_app
 from monitor.storage.connection import Redis
@@ -83,9 +84,12 @@ async def replay(
     out: TextIO,
     speed: float = 0.0,
     with_sinks: bool = False,
+    backlog: bool = False,
 ) -> dict[str, int]:
     """Replay ``paths`` through the app the daemon runs (``build_app``), in a namespace of its own; returns counts
-    (articles, matched, events, revisions, level changes)."""
+    (articles, matched, events, revisions, level changes). With ``backlog`` every source's articles are processed
+    in one batch, as a first poll of a feed that already lists them all would, instead of one at a time. When the
+    files are labelled (JSON Lines with ``event_key``), the clustering is scored as well (see ``events.scoring``)."""
     articles = sorted(read_articles(paths), key=_when)
     keys = Keys(f"replay-{secrets.token_hex(4)}")
     clock = ReplayClock(_when(articles[0]) if articles else datetime.now(UTC))
@@ -98,7 +102,12 @@ async def replay(
     try:
         if with_sinks:
             await app.start()  # consumer groups before the first alert: every sink gets every alert
-        counts = await _run(app, articles, clock, out=out, speed=speed)
+        run = Run(app, clock, out)
+        if backlog:
+            await run.all_at_once(articles)
+        else:
+            await run.one_by_one(articles, speed=speed)
+        counts = run.counts
         if with_sinks:
             clock.live = True
             await app.deliver_pending(30.0)
@@ -110,29 +119,101 @@ async def replay(
         f"{counts['revisions']} revisions, {counts['level_changes']} escalation-level changes",
         file=out,
     )
+    labels = read_labels(paths)
+    if labels:
+        print_score(labels, run.placed, run.first_types, out)
     return counts
 
 
-async def _run(app: App, articles: list[Article], clock: ReplayClock, *, out: TextIO, speed: float) -> dict[str, int]:
-    """Process the articles one by one in publication order and print each alert as it is enqueued."""
-    counts = {"articles": len(articles), "matched": 0, "events": 0, "revisions": 0, "level_changes": 0}
-    reader = OutboxTail(app.redis, app.store.keys)
-    previous: datetime | None = None
-    for article in articles:
-        when = _when(article)
-        if speed > 0 and previous is not None:
-            await asyncio.sleep(min(_MAX_PAUSE_S, max(0.0, (when - previous).total_seconds()) / speed))
-        previous = when
-        clock.moment = max(clock.moment, when)
-        result = await app.processor.process([article])
-        counts["matched"] += result.matched
-        for alert in await reader.new_alerts():
+class Run:
+    """Articles through the app's processor, each alert printed as it is enqueued; what went where is kept."""
+
+    def __init__(self, app: App, clock: ReplayClock, out: TextIO) -> None:
+        self.app, self.clock, self.out = app, clock, out
+        self.reader = OutboxTail(app.redis, app.store.keys)
+        self.counts = {"articles": 0, "matched": 0, "events": 0, "revisions": 0, "level_changes": 0}
+        self.placed: dict[str, str] = {}  # article id -> event id
+        self.first_types: dict[str, str] = {}  # event id -> the type its first alert carried
+
+    async def one_by_one(self, articles: list[Article], *, speed: float) -> None:
+        """In publication order, the clock at each article's time (``speed`` > 0: with pauses)."""
+        previous: datetime | None = None
+        for article in articles:
+            when = _when(article)
+            if speed > 0 and previous is not None:
+                await asyncio.sleep(min(_MAX_PAUSE_S, max(0.0, (when - previous).total_seconds()) / speed))
+            previous = when
+            self.clock.moment = max(self.clock.moment, when)
+            await self._process([article])
+
+    async def all_at_once(self, articles: list[Article]) -> None:
+        """One batch per source, newest first as feeds list them, the clock after the newest article."""
+        self.clock.moment = max((_when(a) for a in articles), default=self.clock.moment) + timedelta(minutes=1)
+        sources: dict[str, list[Article]] = {}
+        for article in articles:
+            sources.setdefault(article.feed, []).append(article)
+        for batch in sources.values():
+            await self._process(sorted(batch, key=_when, reverse=True))
+
+    async def _process(self, batch: list[Article]) -> None:
+        result = await self.app.processor.process(batch)
+        self.counts["articles"] += result.articles
+        self.counts["matched"] += result.matched
+        self.placed.update(result.placed)
+        for alert in await self.reader.new_alerts():
             if alert["kind"] == "escalation":
-                counts["level_changes"] += 1
+                self.counts["level_changes"] += 1
             else:
-                counts["events" if alert["revision"] == 1 else "revisions"] += 1
-            print(_line(alert, clock.moment), file=out, flush=True)
-    return counts
+                self.counts["events" if alert["revision"] == 1 else "revisions"] += 1
+                self.first_types.setdefault(alert["event_id"], alert["event_type"])
+            print(_line(alert, self.clock.moment), file=self.out, flush=True)
+
+
+def read_labels(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """Labelled rows (``id`` -> row) of the JSON Lines files among ``paths`` that carry ``event_key``."""
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*.jsonl"))) if f.suffix == ".jsonl"]
+    labels: dict[str, dict[str, Any]] = {}
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if "event_key" in row and "id" in row:
+                labels[str(row["id"])] = row
+    return labels
+
+
+def print_score(
+    labels: dict[str, dict[str, Any]], placed: dict[str, str], first_types: dict[str, str], out: TextIO
+) -> StreamScore:
+    """Article precision/recall and the clustering's scores against the labels."""
+    order = {article_id: n for n, article_id in enumerate(placed)}  # reading order: the first alert comes first
+    ids = sorted(labels, key=lambda i: order.get(i, len(order)))
+    rows = [
+        Placement(i, _positive(labels[i]), str(labels[i]["event_key"]), labels[i].get("event_type"), placed.get(i))
+        for i in ids
+    ]
+    tp = sum(1 for p in rows if p.label and p.event_id)
+    fp = sum(1 for p in rows if not p.label and p.event_id)
+    fn = sum(1 for p in rows if p.label and not p.event_id)
+    score = score_stream(rows, first_types)
+    print(
+        f"articles: precision {tp / max(1, tp + fp):.3f} recall {tp / max(1, tp + fn):.3f} (tp {tp} fp {fp} fn {fn})\n"
+        f"events: recall {score.event_recall:.3f} ({score.events_alerted}/{score.events}), B3 F1 {score.b3_f1} "
+        f"(P {score.b3_precision} R {score.b3_recall}), split {score.split}, merged {score.merged}, "
+        f"first alert's type {score.first_type_accuracy:.3f}, negatives alerted {score.negatives_alerted}",
+        file=out,
+    )
+    for key, extra in sorted(score.split_keys.items()):
+        print(f"  split  {key}: {extra + 1} events", file=out)
+    for group in score.merged_groups:
+        print(f"  merged {' + '.join(group)}", file=out)
+    for key, wrong in sorted(score.wrong_first_type.items()):
+        print(f"  type   {key}: {wrong}", file=out)
+    return score
+
+
+def _positive(row: dict[str, Any]) -> bool:
+    label = row.get("label")
+    return bool(label) if isinstance(label, bool) else label is not None
 
 
 async def list_events(redis: Redis, *, days: float, out: TextIO, as_json: bool) -> int:

@@ -140,11 +140,11 @@ class EventStore:
         salient: Sequence[str],
         around: datetime,
         reach: timedelta,
-        family: str,
+        families: Sequence[str],
         close: timedelta,
     ) -> tuple[str | None, list[EventState]]:
         """(the event an exact copy belongs to, if any; events sharing a band key, events naming a salient entity
-        that began within ``reach`` of the event time ``around``, and the family's events with a report within
+        that began within ``reach`` of the event time ``around``, and the families' events with a report within
         ``close`` of it). Times are event times (see ``monitor.events.cluster.event_time``), not reading times."""
         low, high = (around - reach).timestamp(), (around + reach).timestamp()
         try:
@@ -154,9 +154,10 @@ class EventStore:
                     pipe.smembers(self.keys.band(band))
                 for entity in salient:
                     pipe.zrangebyscore(self.keys.entity_events(entity), low, high)
-                pipe.zrangebyscore(
-                    self.keys.family_events(family), (around - close).timestamp(), (around + close).timestamp()
-                )
+                for family in families:
+                    pipe.zrangebyscore(
+                        self.keys.family_events(family), (around - close).timestamp(), (around + close).timestamp()
+                    )
                 results = await pipe.execute()
             copy_of = results[0].decode() if results[0] else None
             ids = {v.decode() for r in results[1:] for v in r}

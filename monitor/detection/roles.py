@@ -1,0 +1,99 @@
+"""Who acts on whom: whether a sentence has the US side acting (a US strike) or being acted on (an attack on US
+forces, its embassy or its people), read from the normalised text of a headline or a lead.
+
+The verb does not decide it: militias "strike" bases hosting US troops and the US "attacks" militia sites. What
+decides it is where the US side stands: as the subject of an action ("US jets pound ...", "Pentagon strikes ..."),
+as the object of one ("rocket attack on US base", "drones target American troops"), or in the passive ("US troops
+wounded in ...", "Americans killed in ...", "base hosting coalition troops hit"). The first cue in reading order
+wins, because a headline's main clause comes first ("US hits back after attack on American troops").
+
+Pure and small: regular expressions over the normal form of ``monitor.detection.text`` (lower case, ``usa`` for the
+country, one space between words, ``|`` between sentences).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+__all__ = ["Direction", "direction", "first_sentence"]
+
+
+class Direction(Enum):
+    US_ACTS = "us_acts"
+    US_TARGETED = "us_targeted"
+
+
+# Words that name the US side as an actor.
+_US = r"(?:usa|american|americans|america|washington|pentagon|centcom|coalition|biden|trump|white house)"
+# Nouns of the US side that are what gets hit: people, places, convoys.
+_TARGET = (
+    r"(?:troops?|forces?|soldiers?|service ?members?|servicemen|personnel|contractors?|bases?|air ?bases?|"
+    r"embassy|embassies|consulate|compound|convoys?|diplomats?|citizens|staff|advisers?|advisors?|marines?|"
+    r"military (?:base|bases|personnel|facility|facilities)|facility|facilities|outpost|mission|interests|targets|"
+    r"occupation|occupiers|occupying forces)"
+)
+# A US-side target phrase: "usa troops", "american air base", "coalition convoy", "the usa embassy".
+_US_TARGET = rf"(?:{_US}(?: \w+){{0,2}} {_TARGET}|americans)"
+# A base named as hosting the US side: "base hosting usa troops", "bases housing american forces".
+_HOSTING = (
+    rf"(?:bases?|air ?bases?|facility|compound) (?:hosting|housing|used by|with|that hosts?|where) (?:\w+ ){{0,2}}{_US}"
+)
+_HARMED = (
+    r"(?:wounded|injured|killed|hurt|dead|die|dies|died|hit|targeted|attacked|struck|shelled|under fire|"
+    r"come under|came under|comes under|suffer|suffered|suffers|treated for|evacuated for)"
+)
+_ATTACK_NOUN = (
+    r"(?:attacks?|strikes?|rockets?|drones?|missiles?|mortars?|fire|salvo|barrage|bombs?|shelling|assault|"
+    r"katyushas?|projectiles?)"
+)
+_ACT_VERB = (
+    r"(?:strikes|struck|strike|hits|hit|bombs|bombed|bomb|pounds|pounded|pound|targets|targeted|target|kills|"
+    r"killed|kill|retaliates|retaliated|retaliate|raids|raided|raid|launches|launched|launch|carries out|"
+    r"carried out|conducts|conducted|takes out|took out|attacks|attacked|attack|blasts|blasted|destroys|destroyed)"
+)
+_US_STRIKE_NOUN = (
+    r"(?:air ?strikes?|airstrikes?|drone strikes?|strikes?|raids?|jets|warplanes|bombers|drones?|aircraft)"
+)
+
+_TOWARDS = r"(?:on|at|against|targeting|target|targets|hit|hits|near)"
+_LANDS = r"(?:on|in|against|kill|kills|killed|hit|hits|target|targets|pound|pounds)"
+
+_PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
+    # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
+    (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
+    (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
+    # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
+    (
+        Direction.US_TARGETED,
+        re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
+    ),
+    (Direction.US_TARGETED, re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
+    (Direction.US_TARGETED, re.compile(rf" {_ACT_VERB} (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
+    # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back"
+    (Direction.US_ACTS, re.compile(rf" (?:killed|hit|targeted|struck) (?:in|by) (?:an? )?{_US} {_US_STRIKE_NOUN}")),
+    (
+        Direction.US_ACTS,
+        re.compile(rf" {_US} (?:\w+ )?{_US_STRIKE_NOUN} (?:\w+ ){{0,2}}{_LANDS}"),
+    ),
+    (
+        Direction.US_ACTS,
+        re.compile(rf" {_US} (?:(?:military|forces|troops|jets|warplanes|drones?|aircraft|says|said) )?{_ACT_VERB} "),
+    ),
+)
+
+
+def direction(text: str) -> Direction | None:
+    """The direction of the first cue in ``text`` (normalised), or None when no cue is found."""
+    best: tuple[int, Direction] | None = None
+    for kind, pattern in _PATTERNS:
+        m = pattern.search(text)
+        if m is not None and (best is None or m.start() < best[0]):
+            best = (m.start(), kind)
+    return best[1] if best else None
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a normalised text (up to the first ``|``), padded as the normal form is."""
+    head = text.split("|", 1)[0].strip()
+    return f" {head} " if head else ""
