@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from monitor.config.addresses import bad_addresses
 from monitor.config.yamlsrc import load_yaml
 from monitor.core.errors import ConfigError, Problem
 
@@ -49,8 +50,6 @@ class _Strict(BaseModel):
 
 
 def _addresses(values: list[str]) -> list[str]:
-    from monitor.delivery.email.render import bad_addresses
-
     bad = bad_addresses(values)
     if bad:
         raise ValueError(f"not an e-mail address: {', '.join(bad)}")

@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -31,7 +30,6 @@ __all__ = [
     "MESSAGE_ID_DOMAIN",
     "Rendered",
     "alert_email",
-    "bad_addresses",
     "build_message",
     "clean_subject",
     "digest_email",
@@ -82,21 +80,6 @@ def render_html(name: str, **context: Any) -> str:
 def render_text(name: str, **context: Any) -> str:
     """Render a ``.txt`` template (for the text/plain part)."""
     return _template(_TEXT, name, ".txt").render(**context)
-
-
-def bad_addresses(addresses: Sequence[str]) -> list[str]:
-    """The entries of ``addresses`` that are not plain ``user@domain`` addresses (checked at start-up, so a typo
-    is a config error rather than a dead letter per alert)."""
-    bad = []
-    for address in addresses:
-        try:
-            parsed = Address(addr_spec=address)
-        except Exception:  # the parser raises several unrelated types (ValueError, IndexError, header defects)
-            bad.append(address)
-            continue
-        if not parsed.username or not parsed.domain or parsed.addr_spec != address.strip():
-            bad.append(address)
-    return bad
 
 
 def clean_subject(subject: str, limit: int = SUBJECT_LIMIT) -> str:

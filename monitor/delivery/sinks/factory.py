@@ -8,9 +8,9 @@ from typing import TextIO
 import aiohttp
 
 from monitor import config as cfg
+from monitor.config.addresses import bad_addresses
 from monitor.core.clock import Clock
 from monitor.core.errors import ConfigError, FetchError, Problem
-from monitor.delivery.email.render import bad_addresses
 from monitor.delivery.email.smtp import Mailer, SmtpMailer
 from monitor.delivery.sinks import Sink
 from monitor.delivery.sinks.console import ConsoleSink
