@@ -23,9 +23,9 @@ from apscheduler.triggers.cron import CronTrigger
 from monitor.cli import main
 from monitor.config import Config, DigestConfig, load_config
 from monitor.core.errors import ConfigError
-from monitor.delivery.email.render import render_digest
 from monitor.delivery.email.smtp import SendResult, SmtpMailer
 from monitor.digests.build import LogEntry, build_digest, sparkline
+from monitor.digests.render import render_digest
 from monitor.digests.send import DigestSender
 from monitor.digests.window import Window, check_schedule, cron_trigger, preview_window, scheduled_window
 from monitor.service.bootstrap import digest_send_now

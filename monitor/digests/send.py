@@ -43,9 +43,10 @@ from monitor.config import Config, DigestConfig
 from monitor.config.addresses import bad_addresses
 from monitor.core.clock import Clock, utc_iso
 from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, Problem, StoreError
-from monitor.delivery.email.render import Rendered, digest_email, render_digest
+from monitor.delivery.email.render import Rendered
 from monitor.delivery.email.smtp import Mailer, SendResult, SmtpMailer
 from monitor.digests.build import Digest, LogEntry, build_digest
+from monitor.digests.render import digest_email, render_digest
 from monitor.digests.window import Window, cron_trigger, next_fire, preview_window, scheduled_window
 from monitor.storage.keys import Keys
 

@@ -1,4 +1,5 @@
-"""E-mails built purely: Jinja2 templates to a text and an HTML part, and the MIME message around them.
+"""E-mails built purely: Jinja2 templates to a text and an HTML part, and the MIME message around them; here for
+alerts, and the same environments render digests (``monitor.digests.render``).
 
 The HTML environment is constructed with ``autoescape=True`` outright (not chosen by file extension), so every
 value from a payload is escaped in every HTML template, whatever its name. The plain-text parts come from a second
@@ -24,7 +25,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from monitor.delivery.sinks.view import SEVERITY_COLOURS, AlertView, clip, one_line
-from monitor.digests.build import Digest
 
 __all__ = [
     "MESSAGE_ID_DOMAIN",
@@ -32,9 +32,7 @@ __all__ = [
     "alert_email",
     "build_message",
     "clean_subject",
-    "digest_email",
     "message_id",
-    "render_digest",
     "render_html",
     "render_text",
 ]
@@ -145,31 +143,3 @@ def alert_email(alert: dict[str, Any], *, sender: str, to: Sequence[str], date: 
         root = message_id(f"event.{view.event_id}")
         headers |= {"References": root, "In-Reply-To": root} if view.is_update else {"References": root}
     return build_message(rendered, sender=sender, to=to, msg_id=message_id(view.id), date=date, headers=headers)
-
-
-def _compact(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
-def render_digest(digest: Digest) -> Rendered:
-    """The digest's subject, text (with a sparkline) and HTML (with a table chart)."""
-    context = {"digest": digest, "colour": SEVERITY_COLOURS[digest.level_end]}
-    return Rendered(digest.subject, render_text("digest.txt", **context), render_html("digest.html", **context))
-
-
-def digest_email(
-    digest: Digest, *, sender: str, to: Sequence[str], date: datetime, manual: bool = False
-) -> EmailMessage:
-    """The digest e-mail. Its Message-ID names the digest and its window, so a digest re-sent for the same window
-    (at-least-once, see ``monitor.digests.send``) carries the same id; a manual send gets an id of its own."""
-    local = f"digest.{digest.name}." + (
-        f"manual.{_compact(digest.window.end)}" if manual else _compact(digest.window.start)
-    )
-    return build_message(
-        render_digest(digest),
-        sender=sender,
-        to=to,
-        msg_id=message_id(local),
-        date=date,
-        headers={"X-Monitor-Digest": digest.name},
-    )
