@@ -47,7 +47,7 @@ from monitor.delivery.email.render import Rendered
 from monitor.delivery.email.smtp import Mailer, SendResult, SmtpMailer
 from monitor.digests.build import Digest, LogEntry, build_digest
 from monitor.digests.render import digest_email, render_digest
-from monitor.digests.window import Window, cron_trigger, next_fire, preview_window, scheduled_window
+from monitor.digests.window import FiresOf, Window, preview_window, scheduled_window
 from monitor.storage.keys import Keys
 
 __all__ = ["CATCH_UP_EVERY_S", "DigestOutcome", "DigestSender", "digest_sender"]
@@ -94,7 +94,11 @@ def _level(entry: LogEntry | None) -> int | None:
 
 
 class DigestSender:
-    """Builds and sends the configured digests; one per process, shared by the cron jobs and the catch-up job."""
+    """Builds and sends the configured digests; one per process, shared by the cron jobs and the catch-up job.
+
+    ``fires`` gives each digest's fire times from its cron expression and time zone (``monitor.service.cron.fires``,
+    the same arithmetic the daemon schedules the digests with).
+    """
 
     def __init__(
         self,
@@ -104,6 +108,7 @@ class DigestSender:
         *,
         sender: str,
         clock: Clock,
+        fires: FiresOf,
         sending_ttl_s: float | None = None,
     ) -> None:
         self._redis = redis
@@ -111,6 +116,7 @@ class DigestSender:
         self._mailer = mailer
         self._sender = sender
         self._clock = clock
+        self._fires = fires
         self.sending_ttl_s = sending_ttl_s if sending_ttl_s is not None else mailer.max_send_s + SENDING_MARGIN_S
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -154,7 +160,7 @@ class DigestSender:
 
     async def preview(self, digest: DigestConfig) -> tuple[Digest, Rendered]:
         """What a digest sent now would say (since its latest scheduled fire); nothing is claimed or sent."""
-        window = preview_window(cron_trigger(digest.cron, digest.timezone), self._clock.now())
+        window = preview_window(self._fires(digest.cron, digest.timezone).latest, self._clock.now())
         built = await self.compose(digest, window)
         return built, render_digest(built)
 
@@ -169,8 +175,8 @@ class DigestSender:
         Never raises: it runs as a scheduler job, and every outcome is logged.
         """
         bound = log.bind(digest=digest.name)
-        trigger = cron_trigger(digest.cron, digest.timezone)
-        window = scheduled_window(trigger, self._clock.now())
+        fires = self._fires(digest.cron, digest.timezone)
+        window = scheduled_window(fires.latest, self._clock.now())
         if window is None:
             return DigestOutcome("none")
         bound = bound.bind(window=window.key)
@@ -184,7 +190,7 @@ class DigestSender:
         if not claimed:
             bound.debug("digest_already_claimed")
             return DigestOutcome("claimed", window)
-        upcoming = next_fire(trigger, window.end)
+        upcoming = fires.after(window.end)
         keep = (upcoming - window.end if upcoming else timedelta(days=1)) + max(window.length, timedelta(hours=1)) * 2
         try:
             built = await self.compose(digest, window)
@@ -214,7 +220,7 @@ class DigestSender:
         would suppress the scheduled digest. Raises ``DeliveryError`` (or ``PermanentDeliveryError``) on failure.
         """
         now = self._clock.now()
-        window = preview_window(cron_trigger(digest.cron, digest.timezone), now)
+        window = preview_window(self._fires(digest.cron, digest.timezone).latest, now)
         key = self._keys.digest_sent(digest.name, f"manual-{utc_iso(now)}")
         token = f"sending {self._owner} {uuid.uuid4().hex}"
         try:
@@ -264,14 +270,14 @@ class DigestSender:
 
 
 def digest_sender(
-    config: Config, redis: aioredis.Redis, keys: Keys, clock: Clock, *, mailer: Mailer | None = None
+    config: Config, redis: aioredis.Redis, keys: Keys, clock: Clock, *, fires: FiresOf, mailer: Mailer | None = None
 ) -> DigestSender:
-    """The sender for ``config.digests``; checks every digest's schedule and recipients first (``ConfigError``
-    with each problem), so a typo stops the start rather than a digest a week later."""
+    """The sender for ``config.digests``; checks every digest's schedule (with ``fires``) and recipients first
+    (``ConfigError`` with each problem), so a typo stops the start rather than a digest a week later."""
     problems: list[Problem] = []
     for index, digest in enumerate(config.digests):
         try:
-            cron_trigger(digest.cron, digest.timezone)
+            fires(digest.cron, digest.timezone)
         except ValueError as exc:
             problems.append(Problem(config.source, None, f"digests[{index}]: {exc}"))
         bad = bad_addresses(digest.to)
@@ -284,4 +290,5 @@ def digest_sender(
     if problems:
         raise ConfigError(problems)
     assert config.smtp is not None
-    return DigestSender(redis, keys, mailer or SmtpMailer(config.smtp), sender=config.smtp.sender, clock=clock)
+    mailer = mailer or SmtpMailer(config.smtp)
+    return DigestSender(redis, keys, mailer, sender=config.smtp.sender, clock=clock, fires=fires)
