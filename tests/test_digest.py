@@ -31,6 +31,7 @@ from monitor.digests.window import Window, preview_window, scheduled_window
 from monitor.service.bootstrap import digest_send_now
 from monitor.service.cron import CONFIG_CHECKS, check_schedule, cron_trigger, fires
 from monitor.service.daemon import Daemon
+from monitor.storage.digests import DigestStore
 from monitor.storage.keys import Keys
 from tests.support.alerts import T0, FakeClock, escalation_alert, event_alert, log_alert
 from tests.support.smtp_server import SmtpServer
@@ -65,7 +66,8 @@ async def fill_log(redis: aioredis.Redis) -> None:
 
 def sender(smtp: SmtpServer, redis: aioredis.Redis, now: datetime = AFTER, **options: Any) -> DigestSender:
     mailer = SmtpMailer(smtp.config(), local_hostname="monitor.test")
-    return DigestSender(redis, KEYS, mailer, sender="monitor@example.org", clock=FakeClock(now), fires=fires, **options)
+    store = DigestStore(redis, KEYS)
+    return DigestSender(store, mailer, sender="monitor@example.org", clock=FakeClock(now), fires=fires, **options)
 
 
 class HangingMailer:
@@ -222,8 +224,9 @@ async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None
 async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_expires(redis: aioredis.Redis) -> None:
     await fill_log(redis)
     hanging = HangingMailer()
+    clock = FakeClock(AFTER)
     doomed = DigestSender(
-        redis, KEYS, hanging, sender="m@example.org", clock=FakeClock(AFTER), fires=fires, sending_ttl_s=0.5
+        DigestStore(redis, KEYS), hanging, sender="m@example.org", clock=clock, fires=fires, sending_ttl_s=0.5
     )
     task = asyncio.create_task(doomed.send_scheduled(DAILY))
     await asyncio.wait_for(hanging.started.wait(), 5)

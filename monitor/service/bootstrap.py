@@ -276,11 +276,13 @@ def _digest_named(config: Config, name: str | None) -> DigestConfig:
 async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, target: Path, name: str | None) -> int:
     """``monitor digest --preview OUT.html``: the HTML of what the digest would say if sent now; nothing is sent."""
     from monitor.digests.send import digest_sender
+    from monitor.storage.digests import DigestStore
 
     config = load_config(path, env=env, checks=CONFIG_CHECKS)
     digest = _digest_named(config, name)
     async with open_redis(config, attach=True) as redis:
-        built, rendered = await digest_sender(config, redis, Keys(), SystemClock(), fires=fires).preview(digest)
+        sender = digest_sender(config, DigestStore(redis, Keys()), SystemClock(), fires=fires)
+        built, rendered = await sender.preview(digest)
     await asyncio.to_thread(target.write_text, rendered.html, encoding="utf-8")
     print(f"wrote {target}: {rendered.subject}", file=out)
     print(f"window {built.window_label}; {built.events} event(s), {len(built.escalations)} level change(s)", file=out)
@@ -290,12 +292,14 @@ async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, tar
 async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, name: str) -> int:
     """``monitor digest --send-now NAME``: send the digest at once (its scheduled windows are not touched)."""
     from monitor.digests.send import digest_sender
+    from monitor.storage.digests import DigestStore
 
     config = load_config(path, env=env, checks=CONFIG_CHECKS)
     configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     digest = _digest_named(config, name)
     async with open_redis(config, attach=True) as redis:
-        outcome = await digest_sender(config, redis, Keys(), SystemClock(), fires=fires).send_now(digest)
+        sender = digest_sender(config, DigestStore(redis, Keys()), SystemClock(), fires=fires)
+        outcome = await sender.send_now(digest)
     if outcome.digest is None:
         print(f"digest {name}: another manual send of this moment is under way; nothing sent", file=out)
         return 1

@@ -159,8 +159,10 @@ class Daemon:
             # Imported here so that a config without digests never loads the e-mail stack.
             from monitor.digests.send import CATCH_UP_EVERY_S, digest_sender
             from monitor.service.cron import cron_trigger, fires
+            from monitor.storage.digests import DigestStore
 
-            sender = digest_sender(self.app.config, self.app.redis, self.app.store.keys, self.app.clock, fires=fires)
+            store = DigestStore(self.app.redis, self.app.store.keys)
+            sender = digest_sender(self.app.config, store, self.app.clock, fires=fires)
             for digest in digests:
                 # The schedule's cron, Sunday = 0 as in crontab (see monitor.service.cron); a late fire still sends.
                 scheduler.add_job(
