@@ -48,18 +48,18 @@ _REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
 _CHECKS = "monitor.config.checks"  # the validation context's key for the checks load_config was given
-S = TypeVar("S", bound=BaseModel)
+_S = TypeVar("_S", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class SectionCheck(Generic[S]):
+class SectionCheck(Generic[_S]):
     """A check of every ``section`` of a config that needs a layer above this package, passed in by whoever loads
     the config (``load_config(..., checks=...)``): the service layer checks each digest's schedule with its
     scheduler (``monitor.service.cron.CONFIG_CHECKS``). ``problem`` gets a section that passed its own validation
     and returns why it is still wrong, or None; the reason is reported at the section's line like any other."""
 
-    section: type[S]
-    problem: Callable[[S], str | None]
+    section: type[_S]
+    problem: Callable[[_S], str | None]
 
 
 class _Strict(BaseModel):
