@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import ConsoleSink, WebhookSink, load_config
+from monitor.config import ConsoleSink, FeedConfig, SectionCheck, WebhookSink, load_config
 from monitor.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +121,27 @@ def test_duplicate_feed_names_are_refused(tmp_path: Path) -> None:
     text = "feeds:\n  - {name: a, url: 'https://x.org/1'}\n  - {name: a, url: 'https://x.org/2'}\n"
     with pytest.raises(ConfigError, match="feed names must be unique"):
         load_config(write(tmp_path, text), env={})
+
+
+def test_checks_passed_in_report_at_their_sections_line(tmp_path: Path) -> None:
+    """``SectionCheck``: a layer above the config checks its sections; problems come back with their lines."""
+    not_x = SectionCheck(FeedConfig, lambda feed: "x.org is not allowed" if "x.org" in feed.url else None)
+    seen: list[str] = []
+    path = write(tmp_path, "feeds:\n  - {name: a, url: 'https://x.org/1'}\n  - {name: b, url: 'https://y.org/2'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={}, checks=[not_x, SectionCheck(FeedConfig, lambda feed: seen.append(feed.name))])
+    assert [str(p) for p in caught.value.problems] == [f"{path}:2: feeds[0]: x.org is not allowed"]
+    assert seen == ["b"]  # the first problem of a section stops its checks, as pydantic's own validators do
+    assert [f.name for f in load_config(path, env={}).feeds] == ["a", "b"]  # nothing passed in, nothing checked
+
+    text = "feeds:\n  - {name: a, url: 'https://x.org/1'}\n  - {name: b, url: 'https://x.org/2', x: 1}\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:  # a section that fails its own validation is not checked too
+        load_config(path, env={}, checks=[not_x])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2: feeds[0]: x.org is not allowed",
+        f"{path}:3: feeds[1].x: unknown key",
+    ]
 
 
 def test_check_exits_2_with_path_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

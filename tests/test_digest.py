@@ -23,13 +23,15 @@ from apscheduler.triggers.cron import CronTrigger
 from monitor.cli import main
 from monitor.config import Config, DigestConfig, load_config
 from monitor.core.errors import ConfigError
-from monitor.delivery.email.render import render_digest
 from monitor.delivery.email.smtp import SendResult, SmtpMailer
 from monitor.digests.build import LogEntry, build_digest, sparkline
+from monitor.digests.render import render_digest
 from monitor.digests.send import DigestSender
-from monitor.digests.window import Window, check_schedule, cron_trigger, preview_window, scheduled_window
+from monitor.digests.window import Window, preview_window, scheduled_window
 from monitor.service.bootstrap import digest_send_now
+from monitor.service.cron import CONFIG_CHECKS, check_schedule, cron_trigger, fires
 from monitor.service.daemon import Daemon
+from monitor.storage.digests import DigestStore
 from monitor.storage.keys import Keys
 from tests.support.alerts import T0, FakeClock, escalation_alert, event_alert, log_alert
 from tests.support.smtp_server import SmtpServer
@@ -64,7 +66,8 @@ async def fill_log(redis: aioredis.Redis) -> None:
 
 def sender(smtp: SmtpServer, redis: aioredis.Redis, now: datetime = AFTER, **options: Any) -> DigestSender:
     mailer = SmtpMailer(smtp.config(), local_hostname="monitor.test")
-    return DigestSender(redis, KEYS, mailer, sender="monitor@example.org", clock=FakeClock(now), **options)
+    store = DigestStore(redis, KEYS)
+    return DigestSender(store, mailer, sender="monitor@example.org", clock=FakeClock(now), fires=fires, **options)
 
 
 class HangingMailer:
@@ -98,18 +101,18 @@ def test_cron_weekdays_follow_crontab_not_apscheduler() -> None:
 
 
 def test_scheduled_window_runs_between_two_fires_in_the_digests_time_zone() -> None:
-    trigger = cron_trigger("0 7 * * *", "Europe/London")
+    latest = fires("0 7 * * *", "Europe/London").latest
     # Clocks went forward on 31 March 2024: that day's window is 23 hours long.
-    window = scheduled_window(trigger, datetime(2024, 3, 31, 12, tzinfo=UTC))
+    window = scheduled_window(latest, datetime(2024, 3, 31, 12, tzinfo=UTC))
     assert window == Window(datetime(2024, 3, 30, 7, tzinfo=UTC), datetime(2024, 3, 31, 6, tzinfo=UTC))
     assert window.length == timedelta(hours=23) and window.key == "2024-03-30T07:00:00Z"
     # Exactly at a fire time, that fire closes the window.
-    assert scheduled_window(trigger, datetime(2024, 1, 5, 7, tzinfo=UTC)) == WINDOW
-    weekly = scheduled_window(cron_trigger("30 6 * * 1", "UTC"), datetime(2024, 1, 3, tzinfo=UTC))
+    assert scheduled_window(latest, datetime(2024, 1, 5, 7, tzinfo=UTC)) == WINDOW
+    weekly = scheduled_window(fires("30 6 * * 1", "UTC").latest, datetime(2024, 1, 3, tzinfo=UTC))
     assert weekly == Window(datetime(2023, 12, 25, 6, 30, tzinfo=UTC), datetime(2024, 1, 1, 6, 30, tzinfo=UTC))
-    quarter = scheduled_window(cron_trigger("*/15 * * * *", "UTC"), datetime(2024, 1, 3, 12, 7, tzinfo=UTC))
+    quarter = scheduled_window(fires("*/15 * * * *", "UTC").latest, datetime(2024, 1, 3, 12, 7, tzinfo=UTC))
     assert quarter is not None and quarter.length == timedelta(minutes=15)
-    preview = preview_window(trigger, AFTER)
+    preview = preview_window(latest, AFTER)
     assert preview == Window(WINDOW.end, AFTER)
 
 
@@ -221,7 +224,10 @@ async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None
 async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_expires(redis: aioredis.Redis) -> None:
     await fill_log(redis)
     hanging = HangingMailer()
-    doomed = DigestSender(redis, KEYS, hanging, sender="m@example.org", clock=FakeClock(AFTER), sending_ttl_s=0.5)
+    clock = FakeClock(AFTER)
+    doomed = DigestSender(
+        DigestStore(redis, KEYS), hanging, sender="m@example.org", clock=clock, fires=fires, sending_ttl_s=0.5
+    )
     task = asyncio.create_task(doomed.send_scheduled(DAILY))
     await asyncio.wait_for(hanging.started.wait(), 5)
     task.cancel()  # the process dies between its claim and the end of the send
@@ -301,11 +307,38 @@ def test_bad_digests_are_config_errors_with_lines(tmp_path: Path) -> None:
         "  - {name: c, cron: '0 7 * * *', to: [not an address]}\n"
     )
     with pytest.raises(ConfigError) as caught:
-        load_config(path, env={})
+        load_config(path, env={}, checks=CONFIG_CHECKS)
     assert [str(p).removeprefix(f"{path}:") for p in caught.value.problems] == [
         "3: digests[0]: restrict the day of the month or the day of the week, not both",
         "4: digests[1]: unknown time zone 'Nowhere/Town'",
         "5: digests[2].to: not an e-mail address: not an address",
+    ]
+
+
+def test_the_schedulers_check_is_passed_in_by_the_service_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config checks five fields on its own; the rest of a schedule is checked by the scheduler's arithmetic,
+    which the service layer passes to ``load_config``: ``monitor check`` reports both at their lines, exit 2."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "smtp: {host: 127.0.0.1}\n"
+        "digests:\n"
+        "  - {name: a, cron: '61 7 * * *', to: [desk@example.org]}\n"
+        "  - {name: b, cron: '0 7 * *', to: [desk@example.org]}\n"
+        "  - {name: c, cron: '0 7 * * 8', to: [desk@example.org]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:4: digests[1].cron: must be a five-field cron expression, e.g. '0 7 * * *'"
+    ]
+    assert main(["check", "-c", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:3: digests[0]: Error validating expression '61': the last value (61) is higher than the maximum"
+        " value (59)",
+        f"{path}:4: digests[1].cron: must be a five-field cron expression, e.g. '0 7 * * *'",
+        f"{path}:5: digests[2]: bad day of week '8' (0-7 or sun-sat)",
     ]
 
 

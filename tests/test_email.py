@@ -16,8 +16,9 @@ from structlog.testing import capture_logs
 
 from monitor.config import EmailSink as EmailConfig
 from monitor.config import SmtpConfig
+from monitor.config.addresses import bad_addresses
 from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from monitor.delivery.email.render import _HTML, alert_email, bad_addresses, clean_subject, message_id, render_text
+from monitor.delivery.email.render import _HTML, alert_email, clean_subject, message_id, render_text
 from monitor.delivery.email.smtp import SmtpMailer
 from monitor.delivery.outbox import Deliverer
 from monitor.delivery.sinks.email import EmailSink

@@ -2,9 +2,10 @@ import io
 import json
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import aiohttp
 import pytest
@@ -15,8 +16,9 @@ from monitor.config import FileSink as FileConfig
 from monitor.config import WebhookSink as WebhookConfig
 from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from monitor.delivery.sinks.console import ConsoleSink, render_alert
-from monitor.delivery.sinks.factory import build_sinks
+from monitor.delivery.sinks.factory import SINKS, SinkContext, SinkRegistry, SinkSetupError, build_sinks
 from monitor.delivery.sinks.file import FileSink
+from monitor.delivery.sinks.formats import FORMATS
 from monitor.delivery.sinks.webhook import WebhookSink, encode_body
 from monitor.network.guard import make_session
 from monitor.network.http import parse_retry_after, safe_origin
@@ -244,6 +246,79 @@ async def test_build_sinks_refuses_private_webhook_addresses(session: aiohttp.Cl
     assert "T0KEN" not in str(caught.value)
     [sink] = build_sinks([private], session, io.StringIO(), allow_private_networks=True)
     assert isinstance(sink, WebhookSink)
+
+
+def test_every_configurable_sink_has_a_registered_builder() -> None:
+    formats = set(get_args(WebhookConfig.model_fields["format"].annotation))
+    assert formats == set(FORMATS)
+    assert SINKS.registered() == {("webhook", f) for f in formats} | {
+        ("console", None),
+        ("file", None),
+        ("email", None),
+    }
+
+
+@dataclass(frozen=True)
+class PigeonEntry:
+    """A third party's config entry: what ``build_sinks`` reads of any entry, and its own keys."""
+
+    loft: str
+    type: str = "pigeon"
+    name: str | None = None
+    min_severity: int | None = None
+
+
+@dataclass
+class PigeonSink:
+    name: str
+    loft: str
+
+    async def send(self, alert: dict[str, Any]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def build_pigeon(entry: PigeonEntry, context: SinkContext) -> PigeonSink:
+    if not entry.loft:
+        raise SinkSetupError("a pigeon needs a loft", key="loft")
+    return PigeonSink(context.name, entry.loft)
+
+
+async def test_a_third_party_sink_registers_as_the_built_in_ones_do(session: aiohttp.ClientSession) -> None:
+    registry = SINKS.copy()
+    registry.register("pigeon", build_pigeon)
+    console = ConsoleConfig.model_validate({"type": "console"})
+    entries: list[Any] = [console, PigeonEntry("roof"), PigeonEntry("cellar", name="spare")]
+    sinks = build_sinks(entries, session, io.StringIO(), registry=registry)
+    assert [type(s) for s in sinks] == [ConsoleSink, PigeonSink, PigeonSink]
+    assert [s.name for s in sinks] == ["console", "pigeon-1", "spare"]
+    with pytest.raises(ConfigError) as caught:
+        build_sinks([PigeonEntry(""), console, PigeonEntry("")], session, io.StringIO(), registry=registry)
+    assert [str(p) for p in caught.value.problems] == [
+        "<config>: alerts.sinks[0].loft: a pigeon needs a loft",
+        "<config>: alerts.sinks[2].loft: a pigeon needs a loft",
+    ]
+    with pytest.raises(ConfigError, match=r"^<config>: alerts\.sinks\[0\]: no builder for 'pigeon' sinks$"):
+        build_sinks([PigeonEntry("roof")], session, io.StringIO())
+    assert ("pigeon", None) not in SINKS.registered()  # the copy was changed, not the shared registry
+
+
+async def test_a_builder_for_one_webhook_format_leaves_the_others_alone(session: aiohttp.ClientSession) -> None:
+    registry = SINKS.copy()
+    registry.register("webhook", lambda entry, context: PigeonSink(context.name, entry.url), fmt="teams")
+    url = "https://hooks.example.org/x"
+    teams, slack = (
+        WebhookConfig.model_validate({"type": "webhook", "url": url, "format": f}) for f in ("teams", "slack")
+    )
+    first, second = build_sinks([teams, slack], session, io.StringIO(), registry=registry)
+    assert isinstance(first, PigeonSink) and first.name == "webhook" and first.loft == url
+    assert isinstance(second, WebhookSink) and second.format == "slack"
+    with pytest.raises(ConfigError, match=r"alerts\.sinks\[0\]: no builder for 'console' sinks"):
+        build_sinks(
+            [ConsoleConfig.model_validate({"type": "console"})], session, io.StringIO(), registry=SinkRegistry()
+        )
 
 
 async def test_webhook_refused_by_the_private_network_guard_is_permanent() -> None:

@@ -1,4 +1,5 @@
-"""The configuration contract: one typed object (``schema``) read from YAML that keeps its line numbers (``yamlsrc``).
+"""The configuration contract: one typed object (``schema``) read from YAML that keeps its line numbers (``yamlsrc``),
+with the e-mail addresses it accepts (``addresses``).
 
 May import: ``monitor.core`` only.
 """

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from monitor.config.addresses import bad_addresses
 from monitor.config.yamlsrc import load_yaml
 from monitor.core.errors import ConfigError, Problem
 
@@ -32,6 +34,7 @@ __all__ = [
     "LogConfig",
     "MetricsConfig",
     "RedisConfig",
+    "SectionCheck",
     "SinkConfig",
     "SmtpConfig",
     "WebhookSink",
@@ -44,13 +47,35 @@ __all__ = [
 _REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
+_CHECKS = "monitor.config.checks"  # the validation context's key for the checks load_config was given
+_S = TypeVar("_S", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionCheck(Generic[_S]):
+    """A check of every ``section`` of a config that needs a layer above this package, passed in by whoever loads
+    the config (``load_config(..., checks=...)``): the service layer checks each digest's schedule with its
+    scheduler (``monitor.service.cron.CONFIG_CHECKS``). ``problem`` gets a section that passed its own validation
+    and returns why it is still wrong, or None; the reason is reported at the section's line like any other."""
+
+    section: type[_S]
+    problem: Callable[[_S], str | None]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _passed_in_checks(self, info: ValidationInfo) -> Self:
+        checks = info.context.get(_CHECKS, {}) if isinstance(info.context, dict) else {}
+        for problem in checks.get(type(self), ()):
+            reason = problem(self)
+            if reason:
+                raise ValueError(reason)
+        return self
+
 
 def _addresses(values: list[str]) -> list[str]:
-    from monitor.delivery.email.render import bad_addresses
-
     bad = bad_addresses(values)
     if bad:
         raise ValueError(f"not an e-mail address: {', '.join(bad)}")
@@ -202,18 +227,10 @@ class DigestConfig(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
+        # The rest of the schedule (fields, time zone) is checked by the scheduler: see ``SectionCheck``.
         if len(value.split()) != 5:
             raise ValueError("must be a five-field cron expression, e.g. '0 7 * * *'")
         return value
-
-    @model_validator(mode="after")
-    def _schedule(self) -> DigestConfig:
-        from monitor.digests.window import check_schedule  # cron arithmetic lives with the digests
-
-        problem = check_schedule(self.cron, self.timezone)
-        if problem:
-            raise ValueError(problem)
-        return self
 
 
 def _default_windows() -> dict[str, float]:
@@ -297,14 +314,18 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
 
 
-def load_config(path: Path, *, env: Mapping[str, str]) -> Config:
-    """Read, substitute, validate. Raises ``ConfigError`` with every problem and its line."""
+def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionCheck[Any]] = ()) -> Config:
+    """Read, substitute, validate, and run ``checks`` on their sections. Raises ``ConfigError`` with every problem
+    and its line."""
     located = load_yaml(path, env=env)
     if not isinstance(located.data, dict):
         raise ConfigError([*located.problems, Problem(located.path, 1, "the configuration must be a mapping")])
     problems = list(located.problems)
+    by_section: dict[type[BaseModel], list[Callable[[Any], str | None]]] = {}
+    for check in checks:
+        by_section.setdefault(check.section, []).append(check.problem)
     try:
-        config = Config.model_validate({**located.data, "source": str(path)})
+        config = Config.model_validate({**located.data, "source": str(path)}, context={_CHECKS: by_section})
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file", "email"))

@@ -232,6 +232,54 @@ def _latest_events(entries: Sequence[LogEntry]) -> tuple[dict[str, AlertView], d
     return latest, revisions, first_revisions
 
 
+def _group(event_type: str | None, events: list[DigestEvent]) -> DigestGroup:
+    """One type's events, most severe first and newest first within a severity, with their count per severity."""
+    events.sort(key=lambda e: e.view.updated or "", reverse=True)
+    events.sort(key=lambda e: e.view.severity, reverse=True)
+    counts: dict[int, int] = {}
+    for item in events:
+        counts[item.view.severity] = counts.get(item.view.severity, 0) + 1
+    return DigestGroup(event_type, events[0].view.type_label, events, counts)
+
+
+def _groups(
+    entries: Sequence[LogEntry], window: Window, zone: tzinfo, min_severity: int, wanted: set[str] | None
+) -> tuple[list[DigestGroup], int]:
+    """Each event once (its latest revision), grouped by type, the most severe group first; and how many events
+    were left out (below ``min_severity``, or not of a ``wanted`` type)."""
+    latest, revisions, first_revisions = _latest_events(entries)
+    by_type: dict[str | None, list[DigestEvent]] = {}
+    hidden = 0
+    for key, view in latest.items():
+        if view.severity < min_severity or (wanted is not None and view.event_type not in wanted):
+            hidden += 1
+            continue
+        new = key in first_revisions or (view.first_seen or "") >= window.key
+        item = DigestEvent(view, revisions[key], new, _when(view.first_seen, zone))
+        by_type.setdefault(view.event_type, []).append(item)
+    groups = [_group(event_type, events) for event_type, events in by_type.items()]
+    groups.sort(key=lambda g: (-g.top_severity, -len(g.events), g.label))
+    return groups, hidden
+
+
+def _start_level(level_before: int | None, escalations: Sequence[Escalation], entries: Sequence[LogEntry]) -> int:
+    """The level when the window opened: ``level_before``, else the first level change's previous level, else the
+    first alert's level, else 1 (calm)."""
+    if level_before is not None:
+        return level_before
+    if escalations and escalations[0].view.previous_level is not None:
+        return escalations[0].view.previous_level
+    return next((lvl for e in entries if (lvl := _level(e.alert)) is not None), 1)
+
+
+def _totals(groups: Sequence[DigestGroup]) -> dict[int, int]:
+    totals: dict[int, int] = {}
+    for group in groups:
+        for severity, count in group.by_severity.items():
+            totals[severity] = totals.get(severity, 0) + count
+    return totals
+
+
 def build_digest(
     name: str,
     window: Window,
@@ -249,54 +297,26 @@ def build_digest(
     """
     zone = _zone(timezone)
     entries = sorted((e for e in entries if window.start <= e.at < window.end), key=lambda e: e.at)
-    latest, revisions, first_revisions = _latest_events(entries)
-    wanted = set(event_types) if event_types else None
-    groups: dict[str | None, list[DigestEvent]] = {}
-    hidden = 0
-    for key, view in latest.items():
-        if view.severity < min_severity or (wanted is not None and view.event_type not in wanted):
-            hidden += 1
-            continue
-        new = key in first_revisions or (view.first_seen or "") >= window.key
-        item = DigestEvent(view, revisions[key], new, _when(view.first_seen, zone))
-        groups.setdefault(view.event_type, []).append(item)
-    built = []
-    for event_type, events in groups.items():
-        events.sort(key=lambda e: e.view.updated or "", reverse=True)  # newest first within a severity
-        events.sort(key=lambda e: e.view.severity, reverse=True)
-        counts: dict[int, int] = {}
-        for item in events:
-            counts[item.view.severity] = counts.get(item.view.severity, 0) + 1
-        built.append(DigestGroup(event_type, events[0].view.type_label, events, counts))
-    built.sort(key=lambda g: (-g.top_severity, -len(g.events), g.label))
+    groups, hidden = _groups(entries, window, zone, min_severity, set(event_types) if event_types else None)
     escalations = [
         Escalation(_local(e.at, zone, "%d %b %H:%M"), AlertView.of(e.alert))
         for e in entries
         if e.alert.get("kind") == "escalation"
     ]
-    start_level = level_before
-    if start_level is None and escalations and escalations[0].view.previous_level is not None:
-        start_level = escalations[0].view.previous_level
-    if start_level is None:
-        start_level = next((lvl for e in entries if (lvl := _level(e.alert)) is not None), 1)
-    trend = _trend(window, entries, start_level, zone)
+    start_level = _start_level(level_before, escalations, entries)
     end_level = next((lvl for e in reversed(entries) if (lvl := _level(e.alert)) is not None), start_level)
-    totals: dict[int, int] = {}
-    for group in built:
-        for severity, count in group.by_severity.items():
-            totals[severity] = totals.get(severity, 0) + count
     label = f"{_local(window.start, zone, '%a %d %b %Y %H:%M')} – {_local(window.end, zone, '%a %d %b %Y %H:%M')}"
     return Digest(
         name=name,
         window=window,
         timezone=timezone,
         window_label=f"{label} ({timezone})",
-        groups=built,
+        groups=groups,
         escalations=escalations,
-        trend=trend,
+        trend=_trend(window, entries, start_level, zone),
         level_start=start_level,
         level_end=end_level,
         hidden=hidden,
         min_severity=min_severity,
-        by_severity=totals,
+        by_severity=_totals(groups),
     )

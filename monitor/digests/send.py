@@ -1,7 +1,7 @@
 """Sending digests: read a window of the alert log, claim the window once across replicas, render, send.
 
 **Once per window, never silently dropped.** Before sending, a sender claims ``Keys.digest_sent(name, start)``
-with ``SET NX`` and a short TTL, in a *sending* state. Then:
+with ``SET NX`` and a short TTL, in a *sending* state (``monitor.storage.digests``). Then:
 
 - sent: the claim becomes *sent* for a few windows (until the window can no longer be the latest, plus margin),
   so no replica and no restart sends that window again;
@@ -26,27 +26,24 @@ sending), would turn every crash or outage at send time into a digest nobody rec
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from monitor.config import Config, DigestConfig
+from monitor.config.addresses import bad_addresses
 from monitor.core.clock import Clock, utc_iso
 from monitor.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, Problem, StoreError
-from monitor.delivery.email.render import Rendered, bad_addresses, digest_email, render_digest
+from monitor.delivery.email.render import Rendered
 from monitor.delivery.email.smtp import Mailer, SendResult, SmtpMailer
 from monitor.digests.build import Digest, LogEntry, build_digest
-from monitor.digests.window import Window, cron_trigger, next_fire, preview_window, scheduled_window
-from monitor.storage.keys import Keys
+from monitor.digests.render import digest_email, render_digest
+from monitor.digests.window import FiresOf, Window, preview_window, scheduled_window
+from monitor.storage.digests import Claim, DigestStore
 
 __all__ = ["CATCH_UP_EVERY_S", "DigestOutcome", "DigestSender", "digest_sender"]
 
@@ -56,23 +53,8 @@ CATCH_UP_EVERY_S = 60
 SENDING_MARGIN_S = 60
 #: The most alert-log entries one digest reads (about a month of a very busy feed set); more are left out.
 MAX_ENTRIES = 20_000
-_PAGE = 1000
 
 log = structlog.get_logger(__name__)
-
-# Finish a claim only if it is still ours, or lapsed and nobody took it since.
-_FINISH = """
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] or current == false then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +74,28 @@ def _level(entry: LogEntry | None) -> int | None:
 
 
 class DigestSender:
-    """Builds and sends the configured digests; one per process, shared by the cron jobs and the catch-up job."""
+    """Builds and sends the configured digests; one per process, shared by the cron jobs and the catch-up job.
+
+    ``fires`` gives each digest's fire times from its cron expression and time zone (``monitor.service.cron.fires``,
+    the same arithmetic the daemon schedules the digests with).
+    """
 
     def __init__(
         self,
-        redis: aioredis.Redis,
-        keys: Keys,
+        store: DigestStore,
         mailer: Mailer,
         *,
         sender: str,
         clock: Clock,
+        fires: FiresOf,
         sending_ttl_s: float | None = None,
     ) -> None:
-        self._redis = redis
-        self._keys = keys
+        self._store = store
         self._mailer = mailer
         self._sender = sender
         self._clock = clock
+        self._fires = fires
         self.sending_ttl_s = sending_ttl_s if sending_ttl_s is not None else mailer.max_send_s + SENDING_MARGIN_S
-        self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -118,24 +103,10 @@ class DigestSender:
         """The window's alert-log entries (at most ``MAX_ENTRIES``) and the escalation level before it."""
         start_ms = int(window.start.timestamp() * 1000)
         end_ms = int(window.end.timestamp() * 1000) - 1  # the window is half-open
-        entries: list[LogEntry] = []
-        cursor = str(start_ms)
-        try:
-            while len(entries) < MAX_ENTRIES:
-                # Typed loosely on purpose, as in the outbox: the reply's shape depends on the client's settings.
-                batch: Any = await self._redis.xrange(self._keys.alert_log, min=cursor, max=str(end_ms), count=_PAGE)
-                entries.extend(e for entry_id, fields in batch if (e := LogEntry.from_stream(entry_id, fields)))
-                if len(batch) < _PAGE:
-                    break
-                millis, seq = batch[-1][0].decode().split("-")
-                cursor = f"{millis}-{int(seq) + 1}"
-            else:
-                log.warning("digest_truncated", window=window.key, entries=len(entries))
-            before: Any = await self._redis.xrevrange(self._keys.alert_log, max=str(start_ms - 1), min="-", count=1)
-        except RedisError as exc:
-            raise StoreError(f"Redis failed reading the alert log: {exc}") from exc
-        level = _level(LogEntry.from_stream(*before[0])) if before else None
-        return entries[:MAX_ENTRIES], level
+        logged = await self._store.read_log(start_ms, end_ms, LogEntry.from_stream, enough=MAX_ENTRIES)
+        if logged.truncated:
+            log.warning("digest_truncated", window=window.key, entries=len(logged.entries))
+        return logged.entries[:MAX_ENTRIES], _level(logged.before)
 
     async def compose(self, digest: DigestConfig, window: Window) -> Digest:
         """The digest of ``window`` as ``digest`` configures it."""
@@ -152,7 +123,7 @@ class DigestSender:
 
     async def preview(self, digest: DigestConfig) -> tuple[Digest, Rendered]:
         """What a digest sent now would say (since its latest scheduled fire); nothing is claimed or sent."""
-        window = preview_window(cron_trigger(digest.cron, digest.timezone), self._clock.now())
+        window = preview_window(self._fires(digest.cron, digest.timezone).latest, self._clock.now())
         built = await self.compose(digest, window)
         return built, render_digest(built)
 
@@ -167,39 +138,37 @@ class DigestSender:
         Never raises: it runs as a scheduler job, and every outcome is logged.
         """
         bound = log.bind(digest=digest.name)
-        trigger = cron_trigger(digest.cron, digest.timezone)
-        window = scheduled_window(trigger, self._clock.now())
+        fires = self._fires(digest.cron, digest.timezone)
+        window = scheduled_window(fires.latest, self._clock.now())
         if window is None:
             return DigestOutcome("none")
         bound = bound.bind(window=window.key)
-        key = self._keys.digest_sent(digest.name, window.key)
-        token = f"sending {self._owner} {uuid.uuid4().hex}"
         try:
-            claimed = await self._redis.set(key, token, nx=True, px=max(1, int(self.sending_ttl_s * 1000)))
-        except RedisError as exc:
+            claim = await self._store.claim(digest.name, window.key, self.sending_ttl_s)
+        except StoreError as exc:
             bound.warning("digest_claim_failed", reason=str(exc))
             return DigestOutcome("retry", window, reason=str(exc))
-        if not claimed:
+        if claim is None:
             bound.debug("digest_already_claimed")
             return DigestOutcome("claimed", window)
-        upcoming = next_fire(trigger, window.end)
+        upcoming = fires.after(window.end)
         keep = (upcoming - window.end if upcoming else timedelta(days=1)) + max(window.length, timedelta(hours=1)) * 2
         try:
             built = await self.compose(digest, window)
             result = await self._mailer.send(self._message(built, digest, manual=False), digest.to)
         except PermanentDeliveryError as exc:
-            await self._finish(key, token, f"failed {utc_iso(self._clock.now())} {exc.reason}", keep)
+            await self._finish(claim, f"failed {utc_iso(self._clock.now())} {exc.reason}", keep)
             bound.error("digest_failed", reason=exc.reason, retry=False)
             return DigestOutcome("failed", window, reason=exc.reason)
         except (DeliveryError, StoreError) as exc:
-            await self._release(key, token)
+            await self._release(claim)
             bound.warning("digest_failed", reason=str(exc), retry=True)
             return DigestOutcome("retry", window, reason=str(exc))
         except Exception as exc:  # a bug: release, so it is retried (and logged) rather than silently lost
-            await self._release(key, token)
+            await self._release(claim)
             bound.exception("digest_crashed")
             return DigestOutcome("retry", window, reason=type(exc).__name__)
-        if not await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", keep):
+        if not await self._finish(claim, f"sent {utc_iso(self._clock.now())}", keep):
             bound.warning("digest_claim_lost", reason="the sending claim expired and another sender took it")
         self._log_sent(bound, built, result)
         return DigestOutcome("sent", window, built)
@@ -212,21 +181,17 @@ class DigestSender:
         would suppress the scheduled digest. Raises ``DeliveryError`` (or ``PermanentDeliveryError``) on failure.
         """
         now = self._clock.now()
-        window = preview_window(cron_trigger(digest.cron, digest.timezone), now)
-        key = self._keys.digest_sent(digest.name, f"manual-{utc_iso(now)}")
-        token = f"sending {self._owner} {uuid.uuid4().hex}"
-        try:
-            if not await self._redis.set(key, token, nx=True, px=max(1, int(self.sending_ttl_s * 1000))):
-                return DigestOutcome("claimed", window)
-        except RedisError as exc:
-            raise StoreError(f"Redis failed: {exc}") from exc
+        window = preview_window(self._fires(digest.cron, digest.timezone).latest, now)
+        claim = await self._store.claim(digest.name, f"manual-{utc_iso(now)}", self.sending_ttl_s)
+        if claim is None:
+            return DigestOutcome("claimed", window)
         try:
             built = await self.compose(digest, window)
             result = await self._mailer.send(self._message(built, digest, manual=True), digest.to)
         except BaseException:
-            await self._release(key, token)
+            await self._release(claim)
             raise
-        await self._finish(key, token, f"sent {utc_iso(self._clock.now())}", timedelta(days=7))
+        await self._finish(claim, f"sent {utc_iso(self._clock.now())}", timedelta(days=7))
         self._log_sent(log.bind(digest=digest.name, window=f"manual-{utc_iso(now)}"), built, result)
         return DigestOutcome("sent", window, built)
 
@@ -247,29 +212,28 @@ class DigestSender:
         for digest in digests:
             await self.send_scheduled(digest)
 
-    async def _finish(self, key: str, token: str, state: str, keep: timedelta) -> bool:
+    async def _finish(self, claim: Claim, state: str, keep: timedelta) -> bool:
         try:
-            done = await self._redis.eval(_FINISH, 1, key, token, state, str(int(keep.total_seconds() * 1000)))
-        except RedisError as exc:
+            return await self._store.finish(claim, state, keep)
+        except StoreError as exc:
             # The claim then lapses after its short TTL and the digest may go out twice: at least once.
-            log.warning("digest_claim_not_recorded", key=key, reason=str(exc))
+            log.warning("digest_claim_not_recorded", key=claim.key, reason=str(exc))
             return False
-        return bool(done)
 
-    async def _release(self, key: str, token: str) -> None:
-        with contextlib.suppress(RedisError):  # if Redis is gone, the claim's TTL releases it
-            await self._redis.eval(_RELEASE, 1, key, token)
+    async def _release(self, claim: Claim) -> None:
+        with contextlib.suppress(StoreError):  # if Redis is gone, the claim's TTL releases it
+            await self._store.release(claim)
 
 
 def digest_sender(
-    config: Config, redis: aioredis.Redis, keys: Keys, clock: Clock, *, mailer: Mailer | None = None
+    config: Config, store: DigestStore, clock: Clock, *, fires: FiresOf, mailer: Mailer | None = None
 ) -> DigestSender:
-    """The sender for ``config.digests``; checks every digest's schedule and recipients first (``ConfigError``
-    with each problem), so a typo stops the start rather than a digest a week later."""
+    """The sender for ``config.digests``; checks every digest's schedule (with ``fires``) and recipients first
+    (``ConfigError`` with each problem), so a typo stops the start rather than a digest a week later."""
     problems: list[Problem] = []
     for index, digest in enumerate(config.digests):
         try:
-            cron_trigger(digest.cron, digest.timezone)
+            fires(digest.cron, digest.timezone)
         except ValueError as exc:
             problems.append(Problem(config.source, None, f"digests[{index}]: {exc}"))
         bad = bad_addresses(digest.to)
@@ -282,4 +246,5 @@ def digest_sender(
     if problems:
         raise ConfigError(problems)
     assert config.smtp is not None
-    return DigestSender(redis, keys, mailer or SmtpMailer(config.smtp), sender=config.smtp.sender, clock=clock)
+    mailer = mailer or SmtpMailer(config.smtp)
+    return DigestSender(store, mailer, sender=config.smtp.sender, clock=clock, fires=fires)

@@ -22,6 +22,7 @@ from monitor.core.logs import Redactor, configure_logging
 from monitor.core.observe import NULL_OBSERVER
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet, load_rules
+from monitor.service.cron import CONFIG_CHECKS, fires
 from monitor.service.daemon import Daemon
 from monitor.service.metrics import Metrics
 from monitor.service.root import App, build_app, replica_name
@@ -37,7 +38,7 @@ _STARTUP_BACKOFF_S = (0.5, 15.0)
 
 def load(path: Path, env: Mapping[str, str]) -> tuple[Config, RuleSet]:
     """Config and rule pack; every problem of both is reported together."""
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     return config, load_rules(config.rules)
 
 
@@ -46,7 +47,7 @@ def load_pack_for_cli(path: Path, env: Mapping[str, str], rules: list[Path] | No
     config: Config | None = None
     if not rules or path.exists():
         try:
-            config = load_config(path, env=env)
+            config = load_config(path, env=env, checks=CONFIG_CHECKS)
         except ConfigError:
             if not rules:
                 raise
@@ -171,7 +172,7 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
 
 def check(path: Path, env: Mapping[str, str]) -> str:
     """Validate everything; the summary printed by ``monitor check``."""
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     ruleset = load_rules(config.rules)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
     by_status: dict[str, int] = {}
@@ -201,7 +202,7 @@ def check(path: Path, env: Mapping[str, str]) -> str:
 
 
 async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     keys = Keys()
     async with open_redis(config, attach=True) as redis:
         rows = []
@@ -238,7 +239,7 @@ def _text(value: bytes | str) -> str:
 async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: int) -> int:
     from monitor.storage.deadletters import list_dead
 
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     async with open_redis(config, attach=True) as redis:
         for dead in await list_dead(redis, Keys(), limit):
             print(
@@ -252,7 +253,7 @@ async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: in
 async def dlq_retry(path: Path, env: Mapping[str, str], out: TextIO, *, ids: list[str]) -> int:
     from monitor.storage.deadletters import retry_dead
 
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     async with open_redis(config, attach=True) as redis:
         moved = await retry_dead(redis, Keys(), ids or "all")
     print(f"re-queued {len(moved)} alert(s)", file=out)
@@ -275,11 +276,13 @@ def _digest_named(config: Config, name: str | None) -> DigestConfig:
 async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, target: Path, name: str | None) -> int:
     """``monitor digest --preview OUT.html``: the HTML of what the digest would say if sent now; nothing is sent."""
     from monitor.digests.send import digest_sender
+    from monitor.storage.digests import DigestStore
 
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     digest = _digest_named(config, name)
     async with open_redis(config, attach=True) as redis:
-        built, rendered = await digest_sender(config, redis, Keys(), SystemClock()).preview(digest)
+        sender = digest_sender(config, DigestStore(redis, Keys()), SystemClock(), fires=fires)
+        built, rendered = await sender.preview(digest)
     await asyncio.to_thread(target.write_text, rendered.html, encoding="utf-8")
     print(f"wrote {target}: {rendered.subject}", file=out)
     print(f"window {built.window_label}; {built.events} event(s), {len(built.escalations)} level change(s)", file=out)
@@ -289,12 +292,14 @@ async def digest_preview(path: Path, env: Mapping[str, str], out: TextIO, *, tar
 async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, name: str) -> int:
     """``monitor digest --send-now NAME``: send the digest at once (its scheduled windows are not touched)."""
     from monitor.digests.send import digest_sender
+    from monitor.storage.digests import DigestStore
 
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     digest = _digest_named(config, name)
     async with open_redis(config, attach=True) as redis:
-        outcome = await digest_sender(config, redis, Keys(), SystemClock()).send_now(digest)
+        sender = digest_sender(config, DigestStore(redis, Keys()), SystemClock(), fires=fires)
+        outcome = await sender.send_now(digest)
     if outcome.digest is None:
         print(f"digest {name}: another manual send of this moment is under way; nothing sent", file=out)
         return 1
@@ -304,7 +309,11 @@ async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, na
 
 def config_and_rules(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[Config, RuleSet]:
     """For offline tools: ``-r`` rules win, and the config file is optional when they are given."""
-    config = load_config(path, env=env) if path.exists() or not rules else with_environment(Config(), env)
+    config = (
+        load_config(path, env=env, checks=CONFIG_CHECKS)
+        if path.exists() or not rules
+        else with_environment(Config(), env)
+    )
     return config, load_rules(rules or config.rules)
 
 
@@ -321,6 +330,6 @@ async def replay_command(
 async def events_command(path: Path, env: Mapping[str, str], *, days: float, as_json: bool, out: TextIO) -> int:
     from monitor.service.replay import list_events
 
-    config = load_config(path, env=env)
+    config = load_config(path, env=env, checks=CONFIG_CHECKS)
     async with open_redis(config, attach=True) as redis:
         return await list_events(redis, days=days, out=out, as_json=as_json)

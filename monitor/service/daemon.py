@@ -158,11 +158,13 @@ class Daemon:
         if digests:
             # Imported here so that a config without digests never loads the e-mail stack.
             from monitor.digests.send import CATCH_UP_EVERY_S, digest_sender
-            from monitor.digests.window import cron_trigger
+            from monitor.service.cron import cron_trigger, fires
+            from monitor.storage.digests import DigestStore
 
-            sender = digest_sender(self.app.config, self.app.redis, self.app.store.keys, self.app.clock)
+            store = DigestStore(self.app.redis, self.app.store.keys)
+            sender = digest_sender(self.app.config, store, self.app.clock, fires=fires)
             for digest in digests:
-                # The schedule's cron, Sunday = 0 as in crontab (see digest_window); a late fire still sends.
+                # The schedule's cron, Sunday = 0 as in crontab (see monitor.service.cron); a late fire still sends.
                 scheduler.add_job(
                     sender.send_scheduled,
                     cron_trigger(digest.cron, digest.timezone),

@@ -1,4 +1,5 @@
-"""E-mails built purely: Jinja2 templates to a text and an HTML part, and the MIME message around them.
+"""E-mails built purely: Jinja2 templates to a text and an HTML part, and the MIME message around them; here for
+alerts, and the same environments render digests (``monitor.digests.render``).
 
 The HTML environment is constructed with ``autoescape=True`` outright (not chosen by file extension), so every
 value from a payload is escaped in every HTML template, whatever its name. The plain-text parts come from a second
@@ -17,7 +18,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -25,18 +25,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from monitor.delivery.sinks.view import SEVERITY_COLOURS, AlertView, clip, one_line
-from monitor.digests.build import Digest
 
 __all__ = [
     "MESSAGE_ID_DOMAIN",
     "Rendered",
     "alert_email",
-    "bad_addresses",
     "build_message",
     "clean_subject",
-    "digest_email",
     "message_id",
-    "render_digest",
     "render_html",
     "render_text",
 ]
@@ -82,21 +78,6 @@ def render_html(name: str, **context: Any) -> str:
 def render_text(name: str, **context: Any) -> str:
     """Render a ``.txt`` template (for the text/plain part)."""
     return _template(_TEXT, name, ".txt").render(**context)
-
-
-def bad_addresses(addresses: Sequence[str]) -> list[str]:
-    """The entries of ``addresses`` that are not plain ``user@domain`` addresses (checked at start-up, so a typo
-    is a config error rather than a dead letter per alert)."""
-    bad = []
-    for address in addresses:
-        try:
-            parsed = Address(addr_spec=address)
-        except Exception:  # the parser raises several unrelated types (ValueError, IndexError, header defects)
-            bad.append(address)
-            continue
-        if not parsed.username or not parsed.domain or parsed.addr_spec != address.strip():
-            bad.append(address)
-    return bad
 
 
 def clean_subject(subject: str, limit: int = SUBJECT_LIMIT) -> str:
@@ -162,31 +143,3 @@ def alert_email(alert: dict[str, Any], *, sender: str, to: Sequence[str], date: 
         root = message_id(f"event.{view.event_id}")
         headers |= {"References": root, "In-Reply-To": root} if view.is_update else {"References": root}
     return build_message(rendered, sender=sender, to=to, msg_id=message_id(view.id), date=date, headers=headers)
-
-
-def _compact(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
-def render_digest(digest: Digest) -> Rendered:
-    """The digest's subject, text (with a sparkline) and HTML (with a table chart)."""
-    context = {"digest": digest, "colour": SEVERITY_COLOURS[digest.level_end]}
-    return Rendered(digest.subject, render_text("digest.txt", **context), render_html("digest.html", **context))
-
-
-def digest_email(
-    digest: Digest, *, sender: str, to: Sequence[str], date: datetime, manual: bool = False
-) -> EmailMessage:
-    """The digest e-mail. Its Message-ID names the digest and its window, so a digest re-sent for the same window
-    (at-least-once, see ``monitor.digests.send``) carries the same id; a manual send gets an id of its own."""
-    local = f"digest.{digest.name}." + (
-        f"manual.{_compact(digest.window.end)}" if manual else _compact(digest.window.start)
-    )
-    return build_message(
-        render_digest(digest),
-        sender=sender,
-        to=to,
-        msg_id=message_id(local),
-        date=date,
-        headers={"X-Monitor-Digest": digest.name},
-    )

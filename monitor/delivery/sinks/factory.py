@@ -1,25 +1,94 @@
-"""Builds the configured sinks. Built-in sinks are constructed here exactly as a third-party one would be."""
+"""Builds the configured sinks through a registry keyed by sink type (and, for webhooks, by format).
+
+A builder takes a config entry and a ``SinkContext`` (the sink's name and what a sink may share: the HTTP session,
+stdout, the clock, the SMTP settings) and returns a ``Sink``, or raises ``SinkSetupError`` naming the entry's key
+at fault. The built-in sinks register at the end of this module through ``register_sink``, exactly as a
+third-party one would; a later registration for the same key replaces the earlier one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 import aiohttp
 
 from monitor import config as cfg
+from monitor.config.addresses import bad_addresses
 from monitor.core.clock import Clock
 from monitor.core.errors import ConfigError, FetchError, Problem
-from monitor.delivery.email.render import bad_addresses
 from monitor.delivery.email.smtp import Mailer, SmtpMailer
 from monitor.delivery.sinks import Sink
 from monitor.delivery.sinks.console import ConsoleSink
 from monitor.delivery.sinks.email import EmailSink
 from monitor.delivery.sinks.file import FileSink
+from monitor.delivery.sinks.formats import FORMATS
 from monitor.delivery.sinks.webhook import WebhookSink
 from monitor.network.guard import check_url
 
-__all__ = ["build_sinks"]
+__all__ = ["SINKS", "SinkBuilder", "SinkContext", "SinkRegistry", "SinkSetupError", "build_sinks", "register_sink"]
+
+
+class SinkSetupError(Exception):
+    """A sink cannot be built from its entry; ``key`` is the entry's key at fault (None: the entry as a whole)."""
+
+    def __init__(self, reason: str, *, key: str | None = None) -> None:
+        self.reason = reason
+        self.key = key
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkContext:
+    """What a builder gets besides its entry: the sink's name and what sinks may share."""
+
+    name: str
+    session: aiohttp.ClientSession
+    stdout: TextIO
+    clock: Clock | None
+    allow_private_networks: bool
+    smtp: cfg.SmtpConfig | None
+    mailer: Mailer | None
+
+
+#: Builds one sink from its config entry (``entry.type`` selected it); raises ``SinkSetupError``.
+SinkBuilder = Callable[[Any, SinkContext], Sink]
+
+
+class SinkRegistry:
+    """Builders by ``(type, format)``: ``format`` is the webhook format, None for a builder of every format."""
+
+    def __init__(self) -> None:
+        self._builders: dict[tuple[str, str | None], SinkBuilder] = {}
+
+    def register(self, sink_type: str, builder: SinkBuilder, *, fmt: str | None = None) -> None:
+        """``builder`` makes the sinks of ``sink_type`` (only those in format ``fmt``, when given)."""
+        self._builders[(sink_type, fmt)] = builder
+
+    def builder_for(self, entry: Any) -> SinkBuilder | None:
+        """The builder of ``entry``: the one for its type and format, else the one for its type."""
+        fmt = getattr(entry, "format", None)
+        return self._builders.get((entry.type, fmt)) or self._builders.get((entry.type, None))
+
+    def registered(self) -> set[tuple[str, str | None]]:
+        """Every ``(type, format)`` with a builder."""
+        return set(self._builders)
+
+    def copy(self) -> SinkRegistry:
+        """A registry with the same builders, to register more without changing this one."""
+        other = SinkRegistry()
+        other._builders = dict(self._builders)
+        return other
+
+
+#: The registry ``build_sinks`` uses unless given another; the built-in sinks are registered in it below.
+SINKS = SinkRegistry()
+
+
+def register_sink(sink_type: str, builder: SinkBuilder, *, fmt: str | None = None) -> None:
+    """Register ``builder`` in ``SINKS`` for ``sink_type`` (and webhook format ``fmt``)."""
+    SINKS.register(sink_type, builder, fmt=fmt)
 
 
 def build_sinks(
@@ -32,6 +101,7 @@ def build_sinks(
     allow_private_networks: bool = False,
     smtp: cfg.SmtpConfig | None = None,
     mailer: Mailer | None = None,
+    registry: SinkRegistry = SINKS,
 ) -> list[Sink]:
     """One sink per configured entry, named by ``monitor.config.sink_name`` (the outbox group names).
 
@@ -46,65 +116,70 @@ def build_sinks(
     built: list[Sink] = []
     problems: list[Problem] = []
     for index, entry in enumerate(sinks):
-        name = cfg.sink_name(entry, index)
-        if isinstance(entry, cfg.WebhookSink):
-            try:
-                check_url(entry.url, allow_private_networks)
-            except FetchError as exc:  # its reason names the host only, never the (secret) path
-                problems.append(Problem(source, None, f"alerts.sinks[{index}].url: {exc.reason}"))
-                continue
-            try:
-                built.append(
-                    WebhookSink(
-                        name,
-                        entry.url,
-                        session,
-                        secret=entry.secret,
-                        timeout_s=entry.timeout_s,
-                        clock=clock,
-                        min_severity=entry.min_severity,
-                        fmt=entry.format,
-                    )
-                )
-            except ValueError as exc:
-                problems.append(Problem(source, None, f"alerts.sinks[{index}].secret: {exc}"))
-        elif isinstance(entry, cfg.ConsoleSink):
-            built.append(ConsoleSink(name, stdout, min_severity=entry.min_severity))
-        elif isinstance(entry, cfg.FileSink):
-            built.append(FileSink(name, entry.path, min_severity=entry.min_severity))
-        elif isinstance(entry, cfg.EmailSink):
-            sink = _email_sink(entry, name, index, smtp, mailer, clock, source, problems)
-            if sink is not None:
-                built.append(sink)
-        else:  # a sink type added to the config without a builder here
+        builder = registry.builder_for(entry)
+        if builder is None:  # a sink type added to the config without a builder
             problems.append(Problem(source, None, f"alerts.sinks[{index}]: no builder for {entry.type!r} sinks"))
+            continue
+        context = SinkContext(cfg.sink_name(entry, index), session, stdout, clock, allow_private_networks, smtp, mailer)
+        try:
+            built.append(builder(entry, context))
+        except SinkSetupError as exc:
+            where = f"alerts.sinks[{index}]" + (f".{exc.key}" if exc.key else "")
+            problems.append(Problem(source, None, f"{where}: {exc.reason}"))
     if problems:
         raise ConfigError(problems)
     return built
 
 
-def _email_sink(
-    entry: cfg.EmailSink,
-    name: str,
-    index: int,
-    smtp: cfg.SmtpConfig | None,
-    mailer: Mailer | None,
-    clock: Clock | None,
-    source: str,
-    problems: list[Problem],
-) -> EmailSink | None:
-    if smtp is None:
-        problems.append(Problem(source, None, f"alerts.sinks[{index}]: e-mail sinks need an 'smtp' section"))
-        return None
+# -- the built-in sinks ------------------------------------------------------------------------------------
+
+
+def _webhook(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
+    try:
+        check_url(entry.url, context.allow_private_networks)
+    except FetchError as exc:  # its reason names the host only, never the (secret) path
+        raise SinkSetupError(exc.reason, key="url") from exc
+    try:
+        return WebhookSink(
+            context.name,
+            entry.url,
+            context.session,
+            secret=entry.secret,
+            timeout_s=entry.timeout_s,
+            clock=context.clock,
+            min_severity=entry.min_severity,
+            fmt=entry.format,
+        )
+    except ValueError as exc:
+        raise SinkSetupError(str(exc), key="secret") from exc
+
+
+def _console(entry: cfg.ConsoleSink, context: SinkContext) -> Sink:
+    return ConsoleSink(context.name, context.stdout, min_severity=entry.min_severity)
+
+
+def _file(entry: cfg.FileSink, context: SinkContext) -> Sink:
+    return FileSink(context.name, entry.path, min_severity=entry.min_severity)
+
+
+def _email(entry: cfg.EmailSink, context: SinkContext) -> Sink:
+    if context.smtp is None:
+        raise SinkSetupError("e-mail sinks need an 'smtp' section")
     bad = bad_addresses(entry.to)
     if bad:
-        problems.append(Problem(source, None, f"alerts.sinks[{index}].to: not an e-mail address: {', '.join(bad)}"))
-        return None
+        raise SinkSetupError(f"not an e-mail address: {', '.join(bad)}", key="to")
     return EmailSink(
-        name,
-        mailer or SmtpMailer(smtp),
-        sender=smtp.sender,
+        context.name,
+        context.mailer or SmtpMailer(context.smtp),
+        sender=context.smtp.sender,
         to=entry.to,
-        clock=clock,
+        clock=context.clock,
         min_severity=entry.min_severity,
     )
+
+
+for _format in FORMATS:
+    register_sink("webhook", _webhook, fmt=_format)
+register_sink("console", _console)
+register_sink("file", _file)
+register_sink("email", _email)
