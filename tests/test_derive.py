@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from monitor.cli import main
 from monitor.core.errors import MonitorError
 from monitor.detection.derive import derive, entity_key, g2
-from monitor.detection.rulefile import EntityFile
+from monitor.detection.rulefile.schema import EntityFile
 
 # Example articles written for these tests: US strikes on militias in Iraq, spelling the names several ways.
 STRIKES = [

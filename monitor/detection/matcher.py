@@ -1,6 +1,6 @@
 """The matcher: one Aho-Corasick automaton over every phrase of the pack, then per-rule conditions.
 
-Every keyword and entity name is normalised (``textnorm``) and padded with one space each side, so a hit is
+Every keyword and entity name is normalised (``detection.text``) and padded with one space each side, so a hit is
 always a whole word run and all overlapping hits are reported ("Donald Trump" and "Trump" both). An article's
 title, summary and content are normalised into one text with sentence breaks between fields; a hit's field is
 found from its offset. Regexes run through RE2 (linear time) on the same text, only for rules that use them.
@@ -9,7 +9,6 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -18,23 +17,34 @@ import re2
 
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.condition import evaluate, presence_test
+from monitor.detection.hits import ArticleText, Hit, RuleHits
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.text import inflections, normalize
 
 __all__ = ["Matcher"]
 
 TITLE_WEIGHT = 2.0
-LEAD_WORDS = 120
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _NO_MATCH = Match(rules=(), event_type=None, severity=0, score=0.0, entities=(), evidence=(), alert=False)
 
 
 @dataclass(frozen=True, slots=True)
-class _Hit:
-    start: int  # offsets in the combined normal text, including the padding spaces
-    end: int
-    phrase: str  # as written in the rule or gazetteer
+class _Fired:
+    """A rule whose condition held in one article, and what ranks it against the other rules that fired."""
+
+    in_headline: bool  # the headline alone satisfies the condition
+    first_action: int  # minus the offset of the rule's first action in the headline; 0 when not in_headline
+    severity: int
+    score: float
+    order: int  # minus the rule's index, so that on a tie the rule listed first wins
+    rule: Rule
+    hits: dict[str, list[Hit]]  # per selection, the hits that count (fields and ``min`` applied)
+
+    @property
+    def rank(self) -> tuple[bool, int, int, float, int]:
+        """Higher is better: fires on the headline, action first, severity, score, then pack order."""
+        return (self.in_headline, self.first_action, self.severity, self.score, self.order)
 
 
 @dataclass(slots=True)
@@ -43,74 +53,6 @@ class _Pattern:
     keyword_of: list[tuple[int, str]] = field(default_factory=list)  # (rule index, selection)
     entity: str | None = None
     ambiguous: bool = False
-
-
-@dataclass(slots=True)
-class _Text:
-    text: str
-    starts: tuple[int, int, int]  # where title, summary and content begin
-    _breaks: list[int] | None = None
-
-    def field_of(self, pos: int) -> int:
-        return bisect.bisect_right(self.starts, pos) - 1
-
-    def sentence_of(self, pos: int) -> int:
-        if self._breaks is None:
-            text = self.text
-            breaks, i = [], text.find("|")
-            while i != -1:
-                breaks.append(i)
-                i = text.find("|", i + 1)
-            self._breaks = breaks
-        return bisect.bisect_left(self._breaks, pos)
-
-
-class _RuleHits:
-    """The ``condition.Hits`` view of one rule's selections in one article."""
-
-    def __init__(self, text: _Text, hits: dict[str, list[_Hit]]) -> None:
-        self.text = text
-        self.hits = hits
-
-    def has(self, name: str) -> bool:
-        return bool(self.hits.get(name))
-
-    def within(self, scope: str) -> _RuleHits:
-        if scope == "title":
-            end = self.text.starts[1]
-            keep = lambda h: h.start + 1 < end  # noqa: E731
-        else:
-            text, content = self.text, self.text.starts[2]
-
-            def keep(h: _Hit) -> bool:
-                return h.start + 1 < content or text.text.count(" ", content, h.start + 1) <= LEAD_WORDS
-
-        restricted = {name: kept for name, items in self.hits.items() if (kept := [h for h in items if keep(h)])}
-        return _RuleHits(self.text, restricted)
-
-    def near(self, left: str, right: str, words: int, *, ordered: bool = False) -> bool:
-        text = self.text
-        for a in self.hits.get(left, ()):
-            for b in self.hits.get(right, ()):
-                if ordered and a.start >= b.start:
-                    continue
-                first, second = (a, b) if a.start <= b.start else (b, a)
-                if second.start < first.end:  # overlapping or adjacent (they share a padding space)
-                    gap = 0
-                else:
-                    gap = text.text.count(" ", first.end - 1, second.start + 1) - 1
-                if gap <= words and text.field_of(a.start) == text.field_of(b.start):
-                    return True
-        return False
-
-    def sentence(self, names: tuple[str, ...]) -> bool:
-        sets = []
-        for name in names:
-            found = {self.text.sentence_of(h.start + 1) for h in self.hits.get(name, ())}
-            if not found:
-                return False
-            sets.append(found)
-        return bool(set.intersection(*sets))
 
 
 class Matcher:
@@ -175,7 +117,7 @@ class Matcher:
         if len(parts[1]) > 2 and parts[1].strip() in parts[2]:
             parts[1] = " "  # a summary repeated in the body is one piece of evidence, not two
         starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
-        text = _Text("|".join(parts), starts)
+        text = ArticleText("|".join(parts), starts)
         found = self._automaton.find_matches_as_indexes(text.text, overlapping=True)
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
@@ -193,19 +135,16 @@ class Matcher:
         return any(self._presence[ri](names) for ri, names in present.items() if ri < len(self.rules))
 
     def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
-        entity_hits = self._entity_hits(found)
-        if not entity_hits:
-            return _NO_MATCH
-        return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False)
+        return self._without_alert(self._entity_hits(found))
 
-    def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[_Hit]]:
+    def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[Hit]]:
         """Entities named in the text: the longest name wins, ambiguous names count only in their context."""
-        entity_hits: dict[str, list[_Hit]] = defaultdict(list)
-        ambiguous: list[tuple[str, _Hit]] = []
+        entity_hits: dict[str, list[Hit]] = defaultdict(list)
+        ambiguous: list[tuple[str, Hit]] = []
         for pid, start, end in found:
             pat = self._patterns[pid]
             if pat.entity is not None:
-                hit = _Hit(start, end, pat.phrase)
+                hit = Hit(start, end, pat.phrase)
                 if pat.ambiguous:
                     ambiguous.append((pat.entity, hit))
                 else:
@@ -216,13 +155,28 @@ class Matcher:
                 entity_hits[entity_id].append(hit)
         return entity_hits
 
-    def _evaluate(self, text: _Text, found: list[tuple[int, int, int]], trace: list[str] | None = None) -> Match:
-        all_rules = self._all_rules()
-        by_rule: dict[int, dict[str, list[_Hit]]] = defaultdict(lambda: defaultdict(list))
+    def _evaluate(self, text: ArticleText, found: list[tuple[int, int, int]], trace: list[str] | None = None) -> Match:
+        by_rule, entity_hits = self._selection_hits(text, found)
+        suppressed = self._suppressed(by_rule, text)
+        fired: list[_Fired] = []
+        for ri, rule in enumerate(self.rules):
+            if ri not in by_rule or rule.id in suppressed or "*" in suppressed:
+                continue
+            outcome = self._fire(ri, rule, by_rule[ri], text, trace)
+            if outcome is not None:
+                fired.append(outcome)
+        return self._verdict(fired, entity_hits, text)
+
+    def _selection_hits(
+        self, text: ArticleText, found: list[tuple[int, int, int]]
+    ) -> tuple[dict[int, dict[str, list[Hit]]], dict[str, list[Hit]]]:
+        """Hits per rule (and filter) index and selection: keywords, then entities, then regexes; and the
+        entities named in the text."""
+        by_rule: dict[int, dict[str, list[Hit]]] = defaultdict(lambda: defaultdict(list))
         for pid, start, end in found:
             pat = self._patterns[pid]
             if pat.keyword_of:
-                hit = _Hit(start, end, pat.phrase)
+                hit = Hit(start, end, pat.phrase)
                 for ri, name in pat.keyword_of:
                     by_rule[ri][name].append(hit)
         entity_hits = self._entity_hits(found)
@@ -234,82 +188,84 @@ class Matcher:
                 continue
             for regex in regexes:
                 for m in regex.finditer(text.text):
-                    by_rule[ri][name].append(_Hit(m.start(), m.end(), m.group().strip()))
+                    by_rule[ri][name].append(Hit(m.start(), m.end(), m.group().strip()))
+        return by_rule, entity_hits
 
+    def _suppressed(self, by_rule: dict[int, dict[str, list[Hit]]], text: ArticleText) -> set[str]:
+        """The ids (or ``*``) of the rules that a filter whose condition holds suppresses."""
         suppressed: set[str] = set()
         for fi, flt in enumerate(self.ruleset.filters, start=len(self.rules)):
             if fi in by_rule:
-                hits = self._scoped(all_rules[fi].selections, by_rule[fi], text)
-                if evaluate(flt.condition, _RuleHits(text, hits)):
+                hits = self._scoped(flt.selections, by_rule[fi], text)
+                if evaluate(flt.condition, RuleHits(text, hits)):
                     suppressed |= set(flt.rules)
+        return suppressed
 
-        fired: list[tuple[bool, int, int, float, int, Rule, dict[str, list[_Hit]]]] = []
-        for ri, rule in enumerate(self.rules):
-            if ri not in by_rule or rule.id in suppressed or "*" in suppressed:
-                continue
-            if not self._presence[ri](by_rule[ri].keys()):
-                continue
-            hits = self._scoped(rule.selections, by_rule[ri], text)
-            view = _RuleHits(text, hits)
-            if not evaluate(rule.condition, view):
-                continue
-            applied = [m for m in rule.severity if evaluate(m.when, view)]
-            severity = rule.level + sum(m.add for m in applied)
-            severity = max(1, min(5, severity))
-            score = self._score(rule, hits, text)
-            # A rule that the headline alone satisfies names what the story is about; one satisfied only
-            # by background further down loses the event type to it, whatever their severities.
-            headline = view.within("title")
-            in_headline = evaluate(rule.condition, headline)
-            # Among rules the headline satisfies, the one whose action comes first names the story.
-            first_action = -min(
-                (h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text)
+    def _fire(
+        self, ri: int, rule: Rule, raw: dict[str, list[Hit]], text: ArticleText, trace: list[str] | None
+    ) -> _Fired | None:
+        """The rule at index ``ri`` with its severity, score and headline rank, if its condition holds."""
+        if not self._presence[ri](raw.keys()):
+            return None
+        hits = self._scoped(rule.selections, raw, text)
+        view = RuleHits(text, hits)
+        if not evaluate(rule.condition, view):
+            return None
+        applied = [m for m in rule.severity if evaluate(m.when, view)]
+        severity = rule.level + sum(m.add for m in applied)
+        severity = max(1, min(5, severity))
+        score = self._score(rule, hits, text)
+        # A rule that the headline alone satisfies names what the story is about; one satisfied only
+        # by background further down loses the event type to it, whatever their severities.
+        headline = view.within("title")
+        in_headline = evaluate(rule.condition, headline)
+        # Among rules the headline satisfies, the one whose action comes first names the story.
+        first_action = -min(
+            (h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text)
+        )
+        if trace is not None:
+            reasons = "; ".join(f"{m.add:+d} {m.reason}" for m in applied)
+            trace.append(
+                f"{rule.id}: severity {severity} (level {rule.level}{'; ' if reasons else ''}{reasons})"
+                f"{', fires on the headline' if in_headline else ''}, score {score:g}"
             )
-            fired.append((in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits))
-            if trace is not None:
-                reasons = "; ".join(f"{m.add:+d} {m.reason}" for m in applied)
-                trace.append(
-                    f"{rule.id}: severity {severity} (level {rule.level}{'; ' if reasons else ''}{reasons})"
-                    f"{', fires on the headline' if in_headline else ''}, score {score:g}"
-                )
-        if not fired:
-            return (
-                _NO_MATCH
-                if not entity_hits
-                else Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False)
-            )
-        live = [f for f in fired if f[5].status != "experimental"]
-        shadow = tuple(f[5].id for f in fired if f[5].status == "experimental")
+        return _Fired(in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits)
+
+    def _verdict(self, fired: list[_Fired], entity_hits: dict[str, list[Hit]], text: ArticleText) -> Match:
+        """The article's ``Match`` from the rules that fired: experimental ones only shadow, the best names it."""
+        live = [f for f in fired if f.rule.status != "experimental"]
+        shadow = tuple(f.rule.id for f in fired if f.rule.status == "experimental")
         if not live:
-            return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
-        live.sort(key=lambda f: f[:5], reverse=True)
-        winner = live[0]
-        if winner[0]:
-            for f in live[1:]:
-                if f[0] and winner[5].id in f[5].supersedes:
-                    winner = f
-                    break
-        _, _, severity, score, _, best, best_hits = winner
+            return self._without_alert(entity_hits, shadow)
+        live.sort(key=lambda f: f.rank, reverse=True)
+        winner = _winner(live)
+        best = winner.rule
         evidence = tuple(
             self._evidence(best, name, hit, text)
-            for name, hits in best_hits.items()
+            for name, hits in winner.hits.items()
             if name not in best.negative
             for hit in sorted(hits, key=lambda h: h.start)
         )
         return Match(
-            rules=tuple(f[5].id for f in live),
+            rules=tuple(f.rule.id for f in live),
             event_type=best.event_type,
-            severity=severity,
-            score=round(score + severity, 2),
+            severity=winner.severity,
+            score=round(winner.score + winner.severity, 2),
             entities=_entities(entity_hits, self.ruleset),
             evidence=evidence,
-            alert=severity >= self.min_severity,
+            alert=winner.severity >= self.min_severity,
             shadow_rules=shadow,
         )
 
+    def _without_alert(self, entity_hits: dict[str, list[Hit]], shadow: tuple[str, ...] = ()) -> Match:
+        """No live rule fired: only the entities named, and the experimental rules that fired."""
+        if not entity_hits and not shadow:
+            return _NO_MATCH
+        return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
+
     @staticmethod
-    def _scoped(selections: dict[str, Selection], raw: dict[str, list[_Hit]], text: _Text) -> dict[str, list[_Hit]]:
-        out: dict[str, list[_Hit]] = {}
+    def _scoped(selections: dict[str, Selection], raw: dict[str, list[Hit]], text: ArticleText) -> dict[str, list[Hit]]:
+        out: dict[str, list[Hit]] = {}
         for name, hits in raw.items():
             sel = selections[name]
             if sel.fields is not None:
@@ -319,7 +275,7 @@ class Matcher:
         return out
 
     @staticmethod
-    def _score(rule: Rule, hits: dict[str, list[_Hit]], text: _Text) -> float:
+    def _score(rule: Rule, hits: dict[str, list[Hit]], text: ArticleText) -> float:
         seen: dict[str, float] = {}
         for name, items in hits.items():
             if name in rule.negative:
@@ -331,13 +287,23 @@ class Matcher:
         return sum(seen.values())
 
     @staticmethod
-    def _evidence(rule: Rule, selection: str, hit: _Hit, text: _Text) -> Evidence:
+    def _evidence(rule: Rule, selection: str, hit: Hit, text: ArticleText) -> Evidence:
         field_index = text.field_of(hit.start + 1)
         base = text.starts[field_index]
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
 
 
-def _drop_nested(entity_hits: dict[str, list[_Hit]]) -> None:
+def _winner(live: list[_Fired]) -> _Fired:
+    """The best ranked rule names the story, unless another rule the headline satisfies supersedes it."""
+    winner = live[0]
+    if winner.in_headline:
+        for f in live[1:]:
+            if f.in_headline and winner.rule.id in f.rule.supersedes:
+                return f
+    return winner
+
+
+def _drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
     """Among entity names, the longest wins: "Islamic Resistance in Iraq" is a militia, not also the place
     "Iraq"; "Kataib Hezbollah" is not also Lebanon's "Hezbollah". Keyword hits keep all their overlaps."""
     spans = [(h.start, h.end) for hits in entity_hits.values() for h in hits]
@@ -355,7 +321,7 @@ def _drop_nested(entity_hits: dict[str, list[_Hit]]) -> None:
             del entity_hits[entity_id]
 
 
-def _entities(entity_hits: dict[str, list[_Hit]], ruleset: RuleSet) -> tuple[str, ...]:
+def _entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:
     """Entities named in the article, in order of first mention; look-alike names (type ``other``) left out."""
     named = [e for e in entity_hits if ruleset.entities[e].type != "other"]
     return tuple(sorted(named, key=lambda e: min(h.start for h in entity_hits[e])))

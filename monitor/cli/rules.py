@@ -1,0 +1,55 @@
+"""``monitor check``, ``monitor scan`` and ``monitor rules test|derive``: the commands that work offline on the
+configuration, the rule pack and article files.
+
+Everything they use is imported inside the command, so start-up stays light; ``rules derive`` needs neither
+the configuration nor the service modules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path
+
+__all__ = ["cmd_check", "cmd_rules", "cmd_scan"]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.service.bootstrap import check
+
+    print(check(config_path(args), dict(os.environ)))
+    return EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from monitor.detection.scan import scan
+    from monitor.service.bootstrap import load_pack_for_cli
+
+    ruleset, min_severity = load_pack_for_cli(config_path(args), dict(os.environ), args.rules)
+    scan(args.paths, ruleset, min_severity=args.min_severity or min_severity, out=sys.stdout, evidence=args.evidence)
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "derive":
+        return _rules_derive(args)
+    return _rules_test(args)
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    from monitor.detection.evaluation import run_rule_tests
+    from monitor.service.bootstrap import load_pack_for_cli
+
+    ruleset, min_severity = load_pack_for_cli(config_path(args), dict(os.environ), args.rules)
+    ok = run_rule_tests(
+        ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
+    )
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _rules_derive(args: argparse.Namespace) -> int:
+    from monitor.detection.derive import derive
+
+    derive(args.corpus, background=args.background, top=args.top, out=sys.stdout, progress=sys.stderr)
+    return EXIT_OK

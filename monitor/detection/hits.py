@@ -1,0 +1,95 @@
+"""Where a rule's phrases were found in one article, and the ``condition.Hits`` view the conditions read.
+
+The matcher joins an article's normalised title, summary and content into one text (``ArticleText``), fields
+separated by a sentence break ``|``; a ``Hit`` is a phrase's span in that text, padding spaces included.
+``RuleHits`` answers the condition language's questions (present? near? one sentence? in the title or the
+lead?) over one rule's hits. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits"]
+
+LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One phrase found in the article: a keyword, an entity name or a regex match."""
+
+    start: int  # offsets in the combined normal text, including the padding spaces
+    end: int
+    phrase: str  # as written in the rule or gazetteer
+
+
+@dataclass(slots=True)
+class ArticleText:
+    """The article's normalised fields joined by ``|``, and where each field and sentence is in it."""
+
+    text: str
+    starts: tuple[int, int, int]  # where title, summary and content begin
+    _breaks: list[int] | None = None
+
+    def field_of(self, pos: int) -> int:
+        return bisect.bisect_right(self.starts, pos) - 1
+
+    def sentence_of(self, pos: int) -> int:
+        if self._breaks is None:
+            text = self.text
+            breaks, i = [], text.find("|")
+            while i != -1:
+                breaks.append(i)
+                i = text.find("|", i + 1)
+            self._breaks = breaks
+        return bisect.bisect_left(self._breaks, pos)
+
+
+class RuleHits:
+    """The ``condition.Hits`` view of one rule's selections in one article."""
+
+    def __init__(self, text: ArticleText, hits: dict[str, list[Hit]]) -> None:
+        self.text = text
+        self.hits = hits
+
+    def has(self, name: str) -> bool:
+        return bool(self.hits.get(name))
+
+    def within(self, scope: str) -> RuleHits:
+        if scope == "title":
+            end = self.text.starts[1]
+            keep = lambda h: h.start + 1 < end  # noqa: E731
+        else:
+            text, content = self.text, self.text.starts[2]
+
+            def keep(h: Hit) -> bool:
+                return h.start + 1 < content or text.text.count(" ", content, h.start + 1) <= LEAD_WORDS
+
+        restricted = {name: kept for name, items in self.hits.items() if (kept := [h for h in items if keep(h)])}
+        return RuleHits(self.text, restricted)
+
+    def near(self, left: str, right: str, words: int, *, ordered: bool = False) -> bool:
+        text = self.text
+        for a in self.hits.get(left, ()):
+            for b in self.hits.get(right, ()):
+                if ordered and a.start >= b.start:
+                    continue
+                first, second = (a, b) if a.start <= b.start else (b, a)
+                if second.start < first.end:  # overlapping or adjacent (they share a padding space)
+                    gap = 0
+                else:
+                    gap = text.text.count(" ", first.end - 1, second.start + 1) - 1
+                if gap <= words and text.field_of(a.start) == text.field_of(b.start):
+                    return True
+        return False
+
+    def sentence(self, names: tuple[str, ...]) -> bool:
+        sets = []
+        for name in names:
+            found = {self.text.sentence_of(h.start + 1) for h in self.hits.get(name, ())}
+            if not found:
+                return False
+            sets.append(found)
+        return bool(set.intersection(*sets))

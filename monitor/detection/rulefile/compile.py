@@ -1,0 +1,192 @@
+"""Compiling a pack's validated documents into a ``RuleSet``, checking every cross-reference on the way.
+
+Entity ids and names must be unique and contexts must name known entities; rule ids must be unique, each rule
+needs exactly one ``event.<type>`` tag, and its severity modifiers, actions and ``supersedes`` must name
+selections and rules that exist; filters must name known rules. Every problem is added to the documents'
+list; the ``RuleSet`` returned is only meaningful when that list stayed empty.
+"""
+
+from __future__ import annotations
+
+from monitor.config.yamlsrc import Located
+from monitor.core.errors import Problem
+from monitor.detection.condition import Node, names, negative_names, parse_condition
+from monitor.detection.rulefile.model import LEVELS, Entity, Example, Filter, Rule, RuleSet, Selection, SeverityModifier
+from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec, FilterSpec, RuleSpec, problem_at
+from monitor.detection.rulefile.selections import DetectionCompiler
+from monitor.detection.text import normalize
+
+__all__ = ["compile_pack"]
+
+_Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severity`` list, parsed ``when``, modifier)
+
+
+def compile_pack(documents: Documents, files: tuple[str, ...]) -> RuleSet:
+    """The pack's entities, rules and filters; problems go to ``documents.problems``."""
+    problems = documents.problems
+    entities = compile_entities(documents.entities, problems)
+    detections = DetectionCompiler(entities, problems)
+    for detection, doc, owner in documents.orphan_detections:
+        detections.compile(detection, doc, owner)
+    rules = _RuleCompiler(detections, problems).compile(documents.rules)
+    filters = compile_filters(documents.filters, detections, {r.id for r in rules})
+    return RuleSet(entities, tuple(rules), tuple(filters), files)
+
+
+def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: list[Problem]) -> dict[str, Entity]:
+    out: dict[str, Entity] = {}
+    alias_owner: dict[str, str] = {}  # normalised name -> the entity it names
+    for spec, doc, i in specs:
+        line = doc.line(("entities", i))
+        if spec.id in out:
+            problems.append(Problem(doc.path, line, f"duplicate entity id {spec.id!r}"))
+            continue
+        for name in (*spec.names, *spec.ambiguous):
+            norm = normalize(name).strip()
+            if not norm:
+                problems.append(Problem(doc.path, line, f"{spec.id}: name {name!r} has no letters"))
+            elif alias_owner.get(norm, spec.id) != spec.id:
+                problems.append(
+                    Problem(doc.path, line, f"{spec.id}: name {name!r} also names entity {alias_owner[norm]!r}")
+                )
+            alias_owner.setdefault(norm, spec.id)
+        if spec.ambiguous and not spec.context:
+            problems.append(Problem(doc.path, line, f"{spec.id}: 'ambiguous' names need a 'context'"))
+        out[spec.id] = Entity(
+            spec.id, spec.type, spec.affiliation, tuple(spec.names), tuple(spec.ambiguous), tuple(spec.context)
+        )
+    for spec, doc, i in specs:
+        for ref in spec.context:
+            if ref not in out:
+                problems.append(
+                    problem_at(doc, ("entities", i, "context"), f"{spec.id}: context names unknown entity {ref!r}")
+                )
+    return out
+
+
+def compile_filters(
+    specs: list[tuple[FilterSpec, Located]], detections: DetectionCompiler, rule_ids: set[str]
+) -> list[Filter]:
+    out = []
+    for spec, doc in specs:
+        owner = f"filter {spec.title or doc.path}"
+        for i, rid in enumerate(spec.rules):
+            if rid != "*" and rid not in rule_ids:
+                detections.problems.append(problem_at(doc, ("filter", "rules", i), f"{owner}: unknown rule {rid!r}"))
+        # The filter's detection, with lines relative to the ``filter:`` mapping, like a rule's.
+        shifted = Located(
+            doc.data.get("filter", {}), doc.path, {k[1:]: v for k, v in doc.lines.items() if k[:1] == ("filter",)}
+        )
+        selections, condition = detections.compile(spec.detection, shifted, owner)
+        if condition is not None:
+            out.append(Filter(spec.title or doc.path, frozenset(spec.rules), selections, condition, doc.path))
+    return out
+
+
+class _RuleCompiler:
+    """Compiles the event rules, in file order; the first of two rules with one id wins."""
+
+    def __init__(self, detections: DetectionCompiler, problems: list[Problem]) -> None:
+        self.detections = detections
+        self.problems = problems
+
+    def compile(self, specs: list[tuple[RuleSpec, Located]]) -> list[Rule]:
+        out: list[Rule] = []
+        seen: dict[str, str] = {}  # rule id -> "path:line" of its first definition
+        for spec, doc in specs:
+            line = doc.line(("id",))
+            if spec.id in seen:
+                self._report(doc, ("id",), f"duplicate rule id {spec.id!r} (also in {seen[spec.id]})")
+                continue
+            seen[spec.id] = f"{doc.path}:{line}"
+            rule = self._rule(spec, doc)
+            if rule is not None:
+                out.append(rule)
+        self._check_supersedes(out, specs)
+        return out
+
+    def _report(self, doc: Located, loc: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(problem_at(doc, loc, message))
+
+    def _rule(self, spec: RuleSpec, doc: Located) -> Rule | None:
+        """One rule, or ``None`` when it cannot be built (its problems are reported)."""
+        event_type = self._event_type(spec, doc)
+        if event_type is None:
+            return None
+        severity = self._parse_severity(spec, doc)
+        used_outside_condition = set().union(*(names(when) for _, when, _ in severity)) if severity else set()
+        used_outside_condition |= set(spec.action)
+        selections, condition = self.detections.compile(spec.detection, doc, spec.id, used_outside_condition)
+        self._check_severity_names(spec, doc, severity, selections)
+        self._check_action_names(spec, doc, selections)
+        if condition is None:
+            return None
+        return _build_rule(spec, doc, event_type, selections, condition, tuple(m for _, _, m in severity))
+
+    def _event_type(self, spec: RuleSpec, doc: Located) -> str | None:
+        event_tags = [t.removeprefix("event.") for t in spec.tags if t.startswith("event.")]
+        if len(event_tags) != 1:
+            self._report(doc, ("tags",), f"{spec.id}: needs exactly one tag 'event.<event type>'")
+            return None
+        return event_tags[0]
+
+    def _parse_severity(self, spec: RuleSpec, doc: Located) -> list[_Severity]:
+        """The severity modifiers whose ``when`` parses; the others are reported."""
+        out: list[_Severity] = []
+        for i, mod in enumerate(spec.severity):
+            try:
+                out.append((i, when := parse_condition(mod.when), SeverityModifier(when, mod.add, mod.reason)))
+            except ValueError as exc:
+                self._report(doc, ("severity", i, "when"), f"{spec.id}: {exc}")
+        return out
+
+    def _check_severity_names(
+        self, spec: RuleSpec, doc: Located, severity: list[_Severity], selections: dict[str, Selection]
+    ) -> None:
+        for i, when, _ in severity:
+            for missing in sorted(names(when) - selections.keys()):
+                self._report(doc, ("severity", i, "when"), f"{spec.id}: severity names missing selection {missing!r}")
+
+    def _check_action_names(self, spec: RuleSpec, doc: Located, selections: dict[str, Selection]) -> None:
+        for i, name in enumerate(spec.action):
+            if name not in selections and name not in spec.detection:
+                self._report(doc, ("action", i), f"{spec.id}: action names missing selection {name!r}")
+
+    def _check_supersedes(self, rules: list[Rule], specs: list[tuple[RuleSpec, Located]]) -> None:
+        ids = {r.id for r in rules}
+        for rule in rules:
+            for i, other in enumerate(rule.supersedes):
+                if other not in ids:
+                    doc = next(d for sp, d in specs if sp.id == rule.id)
+                    self._report(doc, ("supersedes", i), f"{rule.id}: supersedes unknown rule {other!r}")
+
+
+def _build_rule(
+    spec: RuleSpec,
+    doc: Located,
+    event_type: str,
+    selections: dict[str, Selection],
+    condition: Node,
+    severity: tuple[SeverityModifier, ...],
+) -> Rule:
+    return Rule(
+        id=spec.id,
+        title=spec.title,
+        status=spec.status,
+        event_type=event_type,
+        level=spec.level if isinstance(spec.level, int) else LEVELS[spec.level],
+        selections=selections,
+        condition=condition,
+        negative=frozenset(negative_names(condition)),
+        severity=severity,
+        examples_match=_examples(spec.examples.match),
+        action=tuple(spec.action),
+        supersedes=tuple(spec.supersedes),
+        examples_no_match=_examples(spec.examples.no_match),
+        path=doc.path,
+        line=doc.line(("id",)),
+    )
+
+
+def _examples(items: list[ExampleSpec]) -> tuple[Example, ...]:
+    return tuple(Example(e.title, e.summary, e.text, e.event_type) for e in items)

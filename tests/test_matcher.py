@@ -1,0 +1,83 @@
+"""The matcher (``monitor.detection.matcher``) on a tiny pack: evidence, proximity, sentences, filters,
+ambiguous names and experimental rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.detection.evaluation import example_failures
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import load_rules
+from tests.support.rulepack import RULE, pack
+
+
+def test_a_valid_pack_loads_and_its_examples_pass(tmp_path: Path) -> None:
+    ruleset = load_rules([pack(tmp_path, RULE)])
+    matcher = Matcher(ruleset)
+    assert example_failures(ruleset, matcher) == []
+    match = matcher.match("US airstrike hits depot in Baghdad")
+    assert match.alert and match.severity == 5 and match.event_type == "us_strike_in_iraq"
+    assert match.entities == ("united_states", "baghdad")
+    assert {(e.selection, e.field, e.phrase) for e in match.evidence} >= {("strike", "title", "airstrike")}
+
+
+def test_proximity_sentences_and_filters(tmp_path: Path) -> None:
+    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
+    assert not matcher.match("US officials spoke for an hour before the strike in Baghdad").alert  # too far apart
+    assert not matcher.match("US strike reported", "Separately, Baghdad was calm").alert  # not one sentence
+    assert matcher.match("Markets", "The US strike near Baghdad killed two.").severity == 4  # place not in title
+    assert not matcher.match("US strike in Baghdad and Yemen").alert  # filtered
+
+
+def test_ambiguous_names_need_context_and_overlaps_are_all_reported(tmp_path: Path) -> None:
+    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
+    assert "pmf" not in matcher.match("PMF programme opens applications").entities
+    assert "pmf" in matcher.match("PMF fighters gathered in Baghdad").entities
+    # "Donald Trump" and "Trump" are one entity; overlapping phrases are both found, not only the longest.
+    assert matcher.match("Donald Trump spoke").entities == ("donald_trump",)
+
+
+def test_experimental_rules_are_logged_not_alerted(tmp_path: Path) -> None:
+    matcher = Matcher(load_rules([pack(tmp_path, RULE.replace("level: 4", "level: 4\nstatus: experimental"))]))
+    match = matcher.match("US airstrike hits depot in Baghdad")
+    assert not match.alert and match.shadow_rules == ("test-strike",)
+
+
+KILLING = """\
+title: Test killing rule
+id: test-killing
+description: Detects a killing in Baghdad, for tests.
+tags: [event.high_value_target_killed]
+level: 5
+detection:
+  killed: {keywords: [killed, kills]}
+  place: {entities: [baghdad]}
+  condition: killed and place
+action: [killed]
+supersedes: [test-strike]
+falsepositives: [none]
+"""
+HEADLINE = "US airstrike kills commander in Baghdad"
+
+
+def test_the_first_action_in_the_headline_names_the_story_unless_superseded(tmp_path: Path) -> None:
+    strike_first = RULE.replace("falsepositives:", "action: [strike]\nfalsepositives:")
+    not_superseding = KILLING.replace("supersedes: [test-strike]\n", "")
+    matcher = Matcher(load_rules([pack(tmp_path / "a", strike_first, not_superseding)]))
+    assert matcher.match(HEADLINE).event_type == "us_strike_in_iraq"  # "airstrike" comes before "kills"
+    matcher = Matcher(load_rules([pack(tmp_path / "b", strike_first, KILLING)]))
+    match = matcher.match(HEADLINE)
+    assert match.event_type == "high_value_target_killed"  # the killing supersedes the strike that did it
+    assert match.rules == ("test-strike", "test-killing")  # ranked: the strike's action comes first
+    assert {e.rule for e in match.evidence} == {"test-killing"}
+
+
+def test_experimental_rules_shadow_and_explain_traces_every_rule_that_fired(tmp_path: Path) -> None:
+    experimental = KILLING.replace("level: 5", "level: 5\nstatus: experimental")
+    matcher = Matcher(load_rules([pack(tmp_path, RULE, experimental)]))
+    match = matcher.match(HEADLINE)
+    assert match.alert and match.event_type == "us_strike_in_iraq"
+    assert match.rules == ("test-strike",) and match.shadow_rules == ("test-killing",)
+    trace = matcher.explain(HEADLINE)
+    assert trace[0].startswith("test-strike: severity 5 (level 4; +1 place in the headline), fires on the headline")
+    assert trace[1].startswith("test-killing: severity 5 (level 5), fires on the headline")
