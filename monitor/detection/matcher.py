@@ -18,6 +18,7 @@ import re2
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.condition import evaluate, presence_test
 from monitor.detection.hits import ArticleText, Hit, RuleHits
+from monitor.detection.roles import Direction, direction, first_sentence
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.text import inflections, normalize
 
@@ -238,7 +239,7 @@ class Matcher:
         if not live:
             return self._without_alert(entity_hits, shadow)
         live.sort(key=lambda f: f.rank, reverse=True)
-        winner = _winner(live)
+        winner = _winner(live, _heading(text))
         best = winner.rule
         evidence = tuple(
             self._evidence(best, name, hit, text)
@@ -293,14 +294,31 @@ class Matcher:
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
 
 
-def _winner(live: list[_Fired]) -> _Fired:
-    """The best ranked rule names the story, unless another rule the headline satisfies supersedes it."""
+def _winner(live: list[_Fired], heading: Direction | None) -> _Fired:
+    """The best ranked rule names the story, unless another rule the headline satisfies supersedes it, or the
+    story runs the other way: when the headline (else the lead) has the US side acting, or acted on, the best
+    ranked rule of that direction names it, whichever verb each rule matched."""
     winner = live[0]
     if winner.in_headline:
         for f in live[1:]:
             if f.in_headline and winner.rule.id in f.rule.supersedes:
+                winner = f
+                break
+    if heading is not None and winner.rule.direction not in (None, heading.value):
+        for f in live:
+            if f.rule.direction == heading.value:
                 return f
     return winner
+
+
+def _heading(text: ArticleText) -> Direction | None:
+    """Who acts on whom in the headline, else in the first sentence of the summary or the body."""
+    title = text.text[: text.starts[1]]
+    found = direction(f" {title.strip(' |')} ")
+    if found is None:
+        rest = text.text[text.starts[1] :].strip(" |")
+        found = direction(first_sentence(f" {rest} ")) if rest else None
+    return found
 
 
 def _drop_nested(entity_hits: dict[str, list[Hit]]) -> None:

@@ -185,6 +185,7 @@ def _build_rule(
         examples_no_match=_examples(spec.examples.no_match),
         path=doc.path,
         line=doc.line(("id",)),
+        direction=spec.direction,
     )
 
 

@@ -89,6 +89,7 @@ class Rule:
     examples_no_match: tuple[Example, ...]
     path: str
     line: int | None
+    direction: str | None = None  # "us_acts", "us_targeted" or None (see the rule schema)
 
 
 @dataclass(frozen=True, slots=True)

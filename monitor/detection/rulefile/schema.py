@@ -105,6 +105,10 @@ class RuleSpec(_Strict):
     #: Rules this one is a special case of: when both fire on the headline, this one names the story
     #: (a commander killed by a US strike is a killing before it is a strike).
     supersedes: list[str] = Field(default_factory=list)
+    #: Who acts on whom in the events this rule detects: ``us_acts`` (a US strike) or ``us_targeted`` (an attack
+    #: on US forces, its embassy or people). When rules of both directions fire, the headline's own direction
+    #: (``monitor.detection.roles``) picks between them, whatever verb each rule matched.
+    direction: Literal["us_acts", "us_targeted"] | None = None
     examples: ExamplesSpec = Field(default_factory=ExamplesSpec)
 
     @field_validator("description")
