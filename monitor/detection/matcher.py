@@ -18,7 +18,7 @@ import re2
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.condition import evaluate, presence_test
 from monitor.detection.hits import ArticleText, Hit, RuleHits
-from monitor.detection.roles import Direction, direction, first_sentence
+from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.text import inflections, normalize
 
@@ -312,13 +312,10 @@ def _winner(live: list[_Fired], heading: Direction | None) -> _Fired:
 
 
 def _heading(text: ArticleText) -> Direction | None:
-    """Who acts on whom in the headline, else in the first sentence of the summary or the body."""
+    """Who acts on whom in the headline. (Not the lead: leads give the background, "after an attack on US forces
+    last week", before or after the news, so their first cue says less than the headline's.)"""
     title = text.text[: text.starts[1]]
-    found = direction(f" {title.strip(' |')} ")
-    if found is None:
-        rest = text.text[text.starts[1] :].strip(" |")
-        found = direction(first_sentence(f" {rest} ")) if rest else None
-    return found
+    return direction(f" {title.strip(' |')} ")
 
 
 def _drop_nested(entity_hits: dict[str, list[Hit]]) -> None:

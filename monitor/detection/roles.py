@@ -36,9 +36,8 @@ _TARGET = (
 # A US-side target phrase: "usa troops", "american air base", "coalition convoy", "the usa embassy".
 _US_TARGET = rf"(?:{_US}(?: \w+){{0,2}} {_TARGET}|americans)"
 # A base named as hosting the US side: "base hosting usa troops", "bases housing american forces".
-_HOSTING = (
-    rf"(?:bases?|air ?bases?|facility|compound) (?:hosting|housing|used by|with|that hosts?|where) (?:\w+ ){{0,2}}{_US}"
-)
+_HOSTS = r"(?:hosting|housing|used by|with|that hosts?|where|packed with|home to)"
+_HOSTING = rf"(?:bases?|air ?bases?|facility|compound) {_HOSTS} (?:\w+ ){{0,2}}{_US}"
 _HARMED = (
     r"(?:wounded|injured|killed|hurt|dead|die|dies|died|hit|targeted|attacked|struck|shelled|under fire|"
     r"come under|came under|comes under|suffer|suffered|suffers|treated for|evacuated for)"
@@ -50,8 +49,16 @@ _ATTACK_NOUN = (
 _ACT_VERB = (
     r"(?:strikes|struck|strike|hits|hit|bombs|bombed|bomb|pounds|pounded|pound|targets|targeted|target|kills|"
     r"killed|kill|retaliates|retaliated|retaliate|raids|raided|raid|launches|launched|launch|carries out|"
-    r"carried out|conducts|conducted|takes out|took out|attacks|attacked|attack|blasts|blasted|destroys|destroyed)"
+    r"carried out|conducts|conducted|takes out|took out|attacks|attacked|attack|blasts|blasted|destroys|destroyed|"
+    r"obliterates|obliterated|eliminates|eliminated)"
 )
+# What the US side acts with, between its name and the verb: "usa central command conducts", "usa drone obliterates".
+_US_MEANS = (
+    r"(?:military|forces|troops|jets|warplanes|drones?|aircraft|central command|special forces|navy|air force|army|"
+    r"marines|reaper|gunships?|bombers?|helicopters?|fighter jets|says|said)"
+)
+# Assaults on a place rather than strikes: "crowds besiege usa embassy".
+_ASSAULT = r"(?:besiege|besieges|besieged|storm|storms|stormed|breach|breaches|breached|surround|surrounds|surrounded)"
 _US_STRIKE_NOUN = (
     r"(?:air ?strikes?|airstrikes?|drone strikes?|strikes?|raids?|jets|warplanes|bombers|drones?|aircraft)"
 )
@@ -69,7 +76,7 @@ _PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
         re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
     ),
     (Direction.US_TARGETED, re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
-    (Direction.US_TARGETED, re.compile(rf" {_ACT_VERB} (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
+    (Direction.US_TARGETED, re.compile(rf" (?:{_ACT_VERB}|{_ASSAULT}) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
     # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back"
     (Direction.US_ACTS, re.compile(rf" (?:killed|hit|targeted|struck) (?:in|by) (?:an? )?{_US} {_US_STRIKE_NOUN}")),
     (
@@ -78,7 +85,7 @@ _PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
     ),
     (
         Direction.US_ACTS,
-        re.compile(rf" {_US} (?:(?:military|forces|troops|jets|warplanes|drones?|aircraft|says|said) )?{_ACT_VERB} "),
+        re.compile(rf" {_US} (?:{_US_MEANS} ){{0,2}}{_ACT_VERB} "),
     ),
 )
 
