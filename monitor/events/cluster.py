@@ -21,6 +21,7 @@ from monitor.core.models import Article, Match
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
+    "CLOSENESS",
     "FAMILIES",
     "RELATED",
     "RELATED_MARGIN",
@@ -60,7 +61,19 @@ GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 WIRE_COPY_SIMILARITY = 0.6
-CLOSE_IN_TIME = timedelta(hours=12)
+#: How near in event time a report must be to an event's reports to count as close, per family (default a day:
+#: a vote, a threat or an advisory is reported over a day; rocket attacks come several a day, so half of one).
+CLOSE_IN_TIME = timedelta(hours=24)
+CLOSENESS = {"attack_on_us_forces_in_iraq": timedelta(hours=12)}
+#: What being close in time says per family (default 2.0, enough to join with nothing against it): militias often
+#: attack several bases on one day, so for attacks it only helps.
+PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
+#: Per family, the kinds of entity of which two different ones mean two different events.
+VETOES = {
+    "us_strike_in_iraq": ("base", "person"),
+    "attack_on_us_forces_in_iraq": ("base", "person"),
+    "us_embassy_or_diplomatic_incident": ("base",),
+}
 #: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
 FUTURE_TOLERANCE = timedelta(minutes=10)
 #: Slack before an event's first report within which an article still counts as about it.
@@ -244,14 +257,17 @@ def join_score(
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
     # Two different bases or two different people named: two different attacks or killings, however alike the
-    # wording (wires reuse stock sentences for every rocket attack).
-    for kind in ("base", "person"):
+    # wording (wires reuse stock sentences for every rocket attack). Threats, votes and advisories name bases and
+    # people as examples or speakers, so there the names do not tell events apart.
+    for kind in VETOES.get(family, ()):
         mine = {e for e in salient if types.get(e) == kind}
         theirs = {e for e in event.salient if types.get(e) == kind}
         if mine and theirs and not mine & theirs:
             return 0.0
-    if abs(at - min(max(at, first), last)) <= CLOSE_IN_TIME:
-        score += 1.0  # reports hours apart in one family are usually about the same thing
+    if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
+        # Reports hours apart in one family are usually about the same thing; all the more in families where two
+        # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
+        score += PROXIMITY_WEIGHT.get(family, 2.0)
         if not salient:
             score += 1.0  # and an article that names nothing specific has nothing that contradicts it
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
