@@ -56,6 +56,9 @@ class Match:
     evidence: tuple[Evidence, ...]
     alert: bool
     shadow_rules: tuple[str, ...] = field(default=())
+    #: The entities named in the headline or the lead (the summary, else the body's first sentence): what the
+    #: story is about, as opposed to what it mentions.
+    focus: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

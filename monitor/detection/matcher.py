@@ -253,6 +253,7 @@ class Matcher:
             severity=winner.severity,
             score=round(winner.score + winner.severity, 2),
             entities=_entities(entity_hits, self.ruleset),
+            focus=_focus(entity_hits, self.ruleset, text),
             evidence=evidence,
             alert=winner.severity >= self.min_severity,
             shadow_rules=shadow,
@@ -334,6 +335,14 @@ def _drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
             entity_hits[entity_id] = kept
         else:
             del entity_hits[entity_id]
+
+
+def _focus(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
+    """The entities named in the headline or the lead: the title, the summary when there is one, else the body's
+    first sentence."""
+    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
+    end = len(text.text) if end < 0 else end
+    return tuple(e for e in _entities(entity_hits, ruleset) if min(h.start for h in entity_hits[e]) < end)
 
 
 def _entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:

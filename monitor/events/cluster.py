@@ -196,6 +196,8 @@ class EventState:
     #: stored before these fields existed have None, and are timed by ``first_seen``/``updated`` instead.
     first_published: str | None = None
     last_published: str | None = None
+    #: The salient entities its articles' headlines and leads name (what they are about, not what they mention).
+    focus: list[str] = field(default_factory=list)
 
     @property
     def span(self) -> tuple[datetime, datetime]:
@@ -245,6 +247,7 @@ def join_score(
     at: datetime,
     types: Mapping[str, str],
     policy: EventPolicy,
+    focus: frozenset[str] | None = None,
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window)."""
     if event.family != family:
@@ -259,9 +262,11 @@ def join_score(
     # Two different bases or two different people named: two different attacks or killings, however alike the
     # wording (wires reuse stock sentences for every rocket attack). Threats, votes and advisories name bases and
     # people as examples or speakers, so there the names do not tell events apart.
+    # What the headlines and leads are about decides, not a base named in passing further down.
+    about, theirs_about = (salient if focus is None else focus), (event.focus or event.salient)
     for kind in VETOES.get(family, ()):
-        mine = {e for e in salient if types.get(e) == kind}
-        theirs = {e for e in event.salient if types.get(e) == kind}
+        mine = {e for e in about if types.get(e) == kind}
+        theirs = {e for e in theirs_about if types.get(e) == kind}
         if mine and theirs and not mine & theirs:
             return 0.0
     if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
@@ -295,6 +300,7 @@ def new_event(
     signature: np.ndarray,
     now: datetime,
     at: datetime | None = None,
+    focus: frozenset[str] = frozenset(),
 ) -> EventState:
     """A new event opened by ``article`` (read at ``now``, its event time ``at``, by default ``now``)."""
     assert match.event_type is not None
@@ -319,6 +325,7 @@ def new_event(
         signatures=[[int(v) for v in signature]],
         first_published=(at or now).isoformat(),
         last_published=(at or now).isoformat(),
+        focus=sorted(focus),
     )
 
 
@@ -340,6 +347,7 @@ def add_article(
     now: datetime,
     policy: EventPolicy,
     at: datetime | None = None,
+    focus: frozenset[str] = frozenset(),
 ) -> tuple[EventState, list[str]]:
     """The event with the article (read at ``now``, its event time ``at``, by default ``now``) added, and the
     reasons it deserves a revision alert (empty: none)."""
@@ -380,6 +388,7 @@ def add_article(
         signatures=event.signatures if copy else [*event.signatures, [int(v) for v in signature]][:MAX_SOURCES],
         first_published=min(first, when).isoformat(),
         last_published=max(last, when).isoformat(),
+        focus=sorted(set(event.focus) | focus),
     )
     outlets = updated.independent_outlets
     if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):

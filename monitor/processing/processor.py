@@ -170,6 +170,7 @@ class Processor:
         signature = minhash(shingles(text))
         bands = band_keys(signature)
         salient = salient_entities(match.entities, self._types)
+        focus = salient_entities(match.focus, self._types)
         digest = fingerprint(article)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(families):  # one order everywhere: two polls never wait on each other's locks
@@ -183,19 +184,21 @@ class Processor:
                 families=families,
                 close=CLOSE_IN_TIME,
             )
-            best = self._best(candidates, copy_of, families, salient, signature, at)
+            best = self._best(candidates, copy_of, families, (salient, focus), signature, at)
             bound = log.bind(feed=article.feed, article=article.id)
             reasons: list[str] = []
             if best is None:
                 event = new_event(
-                    self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at
-                )
+                    self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at,
+                    focus=focus,
+                )  # fmt: skip
                 alert: dict[str, Any] | None = event_alert(event, escalation_level=await self._level_with(event))
                 kind = "new"
             else:
                 event, reasons = add_article(
-                    best, article, match, salient=salient, signature=signature, now=now, policy=self.event_policy, at=at
-                )
+                    best, article, match, salient=salient, signature=signature, now=now,
+                    policy=self.event_policy, at=at, focus=focus,
+                )  # fmt: skip
                 alert = (
                     event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
                     if reasons
@@ -233,7 +236,7 @@ class Processor:
         candidates: Sequence[EventState],
         copy_of: str | None,
         families: Sequence[str],
-        salient: frozenset[str],
+        named: tuple[frozenset[str], frozenset[str]],
         signature: np.ndarray,
         at: datetime,
     ) -> EventState | None:
@@ -248,7 +251,8 @@ class Processor:
             score = join_score(
                 event,
                 family=event.family,
-                salient=salient,
+                salient=named[0],
+                focus=named[1],
                 signature=signature,
                 at=at,
                 types=self._types,
