@@ -17,13 +17,9 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from monitor.storage.keys import Keys
+from monitor.storage.keys import DEAD_MAXLEN, Keys
 
-__all__ = ["DEAD_MAXLEN", "DeadAlert", "list_dead", "retry_dead"]
-
-#: Approximate cap on the dead-letter stream, so a sink that refuses everything for months cannot fill Redis;
-#: far more than anyone reviews by hand.
-DEAD_MAXLEN = 10_000
+__all__ = ["DEAD_MAXLEN", "DeadAlert", "list_dead", "retry_dead"]  # DEAD_MAXLEN: see monitor.storage.keys
 
 # Atomic move from the dead stream back to the outbox: two operators retrying the same id at once re-send once.
 _RETRY = """
