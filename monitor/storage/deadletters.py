@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from monitor.storage.keys import DEAD_MAXLEN, Keys
 
-__all__ = ["DEAD_MAXLEN", "DeadAlert", "list_dead", "retry_dead"]  # DEAD_MAXLEN: see monitor.storage.keys
+__all__ = ["DEAD_MAXLEN", "DeadAlert", "dead_fields", "list_dead", "retry_dead"]  # DEAD_MAXLEN: see storage.keys
 
 # Atomic move from the dead stream back to the outbox: two operators retrying the same id at once re-send once.
 _RETRY = """
@@ -49,6 +49,21 @@ class DeadAlert:
     attempts: int
     time: str
     alert: dict[str, Any]
+
+
+def dead_fields(
+    *, sink: str, alert_id: str, alert: bytes, reason: str, attempts: int, time: str, entry: str
+) -> dict[bytes, bytes | str]:
+    """The fields of a new dead-letter entry (``monitor.storage.outbox`` adds it as it acknowledges the entry)."""
+    return {
+        b"sink": sink,
+        b"id": alert_id,
+        b"alert": alert,
+        b"reason": reason,
+        b"attempts": str(attempts),
+        b"time": time,
+        b"entry": entry,
+    }
 
 
 def _text(fields: dict[bytes, bytes], name: str) -> str:
