@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from monitor.core.clock import SystemClock
 from monitor.core.errors import DeliveryError
 from monitor.core.models import Article, Evidence, Match
-from monitor.delivery.outbox import Deliverer, ensure_group, retry_delay
+from monitor.delivery.outbox import Deliverer, retry_delay
 from monitor.delivery.sinks.console import ConsoleSink
 from monitor.delivery.sinks.webhook import WebhookSink
 from monitor.events.alerts import event_alert
@@ -27,6 +27,7 @@ from monitor.events.cluster import new_event
 from monitor.events.similarity import minhash
 from monitor.storage.deadletters import list_dead, retry_dead
 from monitor.storage.keys import Keys
+from monitor.storage.outbox import ensure_group
 from tests.support.webhook_receiver import HANG, Reply, WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -451,20 +452,3 @@ async def test_retry_all_dead(redis: aioredis.Redis) -> None:
     assert len(await retry_dead(redis, KEYS, "all")) == 2
     assert await d.drain(2) == 2
     assert sorted(sink.sent) == ["evt1.r1", "evt2.r1"]
-
-
-async def test_trim_keeps_everything_a_group_still_needs(redis) -> None:
-    from monitor.delivery.outbox import trim_delivered
-
-    keys = Keys()
-    for group in ("fast", "slow"):
-        await redis.xgroup_create(keys.outbox, group, id="0", mkstream=True)
-    ids = [await redis.xadd(keys.outbox, {"id": f"a{i}", "alert": "{}"}) for i in range(5)]
-    fast = await redis.xreadgroup("fast", "c", {keys.outbox: ">"})
-    await redis.xack(keys.outbox, "fast", *[entry_id for entry_id, _ in fast[0][1]])
-    await redis.xreadgroup("slow", "c", {keys.outbox: ">"}, count=2)  # read two, acknowledged none
-    assert await trim_delivered(redis, keys) == 0  # the slow group still holds the first entry
-    await redis.xack(keys.outbox, "slow", ids[0], ids[1])
-    assert await trim_delivered(redis, keys) == 1  # entries before the slow group's last-delivered go (ids[0])
-    remaining = [entry_id for entry_id, _ in await redis.xrange(keys.outbox)]
-    assert remaining == ids[1:]

@@ -15,6 +15,7 @@ __all__ = [
     "RuleError",
     "StartupError",
     "StoreError",
+    "StoreUnavailableError",
 ]
 
 
@@ -86,6 +87,11 @@ class PermanentDeliveryError(DeliveryError):
 
 class StoreError(MonitorError):
     """Redis is unreachable or answered with an error."""
+
+
+class StoreUnavailableError(StoreError):
+    """Redis could not be reached or did not answer in time (down, restarting, paused): worth retrying after a
+    pause, unlike an error Redis answered with."""
 
 
 class StartupError(MonitorError):

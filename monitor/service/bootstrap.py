@@ -9,11 +9,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_name, with_environment
 from monitor.core.clock import SystemClock
@@ -26,8 +24,10 @@ from monitor.service.cron import CONFIG_CHECKS, fires
 from monitor.service.daemon import Daemon
 from monitor.service.metrics import Metrics
 from monitor.service.root import App, build_app, replica_name
-from monitor.storage.connection import EmbeddedRedis, connect
+from monitor.storage.connection import EmbeddedRedis, Redis, close, connect, store_errors
 from monitor.storage.keys import Keys
+from monitor.storage.outbox import outbox_counts
+from monitor.storage.pollstate import PollState
 from monitor.storage.safety import check_redis_safety
 
 __all__ = ["check", "load", "load_pack_for_cli", "open_redis", "run_daemon", "run_once", "status"]
@@ -74,7 +74,7 @@ def _redactor(config: Config) -> Redactor:
 
 
 @contextlib.asynccontextmanager
-async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[aioredis.Redis]:
+async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[Redis]:
     """A client for the configured Redis; ``embedded`` starts (or adopts) the bundled server and stops it after.
 
     With ``attach`` (the operator commands: status, dlq) an embedded server a running daemon owns is used as it
@@ -93,12 +93,12 @@ async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[a
             log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
     client = connect(url, config.redis)
     try:
-        yield client
-    except RedisError as exc:
-        raise StoreError(f"Redis failed: {exc}") from exc
+        # Storage raises StoreError already; this also covers code that still calls the client itself. OS errors
+        # are left alone: the commands write their output inside this block.
+        with store_errors(os_errors=False):
+            yield client
     finally:
-        with contextlib.suppress(RedisError, OSError):
-            await client.aclose()
+        await close(client)
         if server is not None:
             await asyncio.to_thread(server.stop)
 
@@ -110,7 +110,7 @@ async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -
         try:
             await app.start()
             return True
-        except (RedisError, StoreError, OSError) as exc:
+        except StoreError as exc:
             log.error("redis_unavailable", reason=str(exc), retry_in_s=delay)
         if stop is None:
             await asyncio.sleep(delay)
@@ -206,10 +206,9 @@ async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
     keys = Keys()
     async with open_redis(config, attach=True) as redis:
         rows = []
+        state = PollState(redis, keys)
         for feed in config.feeds:
-            # Undecoded client: fields and values are bytes (the stubs allow str too).
-            state = cast(dict[bytes, bytes], await redis.hgetall(keys.feed_state(feed.name)))
-            health = {k.decode(): v.decode() for k, v in state.items()}
+            health = await state.feed_health(feed.name)
             rows.append(
                 (
                     feed.name,
@@ -220,20 +219,14 @@ async def status(path: Path, env: Mapping[str, str], out: TextIO) -> int:
                     health.get("last_error", "")[:60],
                 )
             )
-        entries = await redis.xlen(keys.outbox)
-        groups = await redis.xinfo_groups(keys.outbox) if entries else []
-        dead = await redis.xlen(keys.dead)
+        outbox = await outbox_counts(redis, keys)
     header = ("feed", "last success (UTC)", "errors", "status", "items", "last error")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
-    pending = ", ".join(f"{_text(g['name'])} {g['pending']} pending" for g in groups) or "no sink has read it yet"
-    print(f"\noutbox: {entries} entries ({pending}); dead letters: {dead}", file=out)
+    pending = ", ".join(f"{name} {count} pending" for name, count in outbox.pending) or "no sink has read it yet"
+    print(f"\noutbox: {outbox.entries} entries ({pending}); dead letters: {outbox.dead}", file=out)
     return 0
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def dlq_list(path: Path, env: Mapping[str, str], out: TextIO, *, limit: int) -> int:

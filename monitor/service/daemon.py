@@ -14,13 +14,12 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import structlog
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.exceptions import RedisError
 
 from monitor.config import Config, FeedConfig
 from monitor.core.errors import ConfigError, MonitorError, StartupError, StoreError
@@ -31,6 +30,7 @@ from monitor.service.reload import FeedChanges, feed_changes, restart_needed
 from monitor.service.root import App
 from monitor.service.sink_tasks import Deliveries
 from monitor.storage.backlog import read_backlog
+from monitor.storage.connection import ping
 
 __all__ = ["SHUTDOWN_S", "Daemon"]
 
@@ -99,7 +99,7 @@ class Daemon:
         self.scheduler.add_job(
             self._poll,
             "date",
-            run_date=datetime.now(UTC) + timedelta(seconds=delay_s),
+            run_date=self.app.clock.now() + timedelta(seconds=delay_s),
             args=[feed],
             id=feed.name,
             name=feed.name,
@@ -130,7 +130,7 @@ class Daemon:
 
     def _schedule(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": AsyncIOExecutor()})
-        now = datetime.now(UTC)
+        now = self.app.clock.now()
         for i, feed in enumerate(self.app.config.feeds):
             # First polls spread over the first second, then each feed follows its own adaptive delay.
             scheduler.add_job(
@@ -231,7 +231,7 @@ class Daemon:
         leases = self.app.leases
         if leases is None:
             return
-        with contextlib.suppress(RedisError, StoreError, OSError, TimeoutError):
+        with contextlib.suppress(StoreError, TimeoutError):
             async with asyncio.timeout(2.0):
                 for feed in self.app.config.feeds:
                     await leases.release(feed.name)
@@ -263,7 +263,7 @@ class Daemon:
                 self._on_reload(config)
             for deliverer in change.started:
                 # Before the switch, so a new sink's group exists before the new config enqueues anything.
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(StoreError):
                     await deliverer.ensure_group()
             self.app.apply_reload(change)
             self._reschedule(feeds)
@@ -332,9 +332,9 @@ class Daemon:
         if self.scheduler is None or not self.scheduler.running:
             return "scheduler not running (starting, or waiting for Redis)"
         try:
-            await self.app.redis.ping()
-        except (RedisError, OSError) as exc:
-            return f"Redis did not answer PING ({type(exc).__name__})"
+            await ping(self.app.redis)
+        except StoreError as exc:  # named after the client's own error, e.g. ConnectionError
+            return f"Redis did not answer PING ({type(exc.__cause__ or exc).__name__})"
         return None
 
     async def _read_backlog(self) -> None:

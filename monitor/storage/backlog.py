@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from monitor.storage.connection import store_errors
 from monitor.storage.keys import Keys
 
 __all__ = ["UNREAD_CAP", "SinkBacklog", "entry_ms", "read_backlog"]
@@ -49,12 +50,14 @@ def _text(value: Any) -> str:
 
 
 async def read_backlog(redis: aioredis.Redis, keys: Keys) -> list[SinkBacklog]:
-    """The backlog of every consumer group on the outbox (groups of removed sinks included: they block trimming)."""
-    try:
-        groups: list[dict[str, Any]] = await redis.xinfo_groups(keys.outbox)
-    except ResponseError:  # no outbox yet
-        return []
-    return [await _group_backlog(redis, keys.outbox, group) for group in groups]
+    """The backlog of every consumer group on the outbox (groups of removed sinks included: they block trimming).
+    Raises ``StoreError`` when Redis fails."""
+    with store_errors("reading the outbox backlog"):
+        try:
+            groups: list[dict[str, Any]] = await redis.xinfo_groups(keys.outbox)
+        except ResponseError:  # no outbox yet
+            return []
+        return [await _group_backlog(redis, keys.outbox, group) for group in groups]
 
 
 async def _group_backlog(redis: aioredis.Redis, stream: str, group: dict[str, Any]) -> SinkBacklog:

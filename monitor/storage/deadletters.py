@@ -17,13 +17,10 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from monitor.storage.keys import Keys
+from monitor.storage.connection import store_errors
+from monitor.storage.keys import DEAD_MAXLEN, Keys
 
-__all__ = ["DEAD_MAXLEN", "DeadAlert", "list_dead", "retry_dead"]
-
-#: Approximate cap on the dead-letter stream, so a sink that refuses everything for months cannot fill Redis;
-#: far more than anyone reviews by hand.
-DEAD_MAXLEN = 10_000
+__all__ = ["DEAD_MAXLEN", "DeadAlert", "dead_fields", "list_dead", "retry_dead"]  # DEAD_MAXLEN: see storage.keys
 
 # Atomic move from the dead stream back to the outbox: two operators retrying the same id at once re-send once.
 _RETRY = """
@@ -55,6 +52,21 @@ class DeadAlert:
     alert: dict[str, Any]
 
 
+def dead_fields(
+    *, sink: str, alert_id: str, alert: bytes, reason: str, attempts: int, time: str, entry: str
+) -> dict[bytes, bytes | str]:
+    """The fields of a new dead-letter entry (``monitor.storage.outbox`` adds it as it acknowledges the entry)."""
+    return {
+        b"sink": sink,
+        b"id": alert_id,
+        b"alert": alert,
+        b"reason": reason,
+        b"attempts": str(attempts),
+        b"time": time,
+        b"entry": entry,
+    }
+
+
 def _text(fields: dict[bytes, bytes], name: str) -> str:
     return fields.get(name.encode(), b"").decode("utf-8", errors="replace")
 
@@ -77,8 +89,9 @@ def _dead_alert(dead_id: bytes | str, fields: dict[bytes, bytes]) -> DeadAlert:
 
 
 async def list_dead(redis: aioredis.Redis, keys: Keys, limit: int = 100) -> list[DeadAlert]:
-    """The ``limit`` most recent dead alerts, newest first."""
-    entries: Any = await redis.xrevrange(keys.dead, count=limit)
+    """The ``limit`` most recent dead alerts, newest first. Raises ``StoreError`` when Redis fails."""
+    with store_errors("listing dead letters"):
+        entries: Any = await redis.xrevrange(keys.dead, count=limit)
     return [_dead_alert(dead_id, fields) for dead_id, fields in entries]
 
 
@@ -97,13 +110,15 @@ async def retry_dead(redis: aioredis.Redis, keys: Keys, ids: Iterable[str] | Lit
     """Re-enqueue dead alerts for the sink each failed on and remove them from the dead-letter stream.
 
     ``ids`` are dead-letter entry ids, or ``"all"``. Returns the alerts re-enqueued; ids that are not (or no
-    longer) in the dead-letter stream are skipped.
+    longer) in the dead-letter stream are skipped. Raises ``StoreError`` when Redis fails (those moved before
+    stay moved).
     """
-    wanted = await _all_dead_ids(redis, keys) if ids == "all" else list(ids)
-    retry = redis.register_script(_RETRY)
     moved: list[DeadAlert] = []
-    for dead_id in wanted:
-        flat = await retry(keys=[keys.dead, keys.outbox], args=[dead_id])
-        if flat:
-            moved.append(_dead_alert(dead_id, dict(zip(flat[::2], flat[1::2], strict=True))))
+    with store_errors("re-enqueueing dead letters"):
+        wanted = await _all_dead_ids(redis, keys) if ids == "all" else list(ids)
+        retry = redis.register_script(_RETRY)
+        for dead_id in wanted:
+            flat = await retry(keys=[keys.dead, keys.outbox], args=[dead_id])
+            if flat:
+                moved.append(_dead_alert(dead_id, dict(zip(flat[::2], flat[1::2], strict=True))))
     return moved

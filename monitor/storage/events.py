@@ -23,14 +23,17 @@ from redis.exceptions import RedisError
 from monitor.core.errors import StoreError
 from monitor.events.cluster import EventState
 from monitor.events.escalation import EventPoint
-from monitor.storage.keys import ALERT_LOG_RETENTION_S, EVENT_TTL_S, FINGERPRINT_TTL_S, SEEN_TTL_S, Keys
+from monitor.storage.keys import (
+    ALERT_LOG_RETENTION_S,
+    CLUSTER_LOCK_TTL_MS,
+    EVENT_TTL_S,
+    FAMILY_INDEX_SIZE,
+    FINGERPRINT_TTL_S,
+    SEEN_TTL_S,
+    Keys,
+)
 
 __all__ = ["EventStore"]
-
-LOCK_TTL_MS = 10_000
-#: The family index keeps the events with the latest event times; scores are event times, which a backlog reads out
-#: of order, so it is bounded by size rather than by a time cut-off.
-FAMILY_INDEX_SIZE = 2000
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
 # and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
@@ -115,7 +118,7 @@ class EventStore:
     async def _redis_lock(self, family: str, deadline: float) -> AsyncIterator[None]:
         key, token = self.keys.cluster_lock(family), secrets.token_hex(8)
         try:
-            while not await self.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+            while not await self.redis.set(key, token, nx=True, px=CLUSTER_LOCK_TTL_MS):
                 if asyncio.get_running_loop().time() > deadline:
                     raise StoreError(f"could not take the clustering lock for {family}")
                 await asyncio.sleep(0.02)
@@ -149,7 +152,7 @@ class EventStore:
         low, high = (around - reach).timestamp(), (around + reach).timestamp()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(self.keys.fingerprint(fingerprint) if fingerprint else self.keys.fingerprint("-"))
+                pipe.get(self.keys.fingerprint_lookup(fingerprint))
                 for band in bands:
                     pipe.smembers(self.keys.band(band))
                 for entity in salient:
@@ -190,7 +193,7 @@ class EventStore:
             self.keys.outbox,
             self.keys.alert_log,
             self.keys.seen(article_id),
-            self.keys.fingerprint(fingerprint or f"none:{article_id}"),
+            self.keys.article_fingerprint(fingerprint, article_id),
             self.keys.event(event.id),
             self.keys.events,
             self.keys.family_events(event.family),

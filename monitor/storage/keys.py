@@ -1,4 +1,4 @@
-"""Every Redis key and TTL the monitor uses, in one place.
+"""Every Redis key, TTL and stream cap the monitor uses, in one place.
 
 All keys carry one hash tag (``{namespace}``) so that Lua scripts touching several keys stay valid on a Redis
 Cluster: the monitor's keyspace is small and lives in one slot. ``replay`` uses its own namespace so a backtest
@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALERT_LOG_RETENTION_S", "EVENT_TTL_S", "FINGERPRINT_TTL_S", "SEEN_TTL_S", "VALIDATORS_TTL_S", "Keys"]
+__all__ = [
+    "ALERT_LOG_RETENTION_S",
+    "CLUSTER_LOCK_TTL_MS",
+    "DEAD_MAXLEN",
+    "EVENT_TTL_S",
+    "FAMILY_INDEX_SIZE",
+    "FINGERPRINT_TTL_S",
+    "SEEN_TTL_S",
+    "VALIDATORS_TTL_S",
+    "Keys",
+]
 
 #: How long an article identity is remembered. Longer than any sensible ``max_age_hours``, so an article
 #: old enough to have been forgotten is also too old to alert on.
@@ -23,6 +33,14 @@ EVENT_TTL_S = 30 * 24 * 3600
 ALERT_LOG_RETENTION_S = 35 * 24 * 3600
 #: How long HTTP validators (ETag / Last-Modified) of a feed are kept without being refreshed.
 VALIDATORS_TTL_S = 30 * 24 * 3600
+#: The family index keeps the events with the latest event times; scores are event times, which a backlog reads out
+#: of order, so it is bounded by size rather than by a time cut-off.
+FAMILY_INDEX_SIZE = 2000
+#: How long a family's clustering lock lasts if its holder dies without releasing it.
+CLUSTER_LOCK_TTL_MS = 10_000
+#: Approximate cap on the dead-letter stream, so a sink that refuses everything for months cannot fill Redis;
+#: far more than anyone reviews by hand.
+DEAD_MAXLEN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +51,11 @@ class Keys:
     def _p(self) -> str:
         return "{" + self.namespace + "}"
 
+    @property
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of this namespace (``replay`` drops its namespace with it)."""
+        return f"{self._p}:*"
+
     def seen(self, article_id: str) -> str:
         """Claimed article identities (SET NX with TTL)."""
         return f"{self._p}:seen:{article_id}"
@@ -40,6 +63,16 @@ class Keys:
     def fingerprint(self, digest: str) -> str:
         """Exact content fingerprint (normalised title and opening text) -> the event its article joined."""
         return f"{self._p}:fp:{digest}"
+
+    def fingerprint_lookup(self, digest: str | None) -> str:
+        """The fingerprint key to look ``digest`` up under; without a digest one that is never written (``-`` is
+        no digest), so the lookup finds nothing."""
+        return self.fingerprint(digest or "-")
+
+    def article_fingerprint(self, digest: str | None, article_id: str) -> str:
+        """The fingerprint key an article's commit writes: its digest's, or when it has none one of its own
+        (``none:<article id>``) that no other article can share."""
+        return self.fingerprint(digest or f"none:{article_id}")
 
     def event(self, event_id: str) -> str:
         """One event's state (JSON)."""

@@ -18,9 +18,8 @@ import os
 import secrets
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from monitor.core.errors import StoreError
+from monitor.storage.connection import store_errors
 from monitor.storage.keys import Keys
 
 __all__ = ["STRETCH_LEASE_LUA", "TAKE_LEASE_LUA", "FeedLeases", "lease_ttl_ms", "replica_token"]
@@ -72,7 +71,8 @@ def replica_token(replica: str) -> str:
 
 
 class FeedLeases:
-    """The leases this process takes. Redis errors propagate (the caller decides whether to poll anyway)."""
+    """The leases this process takes. Redis failures raise ``StoreError`` (the caller decides whether to poll
+    anyway)."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, token: str) -> None:
         self.redis = redis
@@ -82,17 +82,13 @@ class FeedLeases:
     async def acquire(self, feed: str, ttl_ms: int) -> str | None:
         """Take or renew the lease of ``feed`` for ``ttl_ms``; None when it is ours now, else the token of its
         holder. (A poll takes it in ``PollState.begin_poll``; this is for a lease that must be set on its own.)"""
-        try:
+        with store_errors(f"taking the lease of {feed}"):
             holder = await self.redis.eval(_ACQUIRE, 1, self.keys.feed_lease(feed), self.token, str(ttl_ms))
-        except RedisError as exc:
-            raise StoreError(f"Redis failed taking the lease of {feed}: {exc}") from exc
         if not holder:
             return None
         return holder.decode() if isinstance(holder, bytes) else str(holder)
 
     async def release(self, feed: str) -> bool:
         """Give the lease of ``feed`` back if (and only if) this process still holds it."""
-        try:
+        with store_errors(f"releasing the lease of {feed}"):
             return bool(await self.redis.eval(_RELEASE, 1, self.keys.feed_lease(feed), self.token))
-        except RedisError as exc:
-            raise StoreError(f"Redis failed releasing the lease of {feed}: {exc}") from exc

@@ -41,7 +41,7 @@ class OutboxTail:
 async def drop_namespace(redis: Redis, keys: Keys) -> None:
     """Delete every key of ``keys``' namespace (a replay's own; never the daemon's)."""
     try:
-        async for key in redis.scan_iter(match="{" + keys.namespace + "}:*", count=500):
+        async for key in redis.scan_iter(match=keys.pattern, count=500):
             await redis.delete(key)
     except RedisError as exc:
         raise StoreError(f"Redis failed deleting namespace {keys.namespace}: {exc}") from exc
