@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check monitor tests benchmarks
 	$(BIN)/ruff format --check monitor
 	$(BIN)/mypy monitor
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/monitor check

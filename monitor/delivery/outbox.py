@@ -33,13 +33,11 @@ from monitor.core.errors import DeliveryError, PermanentDeliveryError, StoreErro
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.held import HeldEntries, HeldEntry
 from monitor.delivery.sinks import Sink
-from monitor.storage.connection import REDIS_ERRORS, Redis
+from monitor.storage.connection import Redis
 from monitor.storage.keys import Keys
-from monitor.storage.outbox import OutboxEntry, OutboxGroup, OutboxGroupMissingError, ensure_group, trim_delivered
+from monitor.storage.outbox import OutboxEntry, OutboxGroup, OutboxGroupMissingError
 
-# ensure_group and trim_delivered (monitor.storage.outbox) and REDIS_ERRORS (a compatibility alias of
-# monitor.storage.connection) are re-exported for the callers that still import them from here.
-__all__ = ["REDIS_ERRORS", "Deliverer", "ensure_group", "retry_delay", "trim_delivered"]
+__all__ = ["Deliverer", "retry_delay"]
 
 _REDIS_BACKOFF_S = (0.5, 30.0)
 

@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import TextIO
 
 import aiohttp
-import redis.asyncio as aioredis
 import structlog
 
 from monitor.config import Config, FeedConfig
@@ -23,7 +22,7 @@ from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
 from monitor.core.models import Article, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
-from monitor.delivery.outbox import REDIS_ERRORS, Deliverer, trim_delivered
+from monitor.delivery.outbox import Deliverer
 from monitor.delivery.sinks import Sink
 from monitor.delivery.sinks.factory import build_sinks
 from monitor.detection.matcher import Matcher
@@ -35,9 +34,11 @@ from monitor.parsing.pool import ParserPool
 from monitor.processing.processor import Processor, policies
 from monitor.service.reload import sink_signatures
 from monitor.storage.batch import ScriptBatch
+from monitor.storage.connection import Redis, close
 from monitor.storage.events import EventStore
 from monitor.storage.keys import EVENT_TTL_S, Keys
 from monitor.storage.leases import FeedLeases, replica_token
+from monitor.storage.outbox import trim_delivered
 from monitor.storage.pollstate import PollState
 
 __all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
@@ -66,7 +67,7 @@ class App:
     config: Config
     ruleset: RuleSet
     matcher: Matcher
-    redis: aioredis.Redis
+    redis: Redis
     store: PollState
     http: aiohttp.ClientSession
     poller: FeedPoller
@@ -114,7 +115,7 @@ class App:
         await self.processor.events.prune(self.clock.now(), timedelta(seconds=EVENT_TTL_S))
         try:
             removed = await trim_delivered(self.redis, self.store.keys)
-        except (*REDIS_ERRORS, StoreError) as exc:
+        except StoreError as exc:
             log.warning("outbox_trim_failed", reason=str(exc))
             return
         if removed:
@@ -178,7 +179,7 @@ class App:
             await sink.close()
         if self.owns_http:
             await self.http.close()
-        await self.redis.aclose()
+        await close(self.redis)
 
 
 async def build_app(
@@ -186,7 +187,7 @@ async def build_app(
     ruleset: RuleSet,
     *,
     clock: Clock,
-    redis: aioredis.Redis,
+    redis: Redis,
     http: aiohttp.ClientSession | None = None,
     stdout: TextIO | None = None,
     consumer: str | None = None,

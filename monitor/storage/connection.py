@@ -29,7 +29,6 @@ from monitor.config import RedisConfig
 from monitor.core.errors import StoreError, StoreUnavailableError
 
 __all__ = [
-    "REDIS_ERRORS",
     "EmbeddedRedis",
     "Redis",
     "close",
@@ -43,16 +42,15 @@ __all__ = [
 #: The client type the rest of the monitor annotates with (it never imports redis itself).
 Redis: TypeAlias = aioredis.Redis
 
-#: Compatibility alias, to be removed: redis' errors for "unreachable or restarting". Storage raises
-#: ``StoreUnavailableError`` for them; catch that (or ``StoreError``) instead.
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+#: Redis' errors for "unreachable or restarting": storage raises ``StoreUnavailableError`` for them.
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 def store_error(exc: BaseException, doing: str = "") -> StoreError:
     """The ``StoreError`` for a failure of the client (raise it ``from exc``): ``StoreUnavailableError`` when Redis
     could not be reached or did not answer in time (the client's connection and timeout errors, or an OS error of
     its socket), a plain ``StoreError`` when Redis answered with an error."""
-    kind = StoreUnavailableError if isinstance(exc, (*REDIS_ERRORS, OSError)) else StoreError
+    kind = StoreUnavailableError if isinstance(exc, (*_UNAVAILABLE, OSError)) else StoreError
     return kind(f"Redis failed{' ' + doing if doing else ''}: {type(exc).__name__}: {exc}")
 
 
