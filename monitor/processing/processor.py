@@ -185,7 +185,6 @@ class Processor:
                 close=CLOSE_IN_TIME,
             )
             best = self._best(candidates, copy_of, families, (salient, focus), signature, at)
-            bound = log.bind(feed=article.feed, article=article.id)
             reasons: list[str] = []
             if best is None:
                 event = new_event(
@@ -216,19 +215,7 @@ class Processor:
             )
             if not committed:
                 return _Outcome("duplicate")
-            if kind == "new":
-                bound.info(
-                    "event_opened",
-                    event_id=event.id,
-                    event_type=event.event_type,
-                    severity=event.severity,
-                    rules=list(match.rules),
-                    title=article.title,
-                )
-            elif kind == "revised":
-                bound.info("event_revised", event_id=event.id, revision=event.revision, reasons=reasons)
-            else:
-                bound.info("event_joined", event_id=event.id, sources=len(event.sources))
+            _log_outcome(kind, event, article, match, reasons)
             return _Outcome(kind, event)
 
     def _best(
@@ -294,3 +281,20 @@ class Processor:
             log.info(
                 "escalation_changed", previous=previous, level=reading.level, score=reading.score, surge=reading.surge
             )
+
+
+def _log_outcome(kind: str, event: EventState, article: Article, match: Match, reasons: list[str]) -> None:
+    bound = log.bind(feed=article.feed, article=article.id)
+    if kind == "new":
+        bound.info(
+            "event_opened",
+            event_id=event.id,
+            event_type=event.event_type,
+            severity=event.severity,
+            rules=list(match.rules),
+            title=article.title,
+        )
+    elif kind == "revised":
+        bound.info("event_revised", event_id=event.id, revision=event.revision, reasons=reasons)
+    else:
+        bound.info("event_joined", event_id=event.id, sources=len(event.sources))
