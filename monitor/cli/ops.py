@@ -30,7 +30,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     config, ruleset = config_and_rules(config_path(args), dict(os.environ), args.rules)
     configure_logging(level="warning", fmt="console")  # the timeline goes to stdout; problems to stderr
-    return run(replay_command(config, ruleset, args.paths, speed=args.speed, with_sinks=args.sinks, out=sys.stdout))
+    return run(
+        replay_command(
+            config, ruleset, args.paths, speed=args.speed, with_sinks=args.sinks, backlog=args.backlog, out=sys.stdout
+        )
+    )
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

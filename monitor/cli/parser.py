@@ -151,6 +151,11 @@ def _add_replay(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argp
         help="0 = as fast as possible (default); N = N times real time (pauses capped at 5 s)",
     )
     replay.add_argument("--sinks", action="store_true", help="also deliver the alerts to the configured sinks")
+    replay.add_argument(
+        "--backlog",
+        action="store_true",
+        help="process each source's articles in one batch, as a first poll of feeds that list them all would",
+    )
 
 
 def _add_events(sub: _Commands, common: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path
+from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path, run
 
 __all__ = ["cmd_check", "cmd_rules", "cmd_scan"]
 
@@ -45,7 +45,22 @@ def _rules_test(args: argparse.Namespace) -> int:
     ok = run_rule_tests(
         ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
     )
+    if args.corpus:
+        _event_scores(args)
     return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _event_scores(args: argparse.Namespace) -> None:
+    """Labelled corpora with ``event_key``: replay them (the embedded or configured Redis, a namespace of its own)
+    and print the clustering's scores."""
+    from monitor.core.logs import configure_logging
+    from monitor.service.bootstrap import config_and_rules, event_scores
+
+    config, ruleset = config_and_rules(config_path(args), dict(os.environ), args.rules)
+    configure_logging(level="warning", fmt="console")
+    for path in args.corpus:
+        print(f"\n{path}: events (replayed in publication order)", file=sys.stdout)
+        run(event_scores(config, ruleset, [path], sys.stdout))
 
 
 def _rules_derive(args: argparse.Namespace) -> int:

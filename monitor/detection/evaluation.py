@@ -105,9 +105,18 @@ def _labelled(path: Path) -> list[tuple[Article, str | None]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             obj = json.loads(line)
-            labels[str(obj.get("id") or obj.get("link") or f"{path.name}:{number}")] = obj.get("label")
+            labels[str(obj.get("id") or obj.get("link") or f"{path.name}:{number}")] = _truth(obj)
     articles = list(read_articles([path]))
     return [(a, labels.get(a.id, labels.get(a.url))) for a in articles]
+
+
+def _truth(obj: dict[str, object]) -> str | None:
+    """The labelled event type: ``label`` is the type (or null), or a boolean beside ``event_type``."""
+    label = obj.get("label")
+    if isinstance(label, bool):
+        event_type = obj.get("event_type")
+        return str(event_type) if label and event_type else None
+    return str(label) if label else None
 
 
 def run_rule_tests(

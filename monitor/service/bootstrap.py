@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TextIO
@@ -311,12 +312,34 @@ def config_and_rules(path: Path, env: Mapping[str, str], rules: list[Path] | Non
 
 
 async def replay_command(
-    config: Config, ruleset: RuleSet, paths: list[Path], *, speed: float, with_sinks: bool, out: TextIO
+    config: Config,
+    ruleset: RuleSet,
+    paths: list[Path],
+    *,
+    speed: float,
+    with_sinks: bool,
+    out: TextIO,
+    backlog: bool = False,
 ) -> int:
     from monitor.service.replay import replay
 
     async with open_redis(config, attach=True) as redis:
-        await replay(paths, config, ruleset, redis, out=out, speed=speed, with_sinks=with_sinks)
+        await replay(paths, config, ruleset, redis, out=out, speed=speed, with_sinks=with_sinks, backlog=backlog)
+    return 0
+
+
+async def event_scores(config: Config, ruleset: RuleSet, paths: list[Path], out: TextIO) -> int:
+    """For ``rules test --corpus``: how the labelled files cluster into events when replayed, scores only."""
+    from monitor.service.replay import read_labels, replay
+
+    if not read_labels(paths):
+        print("  no event_key labels: nothing to score", file=out)
+        return 0
+    timeline = io.StringIO()
+    async with open_redis(config, attach=True) as redis:
+        await replay(paths, config, ruleset, redis, out=timeline)
+    text = timeline.getvalue()
+    print(text[text.find("articles:") :].rstrip(), file=out)
     return 0
 
 
