@@ -28,7 +28,7 @@ from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.reload import FeedChanges, feed_changes, restart_needed
 from monitor.service.root import App
-from monitor.service.sink_tasks import Deliveries
+from monitor.service.sink_tasks import SinkTasks
 from monitor.storage.backlog import read_backlog
 from monitor.storage.connection import ping
 
@@ -62,7 +62,7 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.endpoints: HealthServer | None = None
         self._polls: set[asyncio.Task[object]] = set()
-        self._deliveries = Deliveries()
+        self._sink_tasks = SinkTasks()
         self._metrics = metrics
         self._loader = loader
         self._on_reload = on_reload
@@ -195,7 +195,7 @@ class Daemon:
         self.scheduler = self._schedule()
         self.scheduler.start()
         for deliverer in self.app.deliverers:
-            self._deliveries.start(deliverer)
+            self._sink_tasks.start(deliverer)
         log.info(
             "monitor_started",
             replica=self.app.replica,
@@ -210,8 +210,8 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        self._deliveries.signal_all()
-        pending: list[asyncio.Task[object]] = [*self._deliveries.tasks, *self._polls, *self._reloads]
+        self._sink_tasks.signal_all()
+        pending: list[asyncio.Task[object]] = [*self._sink_tasks.tasks, *self._polls, *self._reloads]
         if pending and not self.force_exit:
             _, late = await asyncio.wait(pending, timeout=SHUTDOWN_S)
         else:
@@ -267,11 +267,11 @@ class Daemon:
                     await deliverer.ensure_group()
             self.app.apply_reload(change)
             self._reschedule(feeds)
-            await self._deliveries.stop(change.stopped, SHUTDOWN_S)
+            await self._sink_tasks.stop(change.stopped, SHUTDOWN_S)
             # Before serve() every deliverer is started there; after should_exit none may start.
             if self.scheduler is not None and not self.should_exit.is_set():
                 for deliverer in change.started:
-                    self._deliveries.start(deliverer)
+                    self._sink_tasks.start(deliverer)
             log.info(
                 "config_reloaded",
                 feeds=len(config.feeds),

@@ -11,12 +11,12 @@ import structlog
 
 from monitor.delivery.outbox import Deliverer
 
-__all__ = ["Deliveries"]
+__all__ = ["SinkTasks"]
 
 log = structlog.get_logger(__name__)
 
 
-class Deliveries:
+class SinkTasks:
     def __init__(self) -> None:
         self._running: dict[Deliverer, tuple[asyncio.Event, asyncio.Task[None]]] = {}
 
