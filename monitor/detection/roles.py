@@ -77,7 +77,9 @@ _PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
     ),
     (Direction.US_TARGETED, re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
     (Direction.US_TARGETED, re.compile(rf" (?:{_ACT_VERB}|{_ASSAULT}) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
-    # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back"
+    # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back",
+    # and reactions to its strikes: "iraq summons usa ambassador over usa airstrikes"
+    (Direction.US_ACTS, re.compile(rf" (?:over|after|following|for) (?:the |a )?{_US} {_US_STRIKE_NOUN}")),
     (Direction.US_ACTS, re.compile(rf" (?:killed|hit|targeted|struck) (?:in|by) (?:an? )?{_US} {_US_STRIKE_NOUN}")),
     (
         Direction.US_ACTS,
