@@ -6,6 +6,7 @@ than loopback fails the test instead of leaving the machine.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+import structlog
 
 from monitor.config import RedisConfig
 from monitor.storage.connection import EmbeddedRedis, connect
@@ -57,3 +59,17 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A command run in-process (``main([...])``) configures logging for its process, on the stream pytest lends
+    it for that test: put structlog and the root logger back afterwards, so later tests neither log into a closed
+    stream nor lose the levels ``capture_logs`` relies on."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
