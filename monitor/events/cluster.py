@@ -10,6 +10,7 @@ copies, i.e. near-duplicate texts, count once).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ __all__ = [
     "casualty_count",
     "event_time",
     "family_of",
+    "is_follow_up",
     "join_score",
     "joinable_families",
     "new_event",
@@ -68,6 +70,17 @@ CLOSENESS = {"attack_on_us_forces_in_iraq": timedelta(hours=12)}
 #: What being close in time says per family (default 2.0, enough to join with nothing against it): militias often
 #: attack several bases on one day, so for attacks it only helps.
 PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
+#: Families where two distinct events within one window are rare (a parliament vote, a drawdown, an advisory).
+SPARSE_FAMILIES = frozenset({"iraq_expels_or_ends_us_presence", "us_personnel_evacuation_or_advisory"})
+#: How much longer than its family's window an event stays open to follow-ups about what it is about.
+FOLLOW_UP_REACH = timedelta(days=4)
+#: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
+_FOLLOW_UP = re.compile(
+    r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
+    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnosed)\b",
+    re.IGNORECASE,
+)
+_NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
 #: Per family, the kinds of entity of which two different ones mean two different events.
 VETOES = {
     "us_strike_in_iraq": ("base", "person"),
@@ -104,6 +117,12 @@ def event_time(article: Article, now: datetime, max_age: timedelta | None) -> da
     if max_age is not None and published < now - max_age:
         return now
     return published
+
+
+def is_follow_up(title: str) -> bool:
+    """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
+    not a new occurrence ("again", "another", "second")."""
+    return _FOLLOW_UP.search(title) is not None and _NEW_OCCURRENCE.search(title) is None
 
 
 def salient_entities(entities: Iterable[str], types: Mapping[str, str]) -> frozenset[str]:
@@ -202,14 +221,20 @@ def join_score(
     types: Mapping[str, str],
     policy: EventPolicy,
     focus: frozenset[str] | None = None,
+    follow_up: bool = False,
 ) -> float:
-    """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window)."""
+    """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
+    ``follow_up``: the article reports on an earlier happening (names the dead, mourns, condemns) rather than a
+    new one, so it may join an event that shares what its headline and lead are about days later."""
     if event.family != family:
         return 0.0
     first, last = event.span
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
-    if max(last, at) - min(first, at) > policy.window_for(family) + EARLY_SLACK:
+    reach = policy.window_for(family) + EARLY_SLACK
+    if follow_up and (focus or salient) & set(event.focus or event.salient):
+        reach += FOLLOW_UP_REACH
+    if max(last, at) - min(first, at) > reach:
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
@@ -229,6 +254,8 @@ def join_score(
         score += PROXIMITY_WEIGHT.get(family, 2.0)
         if not salient:
             score += 1.0  # and an article that names nothing specific has nothing that contradicts it
+    elif family in SPARSE_FAMILIES:
+        score += 1.0  # two votes or two advisories within one window are rare: the window itself says something
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score

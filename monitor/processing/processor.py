@@ -28,12 +28,14 @@ from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
+    FOLLOW_UP_REACH,
     RELATED_MARGIN,
     EventPolicy,
     EventState,
     add_article,
     event_time,
     family_of,
+    is_follow_up,
     join_score,
     joinable_families,
     new_event,
@@ -180,11 +182,13 @@ class Processor:
                 bands=bands,
                 salient=sorted(salient),
                 around=at,
-                reach=self._longest_window + EARLY_SLACK,
+                reach=self._longest_window + EARLY_SLACK + FOLLOW_UP_REACH,
                 families=families,
                 close=CLOSE_IN_TIME,
             )
-            best = self._best(candidates, copy_of, families, (salient, focus), signature, at)
+            best = self._best(
+                candidates, copy_of, families, (salient, focus), signature, at, is_follow_up(article.title)
+            )
             reasons: list[str] = []
             if best is None:
                 event = new_event(
@@ -226,6 +230,7 @@ class Processor:
         named: tuple[frozenset[str], frozenset[str]],
         signature: np.ndarray,
         at: datetime,
+        follow_up: bool = False,
     ) -> EventState | None:
         """The event the article joins, if any: the best-scoring candidate of its own family, or of a related one
         (``families[1:]``) by a margin."""
@@ -240,6 +245,7 @@ class Processor:
                 family=event.family,
                 salient=named[0],
                 focus=named[1],
+                follow_up=follow_up,
                 signature=signature,
                 at=at,
                 types=self._types,
