@@ -73,3 +73,13 @@ def _logging_restored() -> Iterator[None]:
     structlog.configure(**saved)
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+async def unreachable() -> AsyncIterator[aioredis.Redis]:
+    """A client of a Redis that is not there (a socket path that does not exist): every command fails fast."""
+    client = connect("unix:///nonexistent/monitor-test.sock", RedisConfig(connect_timeout_s=0.5, socket_timeout_s=0.5))
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from monitor.config import RedisConfig
 from monitor.core.errors import StoreError, StoreUnavailableError
-from monitor.storage.connection import connect, ping
+from monitor.storage.connection import ping
 from monitor.storage.deadletters import list_dead
 from monitor.storage.keys import Keys
 from monitor.storage.outbox import (
@@ -38,15 +37,6 @@ async def enqueue(redis: aioredis.Redis, alert_id: str, **extra: str) -> str:
 async def pending_ids(redis: aioredis.Redis, group: str, consumer: str | None = None) -> list[str]:
     rows: Any = await redis.xpending_range(KEYS.outbox, group, "-", "+", 100, consumername=consumer)
     return [row["message_id"].decode() for row in rows]
-
-
-@pytest.fixture
-async def unreachable() -> AsyncIterator[aioredis.Redis]:
-    client = connect("unix:///nonexistent/monitor-test.sock", RedisConfig(connect_timeout_s=0.5, socket_timeout_s=0.5))
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 # -- groups and reading ------------------------------------------------------------------------------------

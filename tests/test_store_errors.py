@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,15 +20,6 @@ from monitor.storage.keys import Keys
 from monitor.storage.leases import FeedLeases
 
 KEYS = Keys("test")
-
-
-@pytest.fixture
-async def unreachable() -> AsyncIterator[aioredis.Redis]:
-    client = connect("unix:///nonexistent/monitor-test.sock", RedisConfig(connect_timeout_s=0.5, socket_timeout_s=0.5))
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def test_store_error_tells_unreachable_from_refused() -> None:
