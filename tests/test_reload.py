@@ -265,6 +265,26 @@ async def test_reload_in_process_keeps_unchanged_sinks_and_refuses_bad_input(red
         await app.close()
 
 
+async def test_a_reload_that_fails_unexpectedly_changes_nothing(redis: aioredis.Redis) -> None:
+    """Whatever loading raises, not only a ``ConfigError`` (a bug, a ``RecursionError`` deep in a library), the
+    reload is reported as failed and the daemon keeps its configuration: a SIGHUP never takes it down."""
+    rules = load_rules([ROOT / "rules"])
+
+    def loader() -> tuple[Config, RuleSet]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    config = settings()
+    app = await build_app(config, rules, clock=SystemClock(), redis=redis, stdout=io.StringIO())
+    try:
+        with capture_logs() as logs:
+            assert not await Daemon(app, loader=loader).reload()
+        assert logs[-1]["event"] == "config_reload_failed"
+        assert logs[-1]["problems"] == ["RecursionError: maximum recursion depth exceeded"]
+        assert app.config is config and app.ruleset is rules
+    finally:
+        await app.close()
+
+
 def test_what_a_reload_changes_and_what_waits_for_a_restart() -> None:
     old = settings()
     new = settings(
