@@ -47,3 +47,14 @@ def test_exception_text_and_stdlib_loggers_are_redacted() -> None:
 
 def test_credentials_in_urls_are_redacted() -> None:
     assert Redactor().text("redis://user:hunter2@db:6379/0") == "redis://[redacted]@db:6379/0"
+
+
+def test_credentials_in_malformed_and_password_only_urls_are_redacted() -> None:
+    """Redis takes a password without a user (``redis://:pw@host``), and an unencoded ``/`` or ``#`` in a
+    password makes the URL malformed: neither may leak. Other URLs keep their paths, '@' included."""
+    redact = Redactor().text
+    assert redact("redis://:hunter2@db:6379/0") == "redis://[redacted]@db:6379/0"
+    assert redact("failed: rediss://admin:hun/ter#2@db:6379 (x)") == "failed: rediss://[redacted]@db:6379 (x)"
+    assert redact("https://token@feeds.example.org/rss") == "https://[redacted]@feeds.example.org/rss"
+    assert redact("redis://db:6379/0?password=hunter2&db=1") == "redis://db:6379/0?password=[redacted]&db=1"
+    assert redact("https://medium.com/feed/@someone") == "https://medium.com/feed/@someone"

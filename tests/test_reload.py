@@ -138,6 +138,67 @@ async def test_sighup_applies_a_good_config_and_keeps_the_last_good_one_on_error
     assert [e["sink"] for e in log_events(log) if e.get("event") == "sink_stopped"] == ["hook"]
 
 
+#: Nine nested levels of ten aliases (10^10 nodes expanded) and an alias inside its own anchor.
+ALIAS_BOMB = "".join(
+    [f"l0: &l0 [{', '.join(['lol'] * 10)}]\n"]
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10)]
+)
+RECURSIVE_ALIAS = "loop: &loop [x, *loop]\n"
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.timeout(60)
+async def test_sighup_with_an_alias_bomb_keeps_the_last_good_config(redis_url: str, tmp_path: Path) -> None:
+    """A rule file or configuration with an alias bomb or a recursive alias, then ``systemctl reload``: the reload
+    is refused at once with ``path:line``, in little memory, and the daemon goes on with what it had."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    config, log = tmp_path / "monitor.yaml", tmp_path / "daemon.log"
+    async with FeedServer() as feeds:
+        feeds.set_feed("/a.xml", rss(ESCALATION[:1]))
+        feeds.set_feed("/b.xml", rss(ESCALATION[1:2]))
+        good = (
+            f"rules: [{tmp_path / 'rules'}]\nfetch: {{allow_private_networks: true, timeout_s: 5}}\n"
+            f"feeds:\n  - {{name: a, url: '{feeds.url('/a.xml')}', interval_s: 1}}\n"
+            f"alerts: {{sinks: [{{type: file, path: '{tmp_path / 'archive.jsonl'}'}}]}}\n"
+            "metrics: {port: 0}\nlog: {format: json}\n"
+        )
+        config.write_text(good)
+        daemon = await start_daemon(config, log, REDIS_URL=redis_url)
+        try:
+            await wait_for_log(log, "feed_fetched", feed="a")
+            bomb = tmp_path / "rules" / "zz-bomb.yaml"
+            bomb.write_text(ALIAS_BOMB)
+            failed = await hangup(daemon, log, "config_reload_failed", 1)
+            assert [p for p in failed["problems"] if p.startswith(f"{bomb}:")] == [
+                f"{bomb}:4: aliases expand to more than 10000 nodes (an alias bomb?); write the values out"
+            ], failed
+            bomb.unlink()
+            config.write_text(good + RECURSIVE_ALIAS)
+            failed = await hangup(daemon, log, "config_reload_failed", 2)
+            line = len(good.splitlines()) + 1
+            assert failed["problems"] == [f"{config}:{line}: alias *loop is inside its own anchor (recursive)"], failed
+
+            hits = feeds.hits("/a.xml")
+            await asyncio.sleep(2.5)
+            assert feeds.hits("/a.xml") > hits and daemon.returncode is None  # still polling, as configured
+            assert peak_memory_mb(daemon.pid) < 250  # (it runs in about 100 MB)
+            assert not [e for e in log_events(log) if e.get("event") == "config_reloaded"]
+
+            # A good configuration after the bad ones is applied as usual.
+            config.write_text(good.replace("feeds:\n", f"feeds:\n  - {{name: b, url: '{feeds.url('/b.xml')}'}}\n"))
+            reloaded = await hangup(daemon, log, "config_reloaded", 1)
+            assert reloaded["feeds_added"] == ["b"]
+        finally:
+            code = await stop_daemon(daemon)
+    assert code == 0
+
+
 def settings(**changes: Any) -> Config:
     base: dict[str, Any] = {
         "rules": [str(ROOT / "rules")],
@@ -201,6 +262,26 @@ async def test_reload_in_process_keeps_unchanged_sinks_and_refuses_bad_input(red
     finally:
         daemon.should_exit.set()
         await asyncio.wait_for(serving, 15)
+        await app.close()
+
+
+async def test_a_reload_that_fails_unexpectedly_changes_nothing(redis: aioredis.Redis) -> None:
+    """Whatever loading raises, not only a ``ConfigError`` (a bug, a ``RecursionError`` deep in a library), the
+    reload is reported as failed and the daemon keeps its configuration: a SIGHUP never takes it down."""
+    rules = load_rules([ROOT / "rules"])
+
+    def loader() -> tuple[Config, RuleSet]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    config = settings()
+    app = await build_app(config, rules, clock=SystemClock(), redis=redis, stdout=io.StringIO())
+    try:
+        with capture_logs() as logs:
+            assert not await Daemon(app, loader=loader).reload()
+        assert logs[-1]["event"] == "config_reload_failed"
+        assert logs[-1]["problems"] == ["RecursionError: maximum recursion depth exceeded"]
+        assert app.config is config and app.ruleset is rules
+    finally:
         await app.close()
 
 

@@ -1,24 +1,22 @@
-"""The configuration contract: one typed object, validated at load, every problem reported with its line.
+"""The configuration contract: one typed object, validated when ``load`` reads it, every problem reported with
+its line.
 
-Config flows one way: file -> ``${VAR}`` -> ``REDIS_URL`` -> flags -> this object. Nothing below the CLI reads
-``os.environ``; the CLI passes the environment in.
+Nothing below the CLI reads ``os.environ``; the CLI passes the environment in (see ``load``).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Generic, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config.addresses import bad_addresses
-from monitor.config.yamlsrc import load_yaml
-from monitor.core.errors import ConfigError, Problem
+from monitor.config.redisurl import redis_url_problem
 
 __all__ = [
     "AlertsConfig",
@@ -38,16 +36,14 @@ __all__ = [
     "SinkConfig",
     "SmtpConfig",
     "WebhookSink",
-    "load_config",
     "sink_name",
-    "with_environment",
 ]
 
 
-_REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
-_CHECKS = "monitor.config.checks"  # the validation context's key for the checks load_config was given
+CHECKS = "monitor.config.checks"  # the validation context's key for the checks load_config was given
 _S = TypeVar("_S", bound=BaseModel)
 
 
@@ -67,7 +63,7 @@ class _Strict(BaseModel):
 
     @model_validator(mode="after")
     def _passed_in_checks(self, info: ValidationInfo) -> Self:
-        checks = info.context.get(_CHECKS, {}) if isinstance(info.context, dict) else {}
+        checks = info.context.get(CHECKS, {}) if isinstance(info.context, dict) else {}
         for problem in checks.get(type(self), ()):
             reason = problem(self)
             if reason:
@@ -100,8 +96,9 @@ class RedisConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if value != "embedded" and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("must be 'embedded' or a redis://, rediss:// or unix:// URL")
+        reason = redis_url_problem(value)
+        if reason:
+            raise ValueError(reason)
         return value
 
 
@@ -296,7 +293,7 @@ class Config(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     #: This replica's stable name among those sharing one Redis (its consumer name in the outbox groups);
     #: default: the host name. ``MONITOR_REPLICA`` in the environment overrides it.
-    replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=_REPLICA_NAME)
+    replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=REPLICA_NAME)
     source: str = Field("<defaults>", exclude=True, description="where this config was read from")
 
     @model_validator(mode="after")
@@ -308,48 +305,3 @@ class Config(_Strict):
         if (self.digests or any(s.type == "email" for s in self.alerts.sinks)) and self.smtp is None:
             raise ValueError("digests and email sinks need an 'smtp' section")
         return self
-
-
-def _format_loc(loc: tuple[str | int, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-
-
-def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionCheck[Any]] = ()) -> Config:
-    """Read, substitute, validate, and run ``checks`` on their sections. Raises ``ConfigError`` with every problem
-    and its line."""
-    located = load_yaml(path, env=env)
-    if not isinstance(located.data, dict):
-        raise ConfigError([*located.problems, Problem(located.path, 1, "the configuration must be a mapping")])
-    problems = list(located.problems)
-    by_section: dict[type[BaseModel], list[Callable[[Any], str | None]]] = {}
-    for check in checks:
-        by_section.setdefault(check.section, []).append(check.problem)
-    try:
-        config = Config.model_validate({**located.data, "source": str(path)}, context={_CHECKS: by_section})
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file", "email"))
-            where = _format_loc(loc) or "(top level)"
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            problems.append(Problem(located.path, located.line(loc), f"{where}: {message}"))
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from exc
-    if problems:
-        raise ConfigError(problems)
-    return with_environment(config, env)
-
-
-def with_environment(config: Config, env: Mapping[str, str]) -> Config:
-    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REPLICA``)."""
-    replica = env.get("MONITOR_REPLICA")
-    if replica:
-        if not re.fullmatch(_REPLICA_NAME, replica) or len(replica) > 100:
-            raise ConfigError([Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)")])
-        config = config.model_copy(update={"replica_name": replica})
-    url = env.get("REDIS_URL")
-    if url:
-        config = config.model_copy(
-            update={"redis": RedisConfig.model_validate({**config.redis.model_dump(), "url": url})}
-        )
-    return config

@@ -15,15 +15,17 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from monitor.core.redact import redact
+
 __all__ = ["Redactor", "configure_logging"]
 
 _URL_SECRET = re.compile(r"(?P<origin>https?://[^/\s\"'?#]+)(?P<rest>[/?#][^\s\"'<>]*)")
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 _KEY_NAMES = re.compile(r"(secret|password|passwd|token|authorization|api[_-]?key)", re.IGNORECASE)
 
 
 class Redactor:
-    """Removes secrets from log events: configured secret values, URL paths/queries of sink URLs, passwords."""
+    """Removes secrets from log events: configured secret values, URL paths/queries of sink URLs, credentials in
+    URLs (``core.redact``)."""
 
     def __init__(self, secrets: Iterable[str] = (), sensitive_urls: Iterable[str] = ()) -> None:
         self.update(secrets, sensitive_urls)
@@ -34,10 +36,7 @@ class Redactor:
         self._hosts = {m.group("origin") for u in sensitive_urls if (m := _URL_SECRET.match(u))}
 
     def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, "[redacted]")
-        value = _USERINFO.sub(r"\g<scheme>[redacted]@", value)
+        value = redact(value, self._secrets)
         if self._hosts:
             value = _URL_SECRET.sub(
                 lambda m: m.group("origin") + ("/[redacted]" if m.group("origin") in self._hosts else m.group("rest")),

@@ -92,7 +92,10 @@ async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[R
             server = embedded
             url = await asyncio.to_thread(server.start)
             log.info("redis_started", mode="embedded", data_dir=str(server.data_dir))
-    client = connect(url, config.redis)
+    try:
+        client = connect(url, config.redis)
+    except ValueError as exc:  # what the URL check leaves to the client, e.g. a query parameter it cannot read
+        raise ConfigError([Problem(config.source, None, f"redis.url (or REDIS_URL): {exc}")]) from exc
     try:
         # Storage raises StoreError already; this also covers code that still calls the client itself. OS errors
         # are left alone: the commands write their output inside this block.

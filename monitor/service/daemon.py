@@ -22,7 +22,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config, FeedConfig
-from monitor.core.errors import ConfigError, MonitorError, StartupError, StoreError
+from monitor.core.errors import ConfigError, StartupError, StoreError
 from monitor.detection.rulefile import RuleSet
 from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
@@ -241,7 +241,7 @@ class Daemon:
     async def reload(self) -> bool:
         """Apply the configuration and rules as they are now on disk; True when applied. A bad configuration (or
         rule pack, or a sink that cannot be built) changes nothing: ``config_reload_failed`` lists every problem
-        as ``path:line: reason`` and the daemon goes on with what it had."""
+        as ``path:line: reason`` and the daemon goes on with what it had; so does any other exception (a bug)."""
         if self._loader is None:
             log.warning("config_reload_failed", problems=["this daemon was started without a configuration file"])
             return False
@@ -253,7 +253,7 @@ class Daemon:
                 log.error("config_reload_failed", problems=[str(p) for p in exc.problems])
                 self.app.observer.config_reloaded(False)
                 return False
-            except (MonitorError, OSError) as exc:
+            except Exception as exc:  # whatever else loading or building raised: a reload never takes the daemon down
                 log.error("config_reload_failed", problems=[f"{type(exc).__name__}: {exc}"])
                 self.app.observer.config_reloaded(False)
                 return False

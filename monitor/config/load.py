@@ -1,0 +1,107 @@
+"""Reading the configuration: the YAML file validated into a ``Config``, then the environment's overrides.
+
+Config flows one way: file -> ``${VAR}`` -> ``REDIS_URL`` -> flags -> this object. A problem in the file is
+reported at its ``path:line``, one in the environment by its variable's name, all of them in one ``ConfigError``
+and none repeating a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from monitor.config.schema import CHECKS, REPLICA_NAME, Config, SectionCheck
+from monitor.config.yamlsrc import load_yaml
+from monitor.core.errors import ConfigError, Problem
+from monitor.core.redact import redact, url_credentials
+
+__all__ = ["load_config", "with_environment"]
+
+_S = TypeVar("_S", bound=BaseModel)
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+
+
+def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionCheck[Any]] = ()) -> Config:
+    """Read, substitute, validate, and run ``checks`` on their sections; then the environment's overrides. Raises
+    ``ConfigError`` with every problem and its line (the environment's by variable), credentials redacted."""
+    try:
+        located = load_yaml(path, env=env)
+    except ConfigError as exc:
+        raise ConfigError(_redacted(exc.problems, url_credentials(env.get("REDIS_URL", "")))) from exc
+    secrets = _secrets_of(located.data, env)
+    if not isinstance(located.data, dict):
+        problems = [*located.problems, Problem(located.path, 1, "the configuration must be a mapping")]
+        raise ConfigError(_redacted(problems, secrets))
+    problems = list(located.problems)
+    by_section: dict[type[BaseModel], list[Callable[[Any], str | None]]] = {}
+    for check in checks:
+        by_section.setdefault(check.section, []).append(check.problem)
+    try:
+        config = Config.model_validate({**located.data, "source": str(path)}, context={CHECKS: by_section})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file", "email"))
+            where = _format_loc(loc) or "(top level)"
+            problems.append(Problem(located.path, located.line(loc), f"{where}: {_reason(err)}"))
+        problems.sort(key=lambda p: p.line or 0)
+        problems.extend(_environment(Config(), env)[1])  # the environment's mistakes too, in the same report
+        raise ConfigError(_redacted(problems, secrets)) from exc
+    if problems:
+        raise ConfigError(_redacted(problems, secrets))
+    return with_environment(config, env)
+
+
+def with_environment(config: Config, env: Mapping[str, str]) -> Config:
+    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REPLICA``). A bad value raises
+    ``ConfigError`` naming the variable, as a bad key in the file names its line."""
+    config, problems = _environment(config, env)
+    if problems:
+        raise ConfigError(_redacted(problems, url_credentials(env.get("REDIS_URL", ""))))
+    return config
+
+
+def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[Problem]]:
+    problems: list[Problem] = []
+    replica = env.get("MONITOR_REPLICA")
+    if replica:
+        if not re.fullmatch(REPLICA_NAME, replica) or len(replica) > 100:
+            problems.append(Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)"))
+        else:
+            config = config.model_copy(update={"replica_name": replica})
+    url = env.get("REDIS_URL")
+    if url:
+        redis, found = _override(config.redis, "REDIS_URL", url=url)
+        problems.extend(found)
+        config = config.model_copy(update={"redis": redis})
+    return config, problems
+
+
+def _override(section: _S, variable: str, **values: object) -> tuple[_S, list[Problem]]:
+    """``section`` with ``values`` from the environment variable ``variable``, validated as the file's are."""
+    try:
+        return type(section).model_validate({**section.model_dump(), **values}), []
+    except ValidationError as exc:
+        return section, [Problem(variable, None, _reason(err)) for err in exc.errors()]
+
+
+def _reason(err: Any) -> str:
+    """A pydantic error as a reason; the messages never quote the value, which may hold a password."""
+    return "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"]).removeprefix("Value error, ")
+
+
+def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
+    """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``."""
+    redis = data.get("redis") if isinstance(data, dict) else None
+    url = redis.get("url") if isinstance(redis, dict) else None
+    return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", ""))]
+
+
+def _redacted(problems: list[Problem], secrets: list[str]) -> list[Problem]:
+    return [Problem(p.path, p.line, redact(p.message, secrets)) for p in problems]
