@@ -63,6 +63,7 @@ _US_STRIKE_NOUN = (
     r"(?:air ?strikes?|airstrikes?|drone strikes?|strikes?|raids?|jets|warplanes|bombers|drones?|aircraft)"
 )
 
+_MILITIA_WEAPON = r"(?:rocket|rockets|mortar|mortars|katyusha|katyushas)"
 _TOWARDS = r"(?:on|at|against|targeting|target|targets|hit|hits|near)"
 _LANDS = r"(?:on|in|against|kill|kills|killed|hit|hits|target|targets|pound|pounds)"
 
@@ -76,6 +77,8 @@ _PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
         re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
     ),
     (Direction.US_TARGETED, re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
+    # militias' weapons: the US side does not fire "rocket strikes" in Iraq
+    (Direction.US_TARGETED, re.compile(rf" {_MILITIA_WEAPON} (?:strike|strikes|attack|attacks|barrage|fire) ")),
     (Direction.US_TARGETED, re.compile(rf" (?:{_ACT_VERB}|{_ASSAULT}) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
     # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back",
     # and reactions to its strikes: "iraq summons usa ambassador over usa airstrikes"
