@@ -50,15 +50,17 @@ def entry(alert: dict[str, Any], hours: float) -> LogEntry:
     return LogEntry(at(hours), alert)
 
 
-async def fill_log(redis: aioredis.Redis) -> None:
-    """A day: an attack and its update, a strike, a killing, a low-severity threat, two level changes."""
+async def fill_log(redis: aioredis.Redis, **killing: Any) -> None:
+    """A day: an attack and its update, a strike, a killing (with ``killing``'s changes), a low-severity threat, two
+    level changes."""
     await log_alert(redis, KEYS, event_alert(9, at=at(-2), level=2), at(-2))  # before the window
     await log_alert(redis, KEYS, event_alert(1, event_type="attack_on_us_forces_in_iraq", severity=3, level=2), at(1))
     await log_alert(redis, KEYS, event_alert(2, severity=4, at=at(3), level=2), at(3))
     await log_alert(redis, KEYS, escalation_alert(2, 3, at=at(5)), at(5))
     update = event_alert(1, revision=2, event_type="attack_on_us_forces_in_iraq", severity=4, at=at(6))
     await log_alert(redis, KEYS, update, at(6))
-    await log_alert(redis, KEYS, event_alert(3, event_type="high_value_target_killed", severity=5, at=at(9)), at(9))
+    killed = event_alert(3, event_type="high_value_target_killed", severity=5, at=at(9), **killing)
+    await log_alert(redis, KEYS, killed, at(9))
     await log_alert(redis, KEYS, escalation_alert(3, 4, at=at(10)), at(10))
     await log_alert(redis, KEYS, event_alert(4, event_type="iran_retaliation_or_threat", severity=2, level=4), at(14))
     await log_alert(redis, KEYS, event_alert(5, at=at(25)), at(25))  # after the window
@@ -209,6 +211,23 @@ async def test_digest_end_to_end(redis: aioredis.Redis) -> None:
     assert state is not None and state.startswith(b"sent ")
     ttl = await redis.pttl(KEYS.digest_sent("daily", "2024-01-04T07:00:00Z"))
     assert timedelta(days=2) < timedelta(milliseconds=ttl) <= timedelta(days=3)  # a few windows
+
+
+async def test_the_subject_arrives_trimmed_and_no_part_keeps_a_bidi_control(redis: aioredis.Redis) -> None:
+    """A 76-character subject (one Python's folder would move whole onto a continuation line, read back with a
+    leading space), and bidirectional controls in a headline, which the digest's text and HTML parts drop."""
+    await fill_log(redis, title="Drone\u202e strike on \u2067Ain al-Asad\u2069\u200f base kills commander")
+    ops = DAILY.model_copy(update={"name": "ops"})
+    async with SmtpServer() as smtp:
+        outcome = await sender(smtp, redis).send_scheduled(ops)
+        [received] = smtp.messages
+    subject = str(received.message["Subject"])
+    assert outcome.digest is not None and subject == outcome.digest.subject and len(subject) == 76
+    assert subject.startswith("Escalation digest ops, 05 Jan 2024 07:00: 3 events")
+    for part in ("plain", "html"):
+        body = str(received.message.get_body((part,)).get_content())  # type: ignore[union-attr]
+        assert "Drone strike on Ain al-Asad base kills commander" in body
+        assert not set(body) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
 async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None:
