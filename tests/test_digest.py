@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.cli import main
 from monitor.config import Config, DigestConfig, load_config
+from monitor.core.clock import utc_iso
 from monitor.core.errors import ConfigError
 from monitor.delivery.email.smtp import SendResult, SmtpMailer
 from monitor.digests.build import LogEntry, build_digest, sparkline
@@ -64,6 +65,13 @@ async def fill_log(redis: aioredis.Redis, **killing: Any) -> None:
     await log_alert(redis, KEYS, escalation_alert(3, 4, at=at(10)), at(10))
     await log_alert(redis, KEYS, event_alert(4, event_type="iran_retaliation_or_threat", severity=2, level=4), at(14))
     await log_alert(redis, KEYS, event_alert(5, at=at(25)), at(25))  # after the window
+
+
+async def scheduled_long_ago(redis: aioredis.Redis, *names: str) -> None:
+    """The digests ``names`` (default: daily) have been scheduled for a month: an install that is not fresh, whose
+    latest window is due (see ``monitor.digests.send``)."""
+    for name in names or ("daily",):
+        await DigestStore(redis, KEYS).scheduled_since(name, utc_iso(T0 - timedelta(days=30)))
 
 
 def sender(smtp: SmtpServer, redis: aioredis.Redis, now: datetime = AFTER, **options: Any) -> DigestSender:
@@ -191,6 +199,7 @@ def test_an_empty_window_still_makes_a_digest() -> None:
 
 
 async def test_digest_end_to_end(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         outcome = await sender(smtp, redis).send_scheduled(DAILY)
@@ -216,6 +225,7 @@ async def test_digest_end_to_end(redis: aioredis.Redis) -> None:
 async def test_the_subject_arrives_trimmed_and_no_part_keeps_a_bidi_control(redis: aioredis.Redis) -> None:
     """A 76-character subject (one Python's folder would move whole onto a continuation line, read back with a
     leading space), and bidirectional controls in a headline, which the digest's text and HTML parts drop."""
+    await scheduled_long_ago(redis, "ops")
     await fill_log(redis, title="Drone\u202e strike on \u2067Ain al-Asad\u2069\u200f base kills commander")
     ops = DAILY.model_copy(update={"name": "ops"})
     async with SmtpServer() as smtp:
@@ -231,6 +241,7 @@ async def test_the_subject_arrives_trimmed_and_no_part_keeps_a_bidi_control(redi
 
 
 async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         outcomes = await asyncio.gather(*(sender(smtp, redis).send_scheduled(DAILY) for _ in range(4)))
@@ -241,6 +252,7 @@ async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None
 
 
 async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_expires(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     hanging = HangingMailer()
     clock = FakeClock(AFTER)
@@ -264,6 +276,7 @@ async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_exp
 
 
 async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     async with SmtpServer() as smtp:
         smtp.script([451, None])
         first = await sender(smtp, redis).send_scheduled(DAILY)
@@ -273,6 +286,7 @@ async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(red
         assert len(smtp.messages) == 1 and "no new alerts" in str(smtp.messages[0].message["Subject"])
 
         await redis.flushdb()
+        await scheduled_long_ago(redis)
         smtp.script([550])
         refused = await sender(smtp, redis).send_scheduled(DAILY)
         assert refused.status == "failed" and refused.reason.startswith("550")
@@ -283,6 +297,7 @@ async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(red
 
 
 async def test_send_now_leaves_the_scheduled_window_alone(redis: aioredis.Redis, tmp_path: Path) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         now = T0 + timedelta(days=1, hours=3)
@@ -420,7 +435,9 @@ async def test_send_now_command(redis: aioredis.Redis, redis_url: str, tmp_path:
 async def test_the_daemon_sends_a_missed_digest_when_it_starts(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path
 ) -> None:
-    """``monitor run`` as a real process: its catch-up job sends the latest window, once, soon after start."""
+    """``monitor run`` as a real process: its catch-up job sends the latest window, once, soon after start, when
+    the install was down at its fire time (not fresh: see ``test_digest_first_start``)."""
+    await scheduled_long_ago(redis, "daily", "weekly")
     async with SmtpServer() as smtp:
         config = config_file(tmp_path, redis_url, smtp.port)
         env = {**os.environ, "REDIS_URL": redis_url}

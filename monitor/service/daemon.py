@@ -176,7 +176,8 @@ class Daemon:
                     misfire_grace_time=3600,
                 )
             # Sends a latest window that no one sent (a failed send, a crash after claiming, a restart after the
-            # fire time); first right at start. Claims keep it from sending anything twice.
+            # fire time); first right at start, where a fresh install only records that its digests begin now (the
+            # window that closed before is not sent). Claims keep it from sending anything twice.
             scheduler.add_job(
                 sender.catch_up,
                 "interval",
