@@ -1,5 +1,9 @@
 """Shared fixtures: one real Redis server per test session (the embedded one, or ``REDIS_URL``), flushed per test.
 
+Every test that uses Redis starts with ``FLUSHDB``. The embedded server is the suite's own; a ``REDIS_URL``
+database that already holds keys is refused (the session stops with exit code 4 before anything is flushed)
+unless ``MONITOR_TEST_REDIS_FLUSH=1`` says its data may be deleted (``tests.support.redis_guard``).
+
 The suite runs under pytest-socket's ``--allow-hosts`` (see pyproject.toml): any connection to an address other
 than loopback fails the test instead of leaving the machine.
 """
@@ -18,6 +22,7 @@ import structlog
 
 from monitor.config import RedisConfig
 from monitor.storage.connection import EmbeddedRedis, connect
+from tests.support.redis_guard import refusal
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"
@@ -27,6 +32,9 @@ CORPUS = SHARED / "corpus"
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("REDIS_URL")
     if external:
+        refused = refusal(external, os.environ)
+        if refused:
+            pytest.exit(refused, returncode=pytest.ExitCode.USAGE_ERROR)
         yield external
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))

@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.cli import main
 from monitor.config import Config, DigestConfig, load_config
+from monitor.core.clock import utc_iso
 from monitor.core.errors import ConfigError
 from monitor.delivery.email.smtp import SendResult, SmtpMailer
 from monitor.digests.build import LogEntry, build_digest, sparkline
@@ -50,18 +51,27 @@ def entry(alert: dict[str, Any], hours: float) -> LogEntry:
     return LogEntry(at(hours), alert)
 
 
-async def fill_log(redis: aioredis.Redis) -> None:
-    """A day: an attack and its update, a strike, a killing, a low-severity threat, two level changes."""
+async def fill_log(redis: aioredis.Redis, **killing: Any) -> None:
+    """A day: an attack and its update, a strike, a killing (with ``killing``'s changes), a low-severity threat, two
+    level changes."""
     await log_alert(redis, KEYS, event_alert(9, at=at(-2), level=2), at(-2))  # before the window
     await log_alert(redis, KEYS, event_alert(1, event_type="attack_on_us_forces_in_iraq", severity=3, level=2), at(1))
     await log_alert(redis, KEYS, event_alert(2, severity=4, at=at(3), level=2), at(3))
     await log_alert(redis, KEYS, escalation_alert(2, 3, at=at(5)), at(5))
     update = event_alert(1, revision=2, event_type="attack_on_us_forces_in_iraq", severity=4, at=at(6))
     await log_alert(redis, KEYS, update, at(6))
-    await log_alert(redis, KEYS, event_alert(3, event_type="high_value_target_killed", severity=5, at=at(9)), at(9))
+    killed = event_alert(3, event_type="high_value_target_killed", severity=5, at=at(9), **killing)
+    await log_alert(redis, KEYS, killed, at(9))
     await log_alert(redis, KEYS, escalation_alert(3, 4, at=at(10)), at(10))
     await log_alert(redis, KEYS, event_alert(4, event_type="iran_retaliation_or_threat", severity=2, level=4), at(14))
     await log_alert(redis, KEYS, event_alert(5, at=at(25)), at(25))  # after the window
+
+
+async def scheduled_long_ago(redis: aioredis.Redis, *names: str) -> None:
+    """The digests ``names`` (default: daily) have been scheduled for a month: an install that is not fresh, whose
+    latest window is due (see ``monitor.digests.send``)."""
+    for name in names or ("daily",):
+        await DigestStore(redis, KEYS).scheduled_since(name, utc_iso(T0 - timedelta(days=30)))
 
 
 def sender(smtp: SmtpServer, redis: aioredis.Redis, now: datetime = AFTER, **options: Any) -> DigestSender:
@@ -189,6 +199,7 @@ def test_an_empty_window_still_makes_a_digest() -> None:
 
 
 async def test_digest_end_to_end(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         outcome = await sender(smtp, redis).send_scheduled(DAILY)
@@ -211,7 +222,26 @@ async def test_digest_end_to_end(redis: aioredis.Redis) -> None:
     assert timedelta(days=2) < timedelta(milliseconds=ttl) <= timedelta(days=3)  # a few windows
 
 
+async def test_the_subject_arrives_trimmed_and_no_part_keeps_a_bidi_control(redis: aioredis.Redis) -> None:
+    """A 76-character subject (one Python's folder would move whole onto a continuation line, read back with a
+    leading space), and bidirectional controls in a headline, which the digest's text and HTML parts drop."""
+    await scheduled_long_ago(redis, "ops")
+    await fill_log(redis, title="Drone\u202e strike on \u2067Ain al-Asad\u2069\u200f base kills commander")
+    ops = DAILY.model_copy(update={"name": "ops"})
+    async with SmtpServer() as smtp:
+        outcome = await sender(smtp, redis).send_scheduled(ops)
+        [received] = smtp.messages
+    subject = str(received.message["Subject"])
+    assert outcome.digest is not None and subject == outcome.digest.subject and len(subject) == 76
+    assert subject.startswith("Escalation digest ops, 05 Jan 2024 07:00: 3 events")
+    for part in ("plain", "html"):
+        body = str(received.message.get_body((part,)).get_content())  # type: ignore[union-attr]
+        assert "Drone strike on Ain al-Asad base kills commander" in body
+        assert not set(body) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
 async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         outcomes = await asyncio.gather(*(sender(smtp, redis).send_scheduled(DAILY) for _ in range(4)))
@@ -222,6 +252,7 @@ async def test_two_racing_senders_send_one_digest(redis: aioredis.Redis) -> None
 
 
 async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_expires(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     hanging = HangingMailer()
     clock = FakeClock(AFTER)
@@ -245,6 +276,7 @@ async def test_a_sender_that_dies_after_claiming_is_followed_after_the_claim_exp
 
 
 async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(redis: aioredis.Redis) -> None:
+    await scheduled_long_ago(redis)
     async with SmtpServer() as smtp:
         smtp.script([451, None])
         first = await sender(smtp, redis).send_scheduled(DAILY)
@@ -254,6 +286,7 @@ async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(red
         assert len(smtp.messages) == 1 and "no new alerts" in str(smtp.messages[0].message["Subject"])
 
         await redis.flushdb()
+        await scheduled_long_ago(redis)
         smtp.script([550])
         refused = await sender(smtp, redis).send_scheduled(DAILY)
         assert refused.status == "failed" and refused.reason.startswith("550")
@@ -264,6 +297,7 @@ async def test_a_temporary_failure_releases_the_claim_and_a_refusal_does_not(red
 
 
 async def test_send_now_leaves_the_scheduled_window_alone(redis: aioredis.Redis, tmp_path: Path) -> None:
+    await scheduled_long_ago(redis)
     await fill_log(redis)
     async with SmtpServer() as smtp:
         now = T0 + timedelta(days=1, hours=3)
@@ -401,7 +435,9 @@ async def test_send_now_command(redis: aioredis.Redis, redis_url: str, tmp_path:
 async def test_the_daemon_sends_a_missed_digest_when_it_starts(
     redis: aioredis.Redis, redis_url: str, tmp_path: Path
 ) -> None:
-    """``monitor run`` as a real process: its catch-up job sends the latest window, once, soon after start."""
+    """``monitor run`` as a real process: its catch-up job sends the latest window, once, soon after start, when
+    the install was down at its fire time (not fresh: see ``test_digest_first_start``)."""
+    await scheduled_long_ago(redis, "daily", "weekly")
     async with SmtpServer() as smtp:
         config = config_file(tmp_path, redis_url, smtp.port)
         env = {**os.environ, "REDIS_URL": redis_url}

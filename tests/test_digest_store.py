@@ -85,6 +85,18 @@ async def test_a_claim_that_lapsed_and_was_taken_is_not_overwritten(redis: aiore
     assert await redis.get(fast.key) == fast.token.encode()
 
 
+async def test_the_first_schedule_is_recorded_once_and_kept(redis: aioredis.Redis) -> None:
+    store = DigestStore(redis, KEYS)
+    assert await store.scheduled_since("daily", "2024-01-05T07:01:00Z") == "2024-01-05T07:01:00Z"
+    assert await store.scheduled_since("daily", "2024-02-01T00:00:00Z") == "2024-01-05T07:01:00Z"  # the first stays
+    assert await redis.pttl(KEYS.digest_since("daily")) == -1  # no expiry: a long outage must not make it fresh
+    # Without a record, a claim of the window named in ``earlier`` counts as having been scheduled since it closed.
+    earlier = ("2024-01-03T07:00:00Z", "2024-01-04T07:00:00Z")
+    assert await store.scheduled_since("weekly", "2024-01-05T08:00:00Z", earlier=earlier) == "2024-01-05T08:00:00Z"
+    assert await store.claim("monthly", earlier[0], ttl_s=60) is not None
+    assert await store.scheduled_since("monthly", "2024-01-05T08:00:00Z", earlier=earlier) == earlier[1]
+
+
 @pytest.fixture
 async def unreachable(tmp_path: Path) -> AsyncIterator[aioredis.Redis]:
     """A real client whose server is not there: every command fails with a connection error."""
@@ -104,6 +116,7 @@ async def test_redis_errors_are_store_errors(unreachable: aioredis.Redis) -> Non
         lambda: store.claim("daily", "w", 1.0),
         lambda: store.finish(claim, "sent", timedelta(hours=1)),
         lambda: store.release(claim),
+        lambda: store.scheduled_since("daily", "2024-01-05T07:01:00Z"),
     ]
     for attempt in attempts:
         with pytest.raises(StoreError, match=r"^Redis failed: "):

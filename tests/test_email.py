@@ -115,6 +115,7 @@ def test_subject_and_message_id_helpers() -> None:
     assert clean_subject("a\r\nBcc: x\x00y\u202eevil\tz") == "a Bcc: x yevil z"
     assert len(clean_subject("x" * 1000)) == 200
     assert clean_subject("\r\n") == "(no subject)"
+    assert clean_subject(f" {BIDI}a\u200fb ") == "ab"
     assert message_id("ev_1.r2") == "<ev_1.r2@escalation-monitor>"
     odd = message_id("a b<c>@d")
     assert odd == message_id("a b<c>@d") and re.fullmatch(r"<h[0-9a-f]{40}@escalation-monitor>", odd)
@@ -142,6 +143,42 @@ async def test_email_delivered_and_parsed() -> None:
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert "javascript:" not in html.lower() + text.lower()
     assert "https://example.org/7/a" in html and "https://example.org/7/a" in text
+
+
+#: Every bidirectional control the e-mails drop: embeddings and overrides, isolates, and the marks LRM, RLM, ALM.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+async def test_subjects_that_fit_on_one_line_arrive_without_a_leading_space() -> None:
+    """Python's folder moves a 70-77 character subject whole onto a continuation line; parsed by the letter of
+    RFC 5322 (as aiosmtpd's receiver and Python's parser do), it would start with a space."""
+    words = "Militia depot hit near Baghdad airport after drone strike on the base " * 2
+    titles = [words[:k].strip() for k in range(30, 70)]  # subjects from 60 to 100 characters
+    async with SmtpServer() as smtp:
+        mail = sink(smtp)
+        for n, title in enumerate(titles):
+            await mail.send(event_alert(n, title=title))
+        received = smtp.messages
+    assert len(received) == len(titles)
+    subjects = [str(r.message["Subject"]) for r in received]
+    assert subjects == [f"[High 4/5] US strike in Iraq: {title}" for title in titles]
+    assert len([s for s in subjects if 70 <= len(s) <= 77]) >= 5  # the lengths that were folded whole
+    assert not any(re.search(rb"^Subject:\s*$", r.raw, re.MULTILINE) for r in received)
+
+
+async def test_bidi_controls_are_stripped_from_the_subject_and_both_parts() -> None:
+    title = f"US strike{BIDI} near \u202eBaghdad\u202c depot"
+    alert = event_alert(4, title=title, summary=f"Officials{BIDI} said \u2067the depot\u2069 burned.")
+    async with SmtpServer() as smtp:
+        await sink(smtp).send(alert)
+        [received] = smtp.messages
+    text, html = parts(received.message)
+    subject = str(received.message["Subject"])
+    for where in (subject, text, html):
+        assert not set(BIDI) & set(where), where
+    assert subject.endswith("US strike near Baghdad depot")
+    assert "US strike near Baghdad depot" in text and "Officials said the depot burned." in text
+    assert "US strike near Baghdad depot" in html and "Officials said the depot burned." in html
 
 
 async def test_login_when_credentials_are_configured() -> None:

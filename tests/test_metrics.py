@@ -97,6 +97,18 @@ async def test_a_cycle_counts_fetches_items_matches_events_and_deliveries(redis:
     assert REGISTRY.get_sample_value("monitor_alerts_delivered_total", {"sink": "hook"}) is None
 
 
+def test_no_created_series_beside_counters_and_histograms() -> None:
+    """prometheus-client adds a ``*_created`` series to every counter and histogram unless told not to."""
+    metrics = Metrics(replica="r1")
+    metrics.feed_polled("wire", "ok", 0.2)
+    metrics.alert_delivered("hook", 1.5)
+    metrics.config_reloaded(True)
+    text = metrics.render().decode()
+    assert 'monitor_feed_fetches_total{feed="wire",outcome="ok"} 1.0' in text
+    assert 'monitor_detection_latency_seconds_count{sink="hook"} 1.0' in text
+    assert [line for line in text.splitlines() if "_created" in line] == []
+
+
 async def test_backlog_counts_pending_and_unread_per_group_with_the_oldest_age(redis: aioredis.Redis) -> None:
     for group in ("fast", "slow"):
         await redis.xgroup_create(KEYS.outbox, group, "0", mkstream=True)
@@ -169,6 +181,7 @@ async def test_endpoints_serve_metrics_liveness_and_readiness(redis: aioredis.Re
             assert 'monitor_outbox_oldest_age_seconds{sink="removed-sink"}' in text
             assert 'monitor_outbox_backlog{sink="hook"}' in text
             assert 'monitor_replica_info{replica="r1"} 1.0' in text
+            assert "_created" not in text
             daemon.should_exit.set()
             await asyncio.wait_for(serving, 10)
     finally:

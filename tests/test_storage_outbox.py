@@ -47,7 +47,7 @@ async def test_ensure_group_starts_new_streams_at_their_beginning_and_late_group
 ) -> None:
     first = await enqueue(redis, "a1")
     assert await ensure_group(redis, KEYS, "early") == "0"
-    assert await OutboxGroup(redis, KEYS, "early", "c1").ensure() is None  # exists already
+    assert await OutboxGroup(redis, KEYS, "early", "c1").ensure() == {}  # exists already
     assert [e.entry_id for e in await OutboxGroup(redis, KEYS, "early", "c1").read(">", 10)] == [first]
     assert await ensure_group(redis, KEYS, "late") == "$"
     assert await OutboxGroup(redis, KEYS, "late", "c1").read(">", 10) == []
@@ -212,7 +212,7 @@ async def test_a_missing_group_is_reported_as_such(redis: aioredis.Redis) -> Non
     await redis.delete(KEYS.outbox)  # Redis lost its data, or someone deleted the stream
     with pytest.raises(OutboxGroupMissingError):
         await group.read("0", 10)
-    assert await group.ensure() == "0"
+    assert await group.ensure() == {"hook": "0"}
     assert await group.read("0", 10) == []
 
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -64,7 +65,9 @@ class Deliverer:
     timeout. ``concurrency`` bounds simultaneous sends to the sink, ``max_held`` the entries held in memory.
     A sink with a ``min_severity`` attribute (the built-in ones have it) is not sent alerts below that severity:
     they are acknowledged unsent. The consumer name must be stable across restarts of one replica (e.g. the host
-    name) and unique among replicas.
+    name) and unique among replicas. ``groups`` names every sink's group on the outbox (the current
+    configuration's): a missing group is created together with every other missing one, so that after Redis lost
+    its data all of them start at the stream's first entry (``monitor.storage.outbox.ensure_groups``).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Deliverer:
         shutdown_grace_s: float = 5.0,
         rng: random.Random | None = None,
         observer: Observer = NULL_OBSERVER,
+        groups: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         if block_ms < 1 or concurrency < 1 or max_held < concurrency or max_attempts < 1:
             raise ValueError("need block_ms >= 1, concurrency >= 1, max_held >= concurrency, max_attempts >= 1")
@@ -103,6 +107,7 @@ class Deliverer:
         self._grace = shutdown_grace_s
         self._rng = rng or random.Random()
         self._observer = observer
+        self._groups = groups
         self._min_severity: int | None = getattr(sink, "min_severity", None)
         self._log = structlog.get_logger(__name__).bind(sink=sink.name)
 
@@ -120,11 +125,12 @@ class Deliverer:
         return self._delivered
 
     async def ensure_group(self) -> str | None:
-        """Create this sink's consumer group if needed; see ``monitor.storage.outbox.ensure_group``."""
-        start = await self._outbox.ensure()
-        if start is not None:
-            self._log.info("outbox_group_created", start=start)
-        return start
+        """Create this sink's consumer group if needed, with every other sink's that is missing (``groups``); returns
+        this group's start id when it was created. See ``monitor.storage.outbox.ensure_groups``."""
+        created = await self._outbox.ensure(self._groups())
+        if created:
+            self._log.info("outbox_groups_created", groups=sorted(created), start=next(iter(created.values())))
+        return created.get(self._group)
 
     # -- the two drivers ---------------------------------------------------------------------------------
 

@@ -17,6 +17,13 @@ while every replica was down goes out when one comes back, as long as its window
 windows are not replayed: the alerts themselves were delivered when they happened). Finishing a claim is a
 compare-and-set on the claim's token, so a sender whose claim expired does not overwrite another's.
 
+**A fresh install starts with the next window.** The first ``send_scheduled`` of a digest records when it was
+first scheduled (``DigestStore.scheduled_since``, one key per digest, kept without expiry); a window that closed
+before then is not sent: on a fresh install (or for a digest just added to the config) the latest window closed
+before the monitor was watching, and mailing it at once would say nothing. An install that was down still has its
+record, so the window it missed goes out when it comes back. An install from before the record counts as
+scheduled since the window before the latest closed if it claimed that window; else it starts afresh too.
+
 This is at-least-once: a sender that dies after its mail was accepted but before it marked the claim *sent* is
 followed, after the TTL, by a second copy. Such a copy has the same Message-ID (it names the digest and the
 window), so mail clients that deduplicate show it once. The other choice, at-most-once (mark *sent* before
@@ -28,7 +35,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -42,7 +49,7 @@ from monitor.delivery.email.render import Rendered
 from monitor.delivery.email.smtp import Mailer, SendResult, SmtpMailer
 from monitor.digests.build import Digest, LogEntry, build_digest
 from monitor.digests.render import digest_email, render_digest
-from monitor.digests.window import FiresOf, Window, preview_window, scheduled_window
+from monitor.digests.window import Fires, FiresOf, Window, preview_window, scheduled_window
 from monitor.storage.digests import Claim, DigestStore
 
 __all__ = ["CATCH_UP_EVERY_S", "DigestOutcome", "DigestSender", "digest_sender"]
@@ -60,7 +67,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class DigestOutcome:
     """What one attempt did: ``sent``, ``claimed`` (another sender has or had it), ``retry`` (failed for now),
-    ``failed`` (refused for good) or ``none`` (the schedule has not fired yet)."""
+    ``failed`` (refused for good) or ``none`` (the schedule has not fired since the digest was first scheduled)."""
 
     status: str
     window: Window | None = None
@@ -144,6 +151,9 @@ class DigestSender:
             return DigestOutcome("none")
         bound = bound.bind(window=window.key)
         try:
+            if window.end < await self._scheduled_since(digest, fires, window):
+                bound.debug("digest_window_before_first_schedule")
+                return DigestOutcome("none", window)
             claim = await self._store.claim(digest.name, window.key, self.sending_ttl_s)
         except StoreError as exc:
             bound.warning("digest_claim_failed", reason=str(exc))
@@ -172,6 +182,17 @@ class DigestSender:
             bound.warning("digest_claim_lost", reason="the sending claim expired and another sender took it")
         self._log_sent(bound, built, result)
         return DigestOutcome("sent", window, built)
+
+    async def _scheduled_since(self, digest: DigestConfig, fires: Fires, window: Window) -> datetime:
+        """When ``digest`` was first scheduled (recorded now if never); see the module docstring."""
+        previous = scheduled_window(fires.latest, window.start)
+        earlier = (previous.key, utc_iso(previous.end)) if previous is not None else None
+        since = await self._store.scheduled_since(digest.name, utc_iso(self._clock.now()), earlier=earlier)
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:  # not ours (edited by hand): treat the digest as long scheduled rather than skip a window
+            return datetime.min.replace(tzinfo=UTC)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     async def send_now(self, digest: DigestConfig) -> DigestOutcome:
         """Send what a digest sent now would say, at once (``monitor digest --send-now``).

@@ -163,6 +163,7 @@ class ParserPool:
     ) -> list[Article]:
         loop = asyncio.get_running_loop()
         pool = self._executor()
+        timeout_s = self.timeout_s  # the deadline of this parse, and the one its error names
         try:
             future = loop.run_in_executor(pool, _parse, body, dict(headers), feed, url, fetched, self.max_inflated)
         except RuntimeError as exc:
@@ -170,13 +171,13 @@ class ParserPool:
                 raise _Replaced from exc
             raise ParseError(url, f"no parser worker could start: {exc}") from exc
         try:
-            result = await asyncio.wait_for(future, self.timeout_s)
+            result = await asyncio.wait_for(future, timeout_s)
         except TimeoutError as exc:
             if pool is not self._pool:
                 raise _Replaced from exc
             self._discard(pool)
             log.warning("parser_worker_replaced", feed=feed, reason="timeout")
-            raise ParseError(url, f"parsing took longer than {self.timeout_s:g} s") from exc
+            raise ParseError(url, f"parsing took longer than {timeout_s:g} s") from exc
         except BrokenProcessPool as exc:
             if pool is not self._pool:
                 raise _Replaced from exc

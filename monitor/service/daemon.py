@@ -175,8 +175,8 @@ class Daemon:
                     coalesce=True,
                     misfire_grace_time=3600,
                 )
-            # Sends a latest window that no one sent (a failed send, a crash after claiming, a restart after the
-            # fire time); first right at start. Claims keep it from sending anything twice.
+            # Sends a latest window no one sent (failed send, crash after claim, restart after the fire); first at
+            # start, where a fresh install only records that its digests begin. Claims stop any second send.
             scheduler.add_job(
                 sender.catch_up,
                 "interval",

@@ -5,13 +5,18 @@ Never the library's global default registry: each ``Metrics`` owns one, so tests
 never see each other's counts. The outbox backlog is not counted here but read from Redis at scrape time
 (``set_backlog``, called by the health server just before it renders), so every replica reports the same
 figures and a removed sink's group disappears with it.
+
+No ``*_created`` series: prometheus-client adds one beside every counter, histogram and summary (the Unix time the
+child was first used), which doubles the series count and says nothing a scrape's own timestamps do not. Its switch
+(``disable_created_metrics``) is process-wide, not per registry; the monitor has no other exposition, so
+``Metrics`` turns it off when it is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -58,6 +63,7 @@ class Metrics:
     """Every metric of the daemon; pass it wherever an ``Observer`` is taken."""
 
     def __init__(self, *, replica: str = "") -> None:
+        disable_created_metrics()  # read when the registry is collected; see the module docstring
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.fetches = Counter(

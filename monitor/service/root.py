@@ -81,7 +81,7 @@ class App:
     stdout: TextIO | None = None
 
     async def start(self) -> None:
-        """Create every sink's consumer group before anything is enqueued (see ``outbox.ensure_group``)."""
+        """Create every sink's consumer group before anything is enqueued (see ``outbox.ensure_groups``)."""
         for deliverer in self.deliverers:
             await deliverer.ensure_group()
 
@@ -139,7 +139,13 @@ class App:
             max_attempts=config.alerts.max_attempts,
             max_retry_delay_s=config.alerts.max_retry_delay_s,
             observer=self.observer,
+            groups=self.sink_names,
         )
+
+    def sink_names(self) -> list[str]:
+        """Every running sink's name, which is its consumer group's: what a deliverer that finds its group missing
+        creates together (see ``monitor.storage.outbox.ensure_groups``)."""
+        return [sink.name for sink in self.sinks]
 
     async def prepare_reload(self, config: Config, ruleset: RuleSet) -> Reconfiguration:
         """Everything a new configuration needs, built without touching the running app; raises ``ConfigError``

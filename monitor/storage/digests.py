@@ -2,8 +2,9 @@
 
 The claim is ``Keys.digest_sent(name, window)``, taken with ``SET NX`` and a short TTL in a *sending* state, then
 finished (a compare-and-set to *sent* or *failed* for longer) or released (a compare-and-delete), both only while
-it is still the taker's; ``monitor.digests.send`` explains when each happens. Raises ``StoreError``, never redis'
-own errors.
+it is still the taker's; ``monitor.digests.send`` explains when each happens. ``scheduled_since`` keeps when each
+digest was first scheduled, which tells a fresh install from one that was down. Raises ``StoreError``, never
+redis' own errors.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ if current == ARGV[1] or current == false then
   return 1
 end
 return 0
+"""
+# The time a digest was first scheduled: the stored one, else recorded now. Before this marker existed an install
+# kept only claims, so one that claimed the window before the latest counts as scheduled since that window closed.
+_SINCE = """
+local since = redis.call('GET', KEYS[1])
+if not since then
+  since = ARGV[1]
+  if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then since = ARGV[2] end
+  redis.call('SET', KEYS[1], since)
+end
+return since
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -118,6 +130,20 @@ class DigestStore:
         except RedisError as exc:
             raise StoreError(f"Redis failed: {exc}") from exc
         return bool(done)
+
+    async def scheduled_since(self, name: str, now: str, *, earlier: tuple[str, str] | None = None) -> str:
+        """When digest ``name`` was first scheduled (ISO-8601 UTC, as given), recording ``now`` on the first call.
+
+        ``earlier`` is ``(window, end)``: a window of the digest and when it closed. If that window was claimed
+        (by an install from before this record), the digest counts as scheduled since ``end`` instead of ``now``.
+        """
+        window, end = earlier if earlier is not None else ("", "")
+        claim_key = self._keys.digest_sent(name, window) if window else self._keys.digest_since(name)
+        try:
+            since: Any = await self._redis.eval(_SINCE, 2, self._keys.digest_since(name), claim_key, now, end)
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+        return since.decode() if isinstance(since, bytes) else str(since)
 
     async def release(self, claim: Claim) -> None:
         """Delete the claim if it is still ``claim``'s, so that the next attempt may send."""

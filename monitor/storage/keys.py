@@ -117,6 +117,11 @@ class Keys:
         """SET NX marker: digest ``name`` for the window starting ``window`` went out (once across replicas)."""
         return f"{self._p}:digest:{name}:{window}"
 
+    def digest_since(self, name: str) -> str:
+        """When digest ``name`` was first scheduled on this Redis (ISO-8601 UTC); kept without expiry, one small key
+        per digest name, so that a fresh install starts with the next window (see ``monitor.digests.send``)."""
+        return f"{self._p}:digest-since:{name}"
+
     @property
     def dead(self) -> str:
         """Dead-letter stream: alerts a sink refused for good or gave up on, with the reason."""

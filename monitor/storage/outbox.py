@@ -9,8 +9,9 @@ the dead-letter stream and acknowledged, in one transaction.
 ``OutboxGroup`` is one sink's group as one consumer sees it: reading its own pending entries and new ones, taking
 over (XAUTOCLAIM) the idle entries of consumers that vanished, re-claiming held entries so they never look idle,
 counting delivery attempts (a hash per sink, so a restart does not reset them) and settling entries.
-``ensure_group`` creates a sink's group, ``trim_delivered`` drops the entries every group is done with, and
-``outbox_counts`` is what ``monitor status`` shows.
+``ensure_groups`` creates the sinks' groups (all at the stream's start after Redis lost its data, a new sink's at
+its end), ``trim_delivered`` drops the entries every group is done with, and ``outbox_counts`` is what
+``monitor status`` shows.
 
 Every Redis failure is raised as ``StoreError``: ``StoreUnavailableError`` when Redis could not be reached or did
 not answer in time, ``OutboxGroupMissingError`` when the stream or the group vanished (Redis lost its data, or
@@ -20,7 +21,7 @@ someone deleted it), which ``ensure`` repairs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "OutboxGroup",
     "OutboxGroupMissingError",
     "ensure_group",
+    "ensure_groups",
     "outbox_counts",
     "trim_delivered",
 ]
@@ -115,9 +117,9 @@ class OutboxGroup:
         self.group = group
         self.consumer = consumer
 
-    async def ensure(self) -> str | None:
-        """Create the group unless it exists; see ``ensure_group``."""
-        return await ensure_group(self._redis, self._keys, self.group)
+    async def ensure(self, others: Iterable[str] = ()) -> dict[str, str]:
+        """Create this group and ``others`` (every other sink's) where missing, together; see ``ensure_groups``."""
+        return await ensure_groups(self._redis, self._keys, [self.group, *others])
 
     async def read(self, after: str, count: int, block_ms: int | None = None) -> list[OutboxEntry]:
         """At most ``count`` entries of this consumer's pending list after the id ``after``; with ``after='>'``
@@ -185,35 +187,67 @@ class OutboxGroup:
                 await pipe.execute()
 
 
-# Atomic, so no XADD can fall between the check and the creation. A stream that does not exist yet, or that no
-# group has read yet, is read from its start: everything in it is still undelivered (the first run of a fresh
-# install may enqueue before every group exists). A sink added to a stream other sinks already consume starts
-# at '$', so it does not receive the whole history.
-_ENSURE_GROUP = """
-local start = '0'
+# Atomic, so no XADD can fall between the check and the creations, and the groups asked for together all start at
+# one id: see ``ensure_groups``.
+_ENSURE_GROUPS = """
+local existing = {}
+local read = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-  for _, group in ipairs(groups) do
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
     for i = 1, #group, 2 do
-      if group[i] == 'name' and group[i + 1] == ARGV[1] then return false end
+      if group[i] == 'name' then
+        existing[group[i + 1]] = true
+        read = true
+      end
     end
   end
-  if #groups > 0 then start = '$' end
 end
-redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], start, 'MKSTREAM')
-return start
+local start = '0'
+if read then start = '$' end
+local created = {}
+for _, name in ipairs(ARGV) do
+  if not existing[name] then
+    redis.call('XGROUP', 'CREATE', KEYS[1], name, start, 'MKSTREAM')
+    existing[name] = true
+    created[#created + 1] = name
+  end
+end
+return {start, created}
 """
 
 
-async def ensure_group(redis: aioredis.Redis, keys: Keys, group: str) -> str | None:
-    """Create ``group`` on the outbox unless it exists; returns the start id used (``0`` or ``$``), or None.
+async def ensure_groups(redis: aioredis.Redis, keys: Keys, groups: Iterable[str]) -> dict[str, str]:
+    """Create those of ``groups`` that do not exist on the outbox, in one atomic step; returns each created group
+    with the id it starts after (``0`` or ``$``), empty when all existed.
 
-    Call it for every sink before anything is enqueued (the composition root does so at start-up): a group that
-    is created while others already exist starts at ``$`` and never sees entries added before it.
+    Pass every sink's group, not one: the start depends on whether the stream is being read.
+
+    * **No group reads the stream** (it does not exist, or was recreated by an ``XADD`` after Redis lost its data,
+      or is a fresh install's first entries): every entry in it is undelivered, so the groups start at ``0``, all
+      of them at once. Created one by one, the first would start at ``0`` and every later one at ``$``, skipping
+      what was enqueued in between without a dead letter.
+    * **Other groups read it**: the stream existed before these groups, which belong to sinks added to a running
+      install; they start at ``$``, the current last id, so a new sink is not sent the history. ``0`` would replay
+      whatever the stream still holds, which is everything since the slowest group's oldest pending entry, months
+      behind if a sink is down or a removed sink's group was left. A marker of "the first entry since the wipe"
+      would need state that survives the wipe, which Redis does not keep; after a wipe the stream's first entry
+      *is* the first since it, and ``0`` starts there.
+
+    Call it for every sink before anything is enqueued (the composition root does so at start-up), and again with
+    every sink's group when one is found missing (``OutboxGroupMissingError``).
     """
-    with _translated("creating an outbox consumer group"):
-        created = await redis.eval(_ENSURE_GROUP, 1, keys.outbox, group)
-    return created.decode() if isinstance(created, bytes) else created or None
+    names = list(dict.fromkeys(groups))
+    if not names:
+        return {}
+    with _translated("creating outbox consumer groups"):
+        reply: Any = await redis.eval(_ENSURE_GROUPS, 1, keys.outbox, *names)
+    start = _text(reply[0])
+    return {_text(name): start for name in reply[1]}
+
+
+async def ensure_group(redis: aioredis.Redis, keys: Keys, group: str) -> str | None:
+    """Create ``group`` alone unless it exists (see ``ensure_groups``); returns its start id, or None."""
+    return (await ensure_groups(redis, keys, [group])).get(group)
 
 
 # Removes the entries every group has finished with: those older than the oldest entry any group still holds

@@ -9,16 +9,27 @@ checked ``http(s)`` URLs (``monitor.delivery.sinks.view.safe_url``).
 
 Layout follows what mail clients render reliably: nested tables, inline ``style`` attributes only (no
 ``<style>`` block, no classes, no images, no scripts), widths in pixels with a ``max-width``.
+
+Bidirectional controls (embeddings, overrides, isolates and the marks LRM, RLM and ALM) can make text read
+differently from what it says: a headline ``\u202etxt.exe`` shows reversed. ``build_message`` removes them from the
+subject, the other headers and both parts of every message, alerts and digests alike.
+
+The subject is folded so that it never starts on a line of its own: Python's e-mail folder (3.11) moves a subject
+of 70-77 characters whole onto a continuation line (``Subject:`` CRLF SP ``...``), which every reader that unfolds
+by the letter of RFC 5322, Python's own parser included, reads as a subject that starts with a space.
 """
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime
 from typing import Any
 
@@ -35,12 +46,13 @@ __all__ = [
     "message_id",
     "render_html",
     "render_text",
+    "without_bidi",
 ]
 
 MESSAGE_ID_DOMAIN = "escalation-monitor"
 SUBJECT_LIMIT = 200
-# Bidirectional overrides and isolates can make a subject read differently from what it says.
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Bidirectional embeddings, overrides, isolates and marks (ALM, LRM, RLM): see the module docstring.
+_BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 _LOADER = PackageLoader("monitor", "templates")
@@ -53,6 +65,22 @@ _TEXT = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+class _SubjectHeader(UnstructuredHeader, BaseHeader):
+    """A subject that keeps its first words on the ``Subject:`` line (see the module docstring)."""
+
+    def fold(self, *, policy: Policy) -> str:
+        folded = super().fold(policy=policy)
+        alone = f"{self.name}:{policy.linesep} "
+        # Only a value that fits on one line is moved whole, so joining it back stays far below 998 characters.
+        return f"{self.name}: {folded[len(alone) :]}" if folded.startswith(alone) else folded
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("subject", _SubjectHeader)
+#: The policy of every message built here: the default one, with the subject folded as above.
+_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +109,13 @@ def render_text(name: str, **context: Any) -> str:
 
 
 def clean_subject(subject: str, limit: int = SUBJECT_LIMIT) -> str:
-    """A header-safe subject: one line, no control or bidi-override characters, at most ``limit`` characters."""
-    return clip(one_line(_BIDI.sub("", subject)), limit) or "(no subject)"
+    """A header-safe subject: one line, no control or bidi characters, trimmed, at most ``limit`` characters."""
+    return clip(one_line(without_bidi(subject)), limit) or "(no subject)"
+
+
+def without_bidi(text: str) -> str:
+    """``text`` without bidirectional controls (see the module docstring)."""
+    return _BIDI.sub("", text)
 
 
 def message_id(local: str) -> str:
@@ -104,9 +137,10 @@ def build_message(
 ) -> EmailMessage:
     """multipart/alternative: text first, HTML last (clients show the last part they can render).
 
-    Both parts are quoted-printable, so the message is 7-bit clean for any relay.
+    Both parts are quoted-printable, so the message is 7-bit clean for any relay. No part and no header keeps a
+    bidirectional control.
     """
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = clean_subject(rendered.subject)
     message["From"] = sender
     message["To"] = ", ".join(to)
@@ -115,9 +149,9 @@ def build_message(
     # RFC 3834: out-of-office robots must not answer an automatic message.
     message["Auto-Submitted"] = "auto-generated"
     for name, value in (headers or {}).items():
-        message[name] = one_line(value)
-    message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+        message[name] = one_line(without_bidi(value))
+    message.set_content(without_bidi(rendered.text), cte="quoted-printable")
+    message.add_alternative(without_bidi(rendered.html), subtype="html", cte="quoted-printable")
     return message
 
 
