@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import re
-import signal
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +32,7 @@ from monitor.service.daemon import Daemon
 from monitor.storage.digests import DigestStore
 from monitor.storage.keys import Keys
 from tests.support.alerts import T0, FakeClock, escalation_alert, event_alert, log_alert
+from tests.support.daemons import start_daemon, stop_daemon
 from tests.support.smtp_server import SmtpServer
 
 KEYS = Keys()  # the CLI uses the default namespace
@@ -440,16 +438,11 @@ async def test_the_daemon_sends_a_missed_digest_when_it_starts(
     await scheduled_long_ago(redis, "daily", "weekly")
     async with SmtpServer() as smtp:
         config = config_file(tmp_path, redis_url, smtp.port)
-        env = {**os.environ, "REDIS_URL": redis_url}
-        with (tmp_path / "daemon.log").open("ab") as log:
-            daemon = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "monitor", "run", "-c", str(config), env=env, stdout=log, stderr=log
-            )
+        daemon = await start_daemon(config, tmp_path / "daemon.log", REDIS_URL=redis_url)
         try:
             await smtp.wait_for(2, timeout_s=30)  # daily and weekly
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(daemon.wait(), 15)
+            await stop_daemon(daemon, 15)
     subjects = sorted(str(m.message["Subject"]) for m in smtp.messages)
     assert len(subjects) == 2, (tmp_path / "daemon.log").read_text()
     assert subjects[0].startswith("Escalation digest daily") and subjects[1].startswith("Escalation digest weekly")

@@ -5,9 +5,6 @@ goes out. Through a real SMTP server on loopback and the real Redis, with the se
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +22,7 @@ from monitor.service.cron import fires
 from monitor.storage.digests import DigestStore
 from monitor.storage.keys import Keys
 from tests.support.alerts import T0, FakeClock
+from tests.support.daemons import start_daemon, stop_daemon
 from tests.support.smtp_server import SmtpServer
 from tests.test_digest import config_file
 
@@ -100,11 +98,7 @@ async def test_the_daemon_on_a_fresh_install_sends_no_digest_at_start(
     (the daily and the weekly digest alike), where it used to mail the previous day's and week's at once."""
     async with SmtpServer() as smtp:
         config = config_file(tmp_path, redis_url, smtp.port)
-        env = {**os.environ, "REDIS_URL": redis_url}
-        with (tmp_path / "daemon.log").open("ab") as log:
-            daemon = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "monitor", "run", "-c", str(config), env=env, stdout=log, stderr=log
-            )
+        daemon = await start_daemon(config, tmp_path / "daemon.log", REDIS_URL=redis_url)
         try:
             deadline = time.monotonic() + 30
             # The catch-up job goes through the digests in order: once the weekly one is recorded, the daily one's
@@ -113,8 +107,7 @@ async def test_the_daemon_on_a_fresh_install_sends_no_digest_at_start(
                 assert time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
                 await asyncio.sleep(0.1)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(daemon.wait(), 15)
+            await stop_daemon(daemon, 15)
         assert smtp.messages == [] and smtp.attempts == []
     claims = [key async for key in redis.scan_iter(match=KEYS.digest_sent("*", "*"))]
     assert claims == []

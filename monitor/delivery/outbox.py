@@ -6,16 +6,16 @@ as its own consumer, so an alert goes to each sink once per group however many r
 
 An entry stays pending until the sink accepted it (acknowledged after success) or it was dead-lettered, so nothing
 is lost if the process dies mid-delivery: on restart a deliverer first re-delivers its own pending entries, and
-entries of a consumer that vanished are taken over once idle for ``claim_idle_s``. A deliverer keeps the entries
-it holds from looking idle by re-claiming them every ``claim_idle_s / 3`` seconds, so a long retry backoff is not
+entries of a consumer that vanished are taken over once idle for ``claim_idle_s``. A deliverer keeps the entries it
+holds from looking idle by re-claiming them every ``claim_idle_s / 3`` seconds, so a long retry backoff is not
 mistaken for a dead consumer.
 
-Failed attempts are retried with exponential backoff and full jitter, waiting at least a ``Retry-After`` the
-sink was given, and never longer than ``max_retry_delay_s`` (which also caps ``Retry-After``). Each entry has
-its own timer, so one failing alert never holds back newer ones. Attempt counts live in Redis (a restart does
-not reset them); the timers only in memory (a restarted deliverer retries its pending entries at once).
-Memory is bounded: a deliverer holds at most ``max_held`` entries (in flight or waiting for a retry) and reads
-no new entries while it is full, so a sink that is down for days costs nothing but stream length.
+Failed attempts are retried with exponential backoff and full jitter, waiting at least a ``Retry-After`` the sink
+was given, and never longer than ``max_retry_delay_s`` (which also caps ``Retry-After``). Each entry has its own
+timer, so one failing alert never holds back newer ones. Attempt counts live in Redis (a restart does not reset
+them); the timers only in memory (a restarted deliverer retries its pending entries at once). Memory is bounded: a
+deliverer holds at most ``max_held`` entries (in flight or waiting for a retry) and reads no new entries while it is
+full, so a sink that is down for days costs nothing but stream length.
 """
 
 from __future__ import annotations
@@ -244,8 +244,7 @@ class Deliverer:
         await self._held.idle(self._held.wake_at(now, now + block_ms / 1000) - now)
 
     def _restart(self) -> None:
-        # Re-read our own pending list and sweep for abandoned entries at every start; held entries keep their
-        # timers (a read of an entry we already hold is ignored).
+        # Re-read our pending list and sweep for abandoned entries at every start; held entries keep their timers.
         self._pel_cursor = "0"
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
