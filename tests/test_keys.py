@@ -9,6 +9,7 @@ from monitor.storage.keys import (
     EVENT_TTL_S,
     FAMILY_INDEX_SIZE,
     FINGERPRINT_TTL_S,
+    READY_PROBE_TTL_S,
     SEEN_TTL_S,
     VALIDATORS_TTL_S,
     Keys,
@@ -39,6 +40,7 @@ def test_key_names_are_stable() -> None:
         "validators": keys.validators("wire"),
         "feed_state": keys.feed_state("wire"),
         "feed_lease": keys.feed_lease("wire"),
+        "ready_probe": keys.ready_probe("r1"),
         "pattern": keys.pattern,
     } == {
         "seen": "{monitor}:seen:a1",
@@ -62,6 +64,7 @@ def test_key_names_are_stable() -> None:
         "validators": "{monitor}:http:wire",
         "feed_state": "{monitor}:feed:wire",
         "feed_lease": "{monitor}:lease:feed:wire",
+        "ready_probe": "{monitor}:ready:r1",
         "pattern": "{monitor}:*",
     }
 
@@ -83,6 +86,7 @@ def test_ttls_and_caps() -> None:
         "cluster_lock_ms": CLUSTER_LOCK_TTL_MS,
         "dead_maxlen": DEAD_MAXLEN,
         "family_index_size": FAMILY_INDEX_SIZE,
+        "ready_probe": READY_PROBE_TTL_S,
     }
     assert found == {
         "seen": 30 * day,
@@ -93,4 +97,5 @@ def test_ttls_and_caps() -> None:
         "cluster_lock_ms": 10_000,
         "dead_maxlen": 10_000,
         "family_index_size": 2000,
+        "ready_probe": 5,
     }

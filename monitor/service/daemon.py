@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
-from datetime import UTC, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -31,12 +31,19 @@ from monitor.service.root import App
 from monitor.service.sink_tasks import SinkTasks
 from monitor.storage.backlog import read_backlog
 from monitor.storage.connection import ping
+from monitor.storage.readiness import outbox_length, probe_write
 
-__all__ = ["SHUTDOWN_S", "Daemon"]
+__all__ = ["HEARTBEAT_EVERY_S", "HEARTBEAT_STALE_S", "SHUTDOWN_S", "Daemon"]
 
 SHUTDOWN_S = 8.0
 TRIM_EVERY_S = 300
 ESCALATION_EVERY_S = 900
+#: The scheduler's heartbeat job runs this often; readiness fails once the last beat is older than
+#: ``HEARTBEAT_STALE_S`` (three intervals): a scheduler that stopped running jobs, or a starved event loop.
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_STALE_S = 3 * HEARTBEAT_EVERY_S
+#: How long readiness waits for each Redis step, well inside the health server's ``PROBE_TIMEOUT_S``.
+REDIS_STEP_S = 1.0
 log = structlog.get_logger(__name__)
 
 
@@ -68,6 +75,12 @@ class Daemon:
         self._on_reload = on_reload
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[bool]] = set()
+        #: When the scheduler last ran its heartbeat job (the app's clock); None before it was built.
+        self.heartbeat: datetime | None = None
+
+    async def _beat(self) -> None:
+        """The heartbeat job: a coroutine, so it proves both that the scheduler fires jobs and that the loop runs."""
+        self.heartbeat = self.app.clock.now()
 
     async def _poll(self, feed: FeedConfig) -> None:
         """One poll, then the next one is scheduled after the delay the poll chose (adaptive, see schedule.py)."""
@@ -143,6 +156,10 @@ class Daemon:
                 max_instances=1,
                 misfire_grace_time=max(feed.interval_s, 30),
             )
+        self.heartbeat = now  # the scheduler is built now; a beat follows each HEARTBEAT_EVERY_S
+        scheduler.add_job(
+            self._beat, "interval", id="heartbeat", seconds=HEARTBEAT_EVERY_S, max_instances=1, coalesce=True
+        )
         scheduler.add_job(
             self.app.trim_outbox, "interval", id="trim-outbox", seconds=TRIM_EVERY_S, max_instances=1, coalesce=True
         )
@@ -326,15 +343,29 @@ class Daemon:
             await self.endpoints.stop()
 
     async def readiness(self) -> str | None:
-        """None when ready: the scheduler runs and Redis answers PING; else the reason."""
+        """None when ready, else the reason (one line): the scheduler ran its heartbeat within ``HEARTBEAT_STALE_S``,
+        Redis answers PING, the primary takes a write (``probe_write``) and the outbox stream can be read."""
         if self.should_exit.is_set():
             return "shutting down"
-        if self.scheduler is None or not self.scheduler.running:
+        if self.scheduler is None or not self.scheduler.running or self.heartbeat is None:
             return "scheduler not running (starting, or waiting for Redis)"
-        try:
-            await ping(self.app.redis)
-        except StoreError as exc:  # named after the client's own error, e.g. ConnectionError
-            return f"Redis did not answer PING ({type(exc.__cause__ or exc).__name__})"
+        age = (self.app.clock.now() - self.heartbeat).total_seconds()
+        if age > HEARTBEAT_STALE_S:
+            return f"scheduler heartbeat is {age:.0f}s old (expected every {HEARTBEAT_EVERY_S:g}s)"
+        redis, keys, stamp = self.app.redis, self.app.store.keys, self.heartbeat.isoformat()
+        steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+            ("Redis did not answer PING", lambda: ping(redis)),
+            ("Redis refused a write", lambda: probe_write(redis, keys, self.app.replica or "-", stamp)),
+            ("the outbox stream cannot be read", lambda: outbox_length(redis, keys)),
+        )
+        for failure, step in steps:
+            try:
+                async with asyncio.timeout(REDIS_STEP_S):
+                    await step()
+            except StoreError as exc:  # named after the client's own error, e.g. ConnectionError or ReadOnlyError
+                return f"{failure} ({type(exc.__cause__ or exc).__name__})"
+            except TimeoutError:
+                return f"{failure} within {REDIS_STEP_S:g}s"
         return None
 
     async def _read_backlog(self) -> None:

@@ -2,9 +2,11 @@
 
 - ``/healthz`` answers 200 whenever the event loop runs: a wedged loop cannot answer at all, which is what a
   liveness probe or the image's HEALTHCHECK needs to see.
-- ``/readyz`` answers 200 only when the daemon says it is ready (Redis answers PING and the scheduler runs), else
-  503 with a JSON ``reason``: a load balancer or orchestrator stops counting on this replica meanwhile.
-- ``/metrics`` refreshes what is read from Redis at scrape time (the outbox backlog), then renders the registry.
+- ``/readyz`` answers 200 only when the daemon says it is ready (its scheduler ran lately, the Redis primary takes
+  a write and the outbox stream can be read; see ``Daemon.readiness``), else 503 with a one-line JSON ``reason``:
+  a load balancer or orchestrator stops counting on this replica meanwhile.
+- ``/metrics`` refreshes what is read from Redis at scrape time (the outbox backlog) and the ``monitor_ready``
+  gauge (the same check as ``/readyz``), then renders the registry.
 """
 
 from __future__ import annotations
@@ -76,11 +78,17 @@ class HealthServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
-    async def _readyz(self, request: web.Request) -> web.Response:
+    async def _check_ready(self) -> str | None:
+        """The readiness check, bounded by ``PROBE_TIMEOUT_S``; sets the ``monitor_ready`` gauge."""
         try:
             reason = await asyncio.wait_for(self._readiness(), PROBE_TIMEOUT_S)
         except TimeoutError:
             reason = f"readiness check took more than {PROBE_TIMEOUT_S:g}s"
+        self._metrics.set_ready(reason is None)
+        return reason
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        reason = await self._check_ready()
         if reason is None:
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "not ready", "reason": reason}, status=503)
@@ -91,4 +99,5 @@ class HealthServer:
                 await asyncio.wait_for(self._before_scrape(), PROBE_TIMEOUT_S)
             except Exception as exc:  # a Redis outage must not break the scrape: the counters are still worth it
                 log.warning("metrics_refresh_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        await self._check_ready()
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -106,6 +106,9 @@ class Metrics:
         self.info = Gauge("monitor_replica_info", "Always 1; the replica's name as a label", ["replica"], registry=r)
         if replica:
             self.info.labels(replica).set(1)
+        self.ready = Gauge(
+            "monitor_ready", "1 when /readyz last answered 200 (checked at each probe and scrape), else 0", registry=r
+        )
         self._backlog = _BacklogCollector()
         r.register(self._backlog)
 
@@ -151,6 +154,10 @@ class Metrics:
         """The outbox backlog to report until the next call (read by ``monitor.storage.backlog.read_backlog``)."""
         self._backlog.snapshot = list(snapshot)
         self._backlog.now_ms = now_ms
+
+    def set_ready(self, ready: bool) -> None:
+        """What the last readiness check found (``monitor.service.health`` calls it at each probe and scrape)."""
+        self.ready.set(1 if ready else 0)
 
     def render(self) -> bytes:
         """The text exposition format of everything in this registry."""

@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_TTL_S",
     "FAMILY_INDEX_SIZE",
     "FINGERPRINT_TTL_S",
+    "READY_PROBE_TTL_S",
     "SEEN_TTL_S",
     "VALIDATORS_TTL_S",
     "Keys",
@@ -41,6 +42,8 @@ CLUSTER_LOCK_TTL_MS = 10_000
 #: Approximate cap on the dead-letter stream, so a sink that refuses everything for months cannot fill Redis;
 #: far more than anyone reviews by hand.
 DEAD_MAXLEN = 10_000
+#: How long a readiness probe's key lives: a few seconds, so a probe's write never outlives the probe.
+READY_PROBE_TTL_S = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +146,8 @@ class Keys:
         """A replica's token while it polls the feed (SET with a TTL of about one interval;
         see ``monitor.storage.leases``)."""
         return f"{self._p}:lease:feed:{feed}"
+
+    def ready_probe(self, replica: str) -> str:
+        """What ``/readyz`` writes to prove the primary takes writes (SET with a TTL of ``READY_PROBE_TTL_S``; see
+        ``monitor.storage.readiness``); one per replica."""
+        return f"{self._p}:ready:{replica}"

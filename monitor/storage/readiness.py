@@ -1,0 +1,31 @@
+"""What ``/readyz`` asks of Redis beyond PING: that the primary takes a write, and that the outbox stream is there
+to be read.
+
+A Redis that answers PING may still refuse every write: a primary demoted to a replica during a failover
+(``READONLY``), a cluster node during a slot migration (``MOVED``), a server out of memory (``OOM``) or one whose
+writes are paused. So the probe writes: a SET of a key of its own with a TTL of a few seconds, so probes never
+accumulate (``Keys.ready_probe``).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from monitor.storage.connection import store_errors
+from monitor.storage.keys import READY_PROBE_TTL_S, Keys
+
+__all__ = ["outbox_length", "probe_write"]
+
+
+async def probe_write(redis: aioredis.Redis, keys: Keys, replica: str, stamp: str) -> None:
+    """SET this replica's probe key to ``stamp`` with a TTL of ``READY_PROBE_TTL_S``. Raises
+    ``StoreUnavailableError`` when Redis cannot be reached, ``StoreError`` when it refuses the write."""
+    with store_errors("to take a write"):
+        await redis.set(keys.ready_probe(replica), stamp, ex=READY_PROBE_TTL_S)
+
+
+async def outbox_length(redis: aioredis.Redis, keys: Keys) -> int:
+    """XLEN of the outbox stream (0 when it does not exist yet). Raises ``StoreError`` as ``probe_write`` does,
+    e.g. when the key holds something other than a stream."""
+    with store_errors("reading the outbox stream"):
+        return int(await redis.xlen(keys.outbox))
