@@ -171,40 +171,44 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-        digests = self.app.config.digests
-        if digests:
-            # Imported here so that a config without digests never loads the e-mail stack.
-            from monitor.digests.send import CATCH_UP_EVERY_S, digest_sender
-            from monitor.service.cron import cron_trigger, fires
-            from monitor.storage.digests import DigestStore
+        self._schedule_digests(scheduler, now)
+        return scheduler
 
-            store = DigestStore(self.app.redis, self.app.store.keys)
-            sender = digest_sender(self.app.config, store, self.app.clock, fires=fires)
-            for digest in digests:
-                # The schedule's cron, Sunday = 0 as in crontab (see monitor.service.cron); a late fire still sends.
-                scheduler.add_job(
-                    sender.send_scheduled,
-                    cron_trigger(digest.cron, digest.timezone),
-                    args=[digest],
-                    id=f"digest-{digest.name}",
-                    name=f"digest {digest.name}",
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=3600,
-                )
-            # Sends a latest window no one sent (failed send, crash after claim, restart after the fire); first at
-            # start, where a fresh install only records that its digests begin. Claims stop any second send.
+    def _schedule_digests(self, scheduler: AsyncIOScheduler, now: datetime) -> None:
+        digests = self.app.config.digests
+        if not digests:
+            return
+        # Imported here so that a config without digests never loads the e-mail stack.
+        from monitor.digests.send import CATCH_UP_EVERY_S, digest_sender
+        from monitor.service.cron import cron_trigger, fires
+        from monitor.storage.digests import DigestStore
+
+        store = DigestStore(self.app.redis, self.app.store.keys)
+        sender = digest_sender(self.app.config, store, self.app.clock, fires=fires)
+        for digest in digests:
+            # The schedule's cron, Sunday = 0 as in crontab (see monitor.service.cron); a late fire still sends.
             scheduler.add_job(
-                sender.catch_up,
-                "interval",
-                args=[digests],
-                id="digest-catch-up",
-                seconds=CATCH_UP_EVERY_S,
-                next_run_time=now + timedelta(seconds=1),
+                sender.send_scheduled,
+                cron_trigger(digest.cron, digest.timezone),
+                args=[digest],
+                id=f"digest-{digest.name}",
+                name=f"digest {digest.name}",
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=3600,
             )
-        return scheduler
+        # Sends a latest window no one sent (failed send, crash after claim, restart after the fire); first at
+        # start, where a fresh install only records that its digests begin. Claims stop any second send.
+        scheduler.add_job(
+            sender.catch_up,
+            "interval",
+            args=[digests],
+            id="digest-catch-up",
+            seconds=CATCH_UP_EVERY_S,
+            next_run_time=now + timedelta(seconds=1),
+            max_instances=1,
+            coalesce=True,
+        )
 
     async def serve(self) -> None:
         """Run until ``should_exit`` is set, then stop everything within ``SHUTDOWN_S``."""
