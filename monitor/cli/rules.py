@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path, run
+
+if TYPE_CHECKING:
+    from monitor.detection.rulefile import RuleSet
 
 __all__ = ["cmd_check", "cmd_rules", "cmd_scan"]
 
@@ -46,17 +50,17 @@ def _rules_test(args: argparse.Namespace) -> int:
         ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
     )
     if args.corpus:
-        _event_scores(args)
+        _event_scores(args, ruleset)
     return EXIT_OK if ok else EXIT_FAILURE
 
 
-def _event_scores(args: argparse.Namespace) -> None:
+def _event_scores(args: argparse.Namespace, ruleset: RuleSet) -> None:
     """Labelled corpora with ``event_key``: replay them (the embedded or configured Redis, a namespace of its own)
     and print the clustering's scores."""
     from monitor.core.logs import configure_logging
-    from monitor.service.bootstrap import config_and_rules, event_scores
+    from monitor.service.bootstrap import event_scores, offline_config
 
-    config, ruleset = config_and_rules(config_path(args), dict(os.environ), args.rules)
+    config = offline_config(config_path(args), dict(os.environ), args.rules)
     configure_logging(level="warning", fmt="console")
     for path in args.corpus:
         print(f"\n{path}: events (replayed in publication order)", file=sys.stdout)

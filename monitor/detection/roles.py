@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-__all__ = ["Direction", "direction", "first_sentence"]
+__all__ = ["Direction", "direction"]
 
 
 class Direction(Enum):
@@ -103,9 +103,3 @@ def direction(text: str) -> Direction | None:
         if m is not None and (best is None or m.start() < best[0]):
             best = (m.start(), kind)
     return best[1] if best else None
-
-
-def first_sentence(text: str) -> str:
-    """The first sentence of a normalised text (up to the first ``|``), padded as the normal form is."""
-    head = text.split("|", 1)[0].strip()
-    return f" {head} " if head else ""

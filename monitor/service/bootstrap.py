@@ -306,12 +306,15 @@ async def digest_send_now(path: Path, env: Mapping[str, str], out: TextIO, *, na
 
 def config_and_rules(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[Config, RuleSet]:
     """For offline tools: ``-r`` rules win, and the config file is optional when they are given."""
-    config = (
-        load_config(path, env=env, checks=CONFIG_CHECKS)
-        if path.exists() or not rules
-        else with_environment(Config(), env)
-    )
+    config = offline_config(path, env, rules)
     return config, load_rules(rules or config.rules)
+
+
+def offline_config(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> Config:
+    """The config of an offline tool: the file, or the defaults when ``-r`` rules are given and there is none."""
+    if path.exists() or not rules:
+        return load_config(path, env=env, checks=CONFIG_CHECKS)
+    return with_environment(Config(), env)
 
 
 async def replay_command(
@@ -338,11 +341,8 @@ async def event_scores(config: Config, ruleset: RuleSet, paths: list[Path], out:
     if not read_labels(paths):
         print("  no event_key labels: nothing to score", file=out)
         return 0
-    timeline = io.StringIO()
     async with open_redis(config, attach=True) as redis:
-        await replay(paths, config, ruleset, redis, out=timeline)
-    text = timeline.getvalue()
-    print(text[text.find("articles:") :].rstrip(), file=out)
+        await replay(paths, config, ruleset, redis, out=out, timeline=io.StringIO())  # the scores, not each alert
     return 0
 
 

@@ -85,11 +85,13 @@ async def replay(
     speed: float = 0.0,
     with_sinks: bool = False,
     backlog: bool = False,
+    timeline: TextIO | None = None,
 ) -> dict[str, int]:
     """Replay ``paths`` through the app the daemon runs (``build_app``), in a namespace of its own; returns counts
     (articles, matched, events, revisions, level changes). With ``backlog`` every source's articles are processed
     in one batch, as a first poll of a feed that already lists them all would, instead of one at a time. When the
-    files are labelled (JSON Lines with ``event_key``), the clustering is scored as well (see ``events.scoring``)."""
+    files are labelled (JSON Lines with ``event_key``), the clustering is scored as well (see ``events.scoring``).
+    Each alert is printed to ``timeline`` (default ``out``) as it is enqueued; the totals and scores to ``out``."""
     articles = sorted(read_articles(paths), key=_when)
     keys = Keys(f"replay-{secrets.token_hex(4)}")
     clock = ReplayClock(_when(articles[0]) if articles else datetime.now(UTC))
@@ -102,7 +104,7 @@ async def replay(
     try:
         if with_sinks:
             await app.start()  # consumer groups before the first alert: every sink gets every alert
-        run = Run(app, clock, out)
+        run = Run(app, clock, out if timeline is None else timeline)
         if backlog:
             await run.all_at_once(articles)
         else:
