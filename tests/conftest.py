@@ -28,6 +28,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _rule_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Offline commands run by tests keep compiled rule packs in the session's temporary folder, not the user's."""
+    previous = os.environ.get("MONITOR_CACHE_DIR")
+    os.environ["MONITOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("rule-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MONITOR_CACHE_DIR", None)
+    else:
+        os.environ["MONITOR_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("REDIS_URL")

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path, run
+from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path, rule_cache_dir, run
 
 if TYPE_CHECKING:
     from monitor.detection.rulefile import RuleSet
@@ -28,9 +28,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from monitor.detection.scan import scan
-    from monitor.service.bootstrap import load_pack_for_cli
+    from monitor.service.offline import load_pack_for_cli
 
-    ruleset, min_severity = load_pack_for_cli(config_path(args), dict(os.environ), args.rules)
+    ruleset, min_severity = load_pack_for_cli(
+        config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir()
+    )
     scan(args.paths, ruleset, min_severity=args.min_severity or min_severity, out=sys.stdout, evidence=args.evidence)
     return EXIT_OK
 
@@ -43,9 +45,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def _rules_test(args: argparse.Namespace) -> int:
     from monitor.detection.evaluation import run_rule_tests
-    from monitor.service.bootstrap import load_pack_for_cli
+    from monitor.service.offline import load_pack_for_cli
 
-    ruleset, min_severity = load_pack_for_cli(config_path(args), dict(os.environ), args.rules)
+    ruleset, min_severity = load_pack_for_cli(
+        config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir()
+    )
     ok = run_rule_tests(
         ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
     )

@@ -21,7 +21,6 @@ from selectolax.lexbor import LexborHTMLParser
 from monitor.core.errors import MonitorError, ParseError
 from monitor.core.models import Article
 from monitor.parsing.clean import clean_text, html_to_text
-from monitor.parsing.feed import parse_feed
 
 __all__ = ["SUFFIXES", "article_from_object", "read_articles"]
 
@@ -180,6 +179,8 @@ def _read_file(path: Path) -> Iterator[Article]:
                 raise MonitorError(f"{path}: item {i} is not a JSON object")
             yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{i}")
     elif suffix in (".xml", ".rss", ".atom"):
+        from monitor.parsing.feed import parse_feed  # feedparser costs its import only to commands reading feeds
+
         try:
             yield from parse_feed(
                 raw, headers={}, feed=path.stem, url=path.resolve().as_uri(), fetched=datetime.now(UTC)

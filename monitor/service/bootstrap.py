@@ -31,7 +31,7 @@ from monitor.storage.outbox import outbox_counts
 from monitor.storage.pollstate import PollState
 from monitor.storage.safety import check_redis_safety
 
-__all__ = ["check", "load", "load_pack_for_cli", "open_redis", "run_daemon", "run_once", "status"]
+__all__ = ["check", "load", "open_redis", "run_daemon", "run_once", "status"]
 
 log = structlog.get_logger(__name__)
 _STARTUP_BACKOFF_S = (0.5, 15.0)
@@ -41,19 +41,6 @@ def load(path: Path, env: Mapping[str, str]) -> tuple[Config, RuleSet]:
     """Config and rule pack; every problem of both is reported together."""
     config = load_config(path, env=env, checks=CONFIG_CHECKS)
     return config, load_rules(config.rules)
-
-
-def load_pack_for_cli(path: Path, env: Mapping[str, str], rules: list[Path] | None) -> tuple[RuleSet, int]:
-    """The rule pack for offline commands: ``-r`` paths win; the config is optional when they are given."""
-    config: Config | None = None
-    if not rules or path.exists():
-        try:
-            config = load_config(path, env=env, checks=CONFIG_CHECKS)
-        except ConfigError:
-            if not rules:
-                raise
-    paths = rules or (config.rules if config else [Path("rules")])
-    return load_rules(paths), config.alerts.min_severity if config else 3
 
 
 def _secrets(config: Config) -> tuple[list[str], list[str]]:

@@ -15,12 +15,12 @@ from monitor.detection.rulefile.compile import compile_pack
 from monitor.detection.rulefile.model import RuleSet
 from monitor.detection.rulefile.schema import Documents
 
-__all__ = ["load_rules"]
+__all__ = ["load_rules", "rule_files"]
 
 
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Load and validate a rule pack; raises ``RuleError`` listing every problem as ``path:line: reason``."""
-    files, problems = _rule_files(paths)
+    files, problems = rule_files(paths)
     documents = Documents(problems)
     for path in files:
         try:
@@ -38,7 +38,8 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
     return ruleset
 
 
-def _rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+def rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+    """The rule files under ``paths`` in load order, and the paths that name none."""
     files: list[Path] = []
     problems: list[Problem] = []
     for path in paths:

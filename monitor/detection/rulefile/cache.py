@@ -1,0 +1,95 @@
+"""A compiled rule pack kept on disk between runs, so offline commands (``scan``, ``rules test``) start in
+milliseconds instead of re-reading and re-compiling the YAML every time.
+
+The cache file is named by a SHA-256 over everything that decides the compiled pack: each rule file's path and
+bytes, the bytes of the code that reads and compiles rules (this package, the text normaliser and the YAML
+reader) and the Python version. Change any of them and the name changes, so a stale pack is never loaded; old
+files are simply never read again. A pack that fails to validate is never cached: errors keep their
+``path:line`` because they always come from the real loader. The cache is the user's own (``$XDG_CACHE_HOME``
+or ``~/.cache``), written atomically; a file that cannot be read or written is ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from monitor.detection.rulefile.load import load_rules, rule_files
+from monitor.detection.rulefile.model import RuleSet
+
+__all__ = ["cache_key", "load_rules_cached"]
+
+_PACKAGE = Path(__file__).resolve().parents[2]
+#: The code whose behaviour the compiled pack depends on.
+_COMPILER_SOURCES = ("detection/rulefile", "detection/text.py", "detection/condition.py", "config/yamlsrc.py")
+_FORMAT = b"rule-pack-cache 1"
+
+
+def _compiler_files() -> list[Path]:
+    found: list[Path] = []
+    for rel in _COMPILER_SOURCES:
+        path = _PACKAGE / rel
+        found.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return found
+
+
+def cache_key(files: Iterable[Path]) -> str:
+    """The name of the compiled pack for these rule files with this code."""
+    digest = hashlib.sha256(_FORMAT)
+    digest.update(sys.version.encode())
+    for path in (*_compiler_files(), *files):
+        digest.update(str(path).encode() + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def load_rules_cached(paths: Iterable[Path], cache_dir: Path | None) -> RuleSet:
+    """``load_rules``, through the cache in ``cache_dir`` (``None``: no cache)."""
+    paths = list(paths)
+    if cache_dir is None:
+        return load_rules(paths)
+    files, problems = rule_files(paths)
+    if problems:
+        return load_rules(paths)  # the loader reports them with their paths
+    try:
+        target = cache_dir / f"rules-{cache_key(files)}.pickle"
+    except OSError:
+        return load_rules(paths)
+    cached = _read(target)
+    if cached is not None:
+        return cached
+    ruleset = load_rules(paths)
+    _write(target, ruleset)
+    return ruleset
+
+
+def _read(target: Path) -> RuleSet | None:
+    try:
+        with target.open("rb") as handle:
+            value = pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception:  # a truncated or foreign file: ignore it, the loader rebuilds it
+        return None
+    return value if isinstance(value, RuleSet) else None
+
+
+def _write(target: Path, ruleset: RuleSet) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".rules-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(ruleset, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return
