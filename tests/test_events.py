@@ -213,6 +213,34 @@ async def test_attacks_on_two_bases_the_same_night_are_two_events(
     assert len({a["event_id"] for a in alerts if a["revision"] == 1}) == 2  # the unnamed report joins, Harir does not
 
 
+async def test_a_report_naming_the_province_joins_the_attack_on_the_base_that_lies_in_it(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """The gazetteer's ``within``: Ain al-Asad lies in Anbar, so a later report that names only the province shares
+    a place with the event; a base elsewhere the same night does not."""
+    first = article(
+        "p1",
+        "Ballistic missile hits Ain al-Asad air base, US personnel hurt",
+        "A close-range ballistic missile struck the base; several US service members had minor injuries.",
+    )
+    clock.advance(hours=9)
+    later = article(
+        "p2",
+        "Base hosting coalition advisers in Anbar hit by missile, injuries reported",
+        "Officials said the missile landed inside the perimeter of the air base.",
+        at=clock.now(),
+    )
+    elsewhere = article(
+        "p3",
+        "Drone attack targets US forces at Harir air base",
+        "A one-way drone struck near a hangar at Harir in the Kurdistan region.",
+        at=clock.now(),
+    )
+    placed = dict((await processor.process([first])).placed)
+    placed.update((await processor.process([later, elsewhere])).placed)
+    assert placed["u:p2"] == placed["u:p1"] != placed["u:p3"]
+
+
 async def test_expired_events_leave_the_index(redis: aioredis.Redis, processor: Processor, clock: FakeClock) -> None:
     from monitor.storage.keys import EVENT_TTL_S
 

@@ -74,6 +74,7 @@ entities:
   - {id: baghdad, type: place, names: [Baghdad City]}
   - {id: trump_too, type: person, names: [Trump, "!!"], ambiguous: [DJT]}
   - {id: hashd, type: militia, names: [Hashd al-Shaabi], context: [nobody]}
+  - {id: camp_x, type: base, names: [Camp X], within: [atlantis]}
 """
     rule = """\
 title: Broken references
@@ -107,6 +108,7 @@ falsepositives: [none]
         f"{more}:3: trump_too: name '!!' has no letters",
         f"{more}:3: trump_too: 'ambiguous' names need a 'context'",
         f"{more}:4: hashd: context names unknown entity 'nobody'",
+        f"{more}:5: camp_x: within names unknown entity 'atlantis'",
         f"{schema}:4: BAD ID: unknown entity 'ghost'",  # a rule failing its schema still has its detection checked
         f"{refs}:7: test-refs: no entity has type 'robot'",
         f"{refs}:7: test-refs: no entity has affiliation 'mars'",

@@ -73,7 +73,7 @@ PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
 #: Families where two distinct events within one window are rare (a parliament vote, a drawdown, an advisory).
 SPARSE_FAMILIES = frozenset({"iraq_expels_or_ends_us_presence", "us_personnel_evacuation_or_advisory"})
 #: How much longer than its family's window an event stays open to follow-ups about what it is about.
-FOLLOW_UP_REACH = timedelta(days=4)
+FOLLOW_UP_REACH = timedelta(days=14)
 #: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
@@ -125,9 +125,21 @@ def is_follow_up(title: str) -> bool:
     return _FOLLOW_UP.search(title) is not None and _NEW_OCCURRENCE.search(title) is None
 
 
-def salient_entities(entities: Iterable[str], types: Mapping[str, str]) -> frozenset[str]:
-    """The entities that tell events apart: people, militias, bases, specific places."""
-    return frozenset(e for e in entities if types.get(e, "other") not in GENERIC_TYPES)
+def salient_entities(
+    entities: Iterable[str], types: Mapping[str, str], within: Mapping[str, tuple[str, ...]] | None = None
+) -> frozenset[str]:
+    """The entities that tell events apart: people, militias, bases, specific places. With ``within`` (the
+    gazetteer's "lies in"), the places they lie in too, so that "a base in Anbar" and "Ain al-Asad" share
+    something, as do "Baghdad airport" and "Baghdad"."""
+    own = {e for e in entities if types.get(e, "other") not in GENERIC_TYPES}
+    if within:
+        todo = list(own)
+        while todo:
+            for parent in within.get(todo.pop(), ()):
+                if parent not in own and types.get(parent, "other") not in GENERIC_TYPES:
+                    own.add(parent)
+                    todo.append(parent)
+    return frozenset(own)
 
 
 @dataclass

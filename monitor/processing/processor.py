@@ -109,6 +109,9 @@ class Processor:
         self.event_policy = event_policy
         self.escalation_policy = escalation_policy
         self._types: Mapping[str, str] = {e.id: e.type for e in matcher.ruleset.entities.values()}
+        self._within: Mapping[str, tuple[str, ...]] = {
+            e.id: e.within for e in matcher.ruleset.entities.values() if e.within
+        }
         self._rule_types: Mapping[str, str] = {r.id: r.event_type for r in matcher.ruleset.rules}
         self._longest_window = max([event_policy.window, *event_policy.windows.values()])
 
@@ -171,8 +174,8 @@ class Processor:
         text = f"{article.title}\n{article.summary}\n{article.content}"
         signature = minhash(shingles(text))
         bands = band_keys(signature)
-        salient = salient_entities(match.entities, self._types)
-        focus = salient_entities(match.focus, self._types)
+        salient = salient_entities(match.entities, self._types, self._within)
+        focus = salient_entities(match.focus, self._types, self._within)
         digest = fingerprint(article)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(families):  # one order everywhere: two polls never wait on each other's locks

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["DEVSET", "TUNE_ONLY_SLICES", "fold_of", "load", "write_fold"]
 
 DEVSET = Path(__file__).resolve().parents[1] / "data" / "devset2"
-TUNE_ONLY_SLICES = frozenset({"e", "f", "g"})
+TUNE_ONLY_SLICES = frozenset({"e", "f", "g", "h"})
 
 
 def fold_of(event_key: str, slice_name: str = "") -> str:

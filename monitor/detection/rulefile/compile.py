@@ -53,14 +53,21 @@ def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: lis
         if spec.ambiguous and not spec.context:
             problems.append(Problem(doc.path, line, f"{spec.id}: 'ambiguous' names need a 'context'"))
         out[spec.id] = Entity(
-            spec.id, spec.type, spec.affiliation, tuple(spec.names), tuple(spec.ambiguous), tuple(spec.context)
+            spec.id,
+            spec.type,
+            spec.affiliation,
+            tuple(spec.names),
+            tuple(spec.ambiguous),
+            tuple(spec.context),
+            tuple(spec.within),
         )
     for spec, doc, i in specs:
-        for ref in spec.context:
-            if ref not in out:
-                problems.append(
-                    problem_at(doc, ("entities", i, "context"), f"{spec.id}: context names unknown entity {ref!r}")
-                )
+        for kind in ("context", "within"):
+            for ref in getattr(spec, kind):
+                if ref not in out:
+                    problems.append(
+                        problem_at(doc, ("entities", i, kind), f"{spec.id}: {kind} names unknown entity {ref!r}")
+                    )
     return out
 
 

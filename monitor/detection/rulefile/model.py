@@ -45,6 +45,7 @@ class Entity:
     names: tuple[str, ...]
     ambiguous: tuple[str, ...]
     context: tuple[str, ...]
+    within: tuple[str, ...] = ()  # the places it lies in (ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,9 @@ class EntitySpec(_Strict):
     #: ``context`` is also named in the article.
     ambiguous: list[str] = Field(default_factory=list)
     context: list[str] = Field(default_factory=list)
+    #: The places this one lies in (a base in its province or city): reports naming either may be about one
+    #: happening, so events compare them as shared (``monitor.events.cluster.salient_entities``).
+    within: list[str] = Field(default_factory=list)
 
 
 class EntityFile(_Strict):
