@@ -27,3 +27,14 @@ def test_inflections_expand_each_marked_word() -> None:
     assert "hitting" in inflections("hit~")
     assert "suspending attacks" in inflections("suspend~ attack~")
     assert inflections("plain phrase") == ["plain phrase"]
+
+
+def test_a_stem_cut_before_its_suffix_matches_the_words_that_complete_it() -> None:
+    """``retaliat~`` is the verb and the noun, ``facilit~`` and ``injur~`` their plurals; a whole word is untouched."""
+    assert {"retaliate", "retaliated", "retaliation", "retaliatory"} <= set(inflections("retaliat~"))
+    assert {"facility", "facilities"} <= set(inflections("facilit~"))
+    assert {"injury", "injuries", "injured"} <= set(inflections("injur~"))
+    assert {"announcement", "announced"} <= set(inflections("announc~"))
+    assert {"defense", "defence", "defensive"} <= set(inflections("defen~"))
+    whole = {"strike", "strikes", "striked", "strikeed", "strikees", "striking", "strikeing"}
+    assert set(inflections("strike~")) == whole

@@ -129,6 +129,19 @@ def normalize(text: str) -> str:
     return f" {text.strip(' |')} "
 
 
+#: Stems cut before a suffix ("retaliat~", "facilit~", "injur~", "announc~") match the nouns and adjectives that
+#: complete them as well as the verb forms: retaliation, retaliatory, facilities, injuries, announcement.
+_CUT_STEMS = (
+    ("at", ("e", "es", "ion", "ions", "ory", "or", "ors", "ive")),
+    ("it", ("y", "ies")),
+    ("ur", ("y", "ies", "e", "es")),
+    ("lt", ("y", "ies")),
+    ("nc", ("e", "es", "ement", "ements")),
+    ("uc", ("e", "es", "tion", "tions")),
+    ("fen", ("ce", "se", "ces", "ses", "sive")),
+)
+
+
 def _word_forms(word: str) -> set[str]:
     if not word.endswith("~"):
         return {word}
@@ -141,6 +154,9 @@ def _word_forms(word: str) -> set[str]:
     last = stem[-1:]
     if len(stem) >= 3 and last not in "aeiouwxy" and stem[-2] in "aeiou" and stem[-3] not in "aeiou":
         forms |= {stem + last + "ed", stem + last + "ing"}  # hit -> hitting, plan -> planned
+    for ending, suffixes in _CUT_STEMS:
+        if len(stem) >= 5 and stem.endswith(ending):
+            forms |= {stem + suffix for suffix in suffixes}
     return forms
 
 
