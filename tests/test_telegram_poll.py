@@ -172,3 +172,13 @@ def test_config_errors_name_the_line(tmp_path: Path) -> None:
     assert f"{path}:8: feeds[2]: a telegram feed needs 'channel'" in text
     good = Config.model_validate({"feeds": [{"name": "g", "type": "telegram", "channel": "sabereen_news"}]})
     assert good.feeds[0].url == "https://t.me/s/sabereen_news"
+
+
+def test_the_commented_feed_examples_of_the_shipped_config_are_valid(tmp_path: Path) -> None:
+    shipped = (ROOT / "config" / "monitor.yaml").read_text(encoding="utf-8").splitlines()
+    examples = [line.replace("# ", "", 1) for line in shipped if line.startswith(("  # - ", "  #   "))]
+    path = tmp_path / "examples.yaml"
+    path.write_text("feeds:\n" + "\n".join(examples) + "\n", encoding="utf-8")
+    feeds = load_config(path, env={}).feeds
+    assert {f.type for f in feeds} == {"rss", "telegram"} and len(feeds) >= 8
+    assert all(f.url.startswith("https://t.me/s/") for f in feeds if f.type == "telegram")
