@@ -128,7 +128,9 @@ def test_a_long_headline_is_cut_at_a_word() -> None:
 
 def test_page_urls() -> None:
     assert channel_page_url("https://t.me", NAME) == "https://t.me/s/sabereen_test"
-    assert channel_page_url("http://127.0.0.1:8080/", NAME, after=120) == "http://127.0.0.1:8080/s/sabereen_test?after=120"
+    assert (
+        channel_page_url("http://127.0.0.1:8080/", NAME, after=120) == "http://127.0.0.1:8080/s/sabereen_test?after=120"
+    )
 
 
 async def test_the_worker_pool_parses_channel_pages_and_reports_errors() -> None:
