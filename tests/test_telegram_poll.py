@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from monitor.config import Config, load_config
 from monitor.core.clock import SystemClock
@@ -182,3 +183,45 @@ def test_the_commented_feed_examples_of_the_shipped_config_are_valid(tmp_path: P
     feeds = load_config(path, env={}).feeds
     assert {f.type for f in feeds} == {"rss", "telegram"} and len(feeds) >= 8
     assert all(f.url.startswith("https://t.me/s/") for f in feeds if f.type == "telegram")
+
+
+async def test_conditional_requests_only_for_the_page_the_validators_came_from(redis: aioredis.Redis) -> None:
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    channel = Channel(NAME, sample_posts(at=recent), etags=True)
+    async with FeedServer() as server:
+        channel.serve(server)
+        async with running(config(server.url("")), redis) as app:
+            await app.cycle()  # new posts: the validators of this page are of no use next time
+            await app.cycle()  # after=106, nothing new: an ETag for this very page
+            [unchanged] = await app.cycle()  # the same page again, conditionally: 304
+            health = await app.store.feed_health("tg")
+            channel.add(Post(107, "Militia statement on Ain al-Asad attack on US troops denied by officials", recent))
+            [fresh] = await app.cycle()
+    assert channel.queries == ["", "after=106", "after=106", "after=106"]
+    assert [bool(c) for c in channel.conditions] == [False, False, True, True]
+    assert health["last_status"] == "304" and unchanged is not None and unchanged.articles == 0
+    assert fresh is not None and fresh.articles == 1  # a changed page answers 200 despite the old ETag
+
+
+@pytest.mark.parametrize(
+    ("route", "fetch", "reason"),
+    [
+        ("big", {"max_bytes": 50_000}, "body larger than max_bytes"),
+        ("hang", {"timeout_s": 1}, "no complete response within 1 s"),
+    ],
+)
+async def test_size_cap_and_deadline_hold_for_channel_pages(
+    redis: aioredis.Redis, route: str, fetch: dict[str, Any], reason: str
+) -> None:
+    async with FeedServer() as server:
+
+        async def to_builtin(request: web.BaseRequest) -> web.StreamResponse:  # the page redirects to the misbehaviour
+            return web.Response(status=302, headers={"Location": f"/{route}"})
+
+        server.route(f"/s/{NAME}", to_builtin)
+        cfg = config(server.url(""))
+        cfg = cfg.model_copy(update={"fetch": cfg.fetch.model_copy(update=fetch)})
+        async with running(cfg, redis) as app:
+            [failed] = await app.cycle()
+            health = await app.store.feed_health("tg")
+    assert failed is None and reason in health["last_error"]

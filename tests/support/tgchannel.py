@@ -12,6 +12,7 @@ the text block, the ``<time datetime>``), with posts written for the project in 
 
 from __future__ import annotations
 
+import hashlib
 import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,6 +142,10 @@ class Channel:
     queries: list[str] = field(default_factory=list)
     #: Status codes to answer with before the next pages (a 429 with Retry-After, say), one per request.
     script: list[int] = field(default_factory=list)
+    #: Send an ETag and answer a matching If-None-Match with 304 (t.me itself may not; the fetcher allows it).
+    etags: bool = False
+    #: The If-None-Match header of each request ("" when none was sent).
+    conditions: list[str] = field(default_factory=list)
 
     def add(self, post: Post) -> None:
         self.posts.append(post)
@@ -159,6 +164,7 @@ class Channel:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         self.queries.append(request.query_string)
+        self.conditions.append(request.headers.get("If-None-Match", ""))
         if self.script:
             status = self.script.pop(0)
             return web.Response(status=status, headers={"Retry-After": "120"}, text="slow down")
@@ -167,7 +173,12 @@ class Channel:
             after=int(after) if after and after.isdigit() else None,
             before=int(before) if before and before.isdigit() else None,
         )
-        return web.Response(body=body, content_type="text/html", charset="utf-8")
+        if not self.etags:
+            return web.Response(body=body, content_type="text/html", charset="utf-8")
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="text/html", charset="utf-8", headers={"ETag": etag})
 
     def serve(self, server: FeedServer) -> None:
         server.route(f"/s/{self.name}", self.handle)
