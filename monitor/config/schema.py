@@ -7,10 +7,11 @@ Nothing below the CLI reads ``os.environ``; the CLI passes the environment in (s
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -118,21 +119,62 @@ class FetchConfig(_Strict):
     parse_timeout_s: float = Field(30.0, gt=0, le=600)
 
 
+#: A public Telegram channel's name as Telegram allows it: 5-32 letters, digits and underscores, from a letter.
+TELEGRAM_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
+TELEGRAM_BASE_URL = "https://t.me"
+
+
 class FeedConfig(_Strict):
+    """One source: an RSS/Atom feed at ``url`` (``type: rss``, the default), or a public Telegram channel read
+    from its web preview (``type: telegram`` with ``channel``; its ``url`` is derived: ``{telegram_base_url}/s/NAME``).
+    """
+
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    type: Literal["rss", "telegram"] = "rss"
     url: str
+    channel: str | None = None
+    #: Where channel previews are read from (tests and mirrors); posts still link to https://t.me.
+    telegram_base_url: str = TELEGRAM_BASE_URL
     interval_s: int = Field(300, ge=1, le=86400)
     #: Adaptive polling stays between these (defaults: half and four times ``interval_s``).
     min_interval_s: int | None = Field(None, ge=1, le=86400)
     max_interval_s: int | None = Field(None, ge=1, le=7 * 86400)
     adaptive: bool = True
 
-    _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
+    @model_validator(mode="before")
+    @classmethod
+    def _telegram_url(cls, data: Any) -> Any:
+        # A channel's page is its URL, so everything that names a feed's URL (logs, health, notices) works as is.
+        if isinstance(data, dict) and data.get("type") == "telegram":
+            if "url" in data:
+                raise ValueError("a telegram feed is read from its 'channel' (and 'telegram_base_url'), not a 'url'")
+            base, channel = data.get("telegram_base_url", TELEGRAM_BASE_URL), data.get("channel")
+            usable = isinstance(base, str) and urlsplit(base).scheme in ("http", "https")
+            if usable and isinstance(channel, str) and TELEGRAM_CHANNEL.fullmatch(channel):
+                return {**data, "url": f"{base.rstrip('/')}/s/{channel}"}
+            return {**data, "url": f"{TELEGRAM_BASE_URL}/s/-"}  # the missing or bad keys are reported on their own
+        return data
+
+    _check_url = field_validator("url", "telegram_base_url")(classmethod(lambda cls, v: _http_url(v)))
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not TELEGRAM_CHANNEL.fullmatch(value):
+            raise ValueError(
+                "a Telegram channel name is 5-32 letters, digits or underscores and starts with a letter "
+                "(NAME in https://t.me/NAME, without @)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> FeedConfig:
         if self.min_interval_s and self.max_interval_s and self.min_interval_s > self.max_interval_s:
             raise ValueError("min_interval_s must not exceed max_interval_s")
+        if self.type == "telegram" and self.channel is None:
+            raise ValueError("a telegram feed needs 'channel' (the NAME in https://t.me/NAME)")
+        if self.type == "rss" and (self.channel is not None or "telegram_base_url" in self.model_fields_set):
+            raise ValueError("'channel' and 'telegram_base_url' belong to feeds of 'type: telegram'")
         return self
 
 

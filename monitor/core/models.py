@@ -84,6 +84,8 @@ class PollResult:
     interval_s: float | None = None
     body_digest: str | None = None
     validators: Validators | None = None
+    #: Where an incremental source goes on from next time (a Telegram channel: ``name/last post id``).
+    cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.events.alerts import feed_notice
 from monitor.fetching.fetcher import Fetcher
 from monitor.fetching.schedule import Cadence, next_delay, server_hint
+from monitor.fetching.telegram import read_channel
 from monitor.network.http import safe_origin
 from monitor.parsing.pool import ParserPool
 from monitor.storage.leases import FeedLeases, lease_ttl_ms
@@ -81,6 +82,8 @@ class FeedPoller:
         return list(await asyncio.gather(*(self.poll(f) for f in feeds)))
 
     async def _fetch_and_handle(self, feed: FeedConfig, start: PollStart, started: float) -> ProcessResult:
+        if feed.type == "telegram":
+            return await self._poll_channel(feed, start, started)
         result = await self.fetcher.fetch(feed.url, start.validators)
         hint = server_hint(result.headers, result.body, self.clock.now())
         if result.status == 304 or result.body is None:
@@ -110,6 +113,28 @@ class FeedPoller:
             elapsed_s=round(self.clock.monotonic() - started, 3),
         )
         self.observer.feed_polled(feed.name, "ok", self.clock.monotonic() - started)
+        return outcome
+
+    async def _poll_channel(self, feed: FeedConfig, start: PollStart, started: float) -> ProcessResult:
+        """A Telegram channel: only the posts after the saved cursor (see ``monitor.fetching.telegram``)."""
+        read = await read_channel(
+            feed, fetcher=self.fetcher, parser=self.parser, clock=self.clock, cursor=start.cursor,
+            validators=start.validators,
+        )  # fmt: skip
+        self.observer.items_parsed(feed.name, len(read.articles))
+        outcome = await self.handle(read.articles) if read.articles else ProcessResult()
+        hint = server_hint(read.headers, None, self.clock.now())
+        await self._record(
+            feed, start, started, status=read.status, changed=read.changed, hint=hint, items=len(read.articles),
+            validators=read.validators, cursor=read.cursor,
+        )  # fmt: skip
+        log.info(
+            "feed_fetched", feed=feed.name, status=read.status, items=len(read.articles), pages=read.pages,
+            matched=outcome.matched, alerted=outcome.alerted, elapsed_s=round(self.clock.monotonic() - started, 3),
+        )  # fmt: skip
+        self.observer.feed_polled(
+            feed.name, "ok" if read.status != 304 else "not_modified", self.clock.monotonic() - started
+        )
         return outcome
 
     async def extend_lease(self, feed: FeedConfig) -> None:
@@ -172,6 +197,7 @@ class FeedPoller:
         items: int = 0,
         digest: str | None = None,
         validators: Validators | None = None,
+        cursor: str | None = None,
     ) -> None:
         delay, remembered = next_delay(
             _cadence(feed), previous_s=start.interval_s, changed=changed, failed=False, consecutive_errors=0,
@@ -181,7 +207,7 @@ class FeedPoller:
         latency = self.clock.monotonic() - started
         result = PollResult(
             at=self.clock.now(), ok=True, status=status, items=items, latency_s=latency, interval_s=remembered,
-            body_digest=digest, validators=validators,
+            body_digest=digest, validators=validators, cursor=cursor,
         )  # fmt: skip
         record = await self._finish(feed, delay, result)
         threshold = self.fetch.alert_after_failures

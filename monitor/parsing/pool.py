@@ -21,9 +21,10 @@ import multiprocessing
 import os
 import resource
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -32,6 +33,7 @@ from monitor.core.limits import LARGE_BODY
 from monitor.core.memory import release_free_memory
 from monitor.core.models import Article
 from monitor.parsing.feed import MAX_INFLATED_BYTES, parse_feed, parse_feed_async
+from monitor.parsing.telegram import ChannelPage, parse_channel_page
 
 __all__ = ["ParserPool"]
 
@@ -85,6 +87,18 @@ def _parse(
             release_free_memory()
 
 
+def _parse_channel(
+    body: bytes, headers: dict[str, str], feed: str, channel: str, url: str, fetched: datetime
+) -> ChannelPage | tuple[str, str]:
+    """A Telegram channel page, in the worker (see ``monitor.parsing.telegram``); errors as in ``_parse``."""
+    try:
+        return parse_channel_page(body, headers=headers, feed=feed, channel=channel, url=url, fetched=fetched)
+    except ParseError as exc:
+        return ("error", exc.reason)
+    except MemoryError:
+        return ("error", "the page needed more memory than a parser worker may use")
+
+
 class _Replaced(Exception):
     """The pool this parse was sent to was replaced because of another feed."""
 
@@ -113,7 +127,7 @@ class ParserPool:
         if self._pool is None:
             # forkserver: workers start from a clean process, not a copy of the daemon's threads and sockets.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.parsing.feed"])
+            context.set_forkserver_preload(["monitor.parsing.feed", "monitor.parsing.telegram"])
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=context,
@@ -135,37 +149,50 @@ class ParserPool:
     ) -> list[Article]:
         if self.workers == 0:
             return await parse_feed_async(body, headers=headers, feed=feed, url=url, fetched=fetched)
+        args = (body, dict(headers), feed, url, fetched, self.max_inflated)
+        result: list[Article] = await self._run(_parse, args, feed=feed, url=url, size=len(body))
+        return result
+
+    async def parse_channel(
+        self, body: bytes, *, headers: Mapping[str, str], feed: str, channel: str, url: str, fetched: datetime
+    ) -> ChannelPage:
+        """A Telegram channel preview page (``monitor.parsing.telegram``), with the limits of every parse."""
+        if self.workers == 0:
+            return await asyncio.to_thread(
+                parse_channel_page, body, headers=headers, feed=feed, channel=channel, url=url, fetched=fetched
+            )
+        args = (body, dict(headers), feed, channel, url, fetched)
+        page: ChannelPage = await self._run(_parse_channel, args, feed=feed, url=url, size=len(body))
+        return page
+
+    async def _run(self, task: Callable[..., Any], args: tuple[Any, ...], *, feed: str, url: str, size: int) -> Any:
         if self._closed:
             raise ParseError(url, "the parser workers were stopped (the daemon is stopping)")
-        if len(body) <= LARGE_BODY:
-            return await self._parse_retrying(body, headers, feed, url, fetched)
+        if size <= LARGE_BODY:
+            return await self._parse_retrying(task, args, feed, url)
         if self._large is None:
             self._large = asyncio.Semaphore(1)
         async with self._large:
-            return await self._parse_retrying(body, headers, feed, url, fetched)
+            return await self._parse_retrying(task, args, feed, url)
 
-    async def _parse_retrying(
-        self, body: bytes, headers: Mapping[str, str], feed: str, url: str, fetched: datetime
-    ) -> list[Article]:
+    async def _parse_retrying(self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str) -> Any:
         try:
-            return await self._parse_once(body, headers, feed, url, fetched)
+            return await self._parse_once(task, args, feed, url)
         except _Replaced as exc:
             if self._closed:
                 raise ParseError(url, "the parser workers were stopped (the daemon is stopping)") from exc
             log.info("parse_resent", feed=feed, reason="its worker was replaced because of another feed")
         try:
-            return await self._parse_once(body, headers, feed, url, fetched)
+            return await self._parse_once(task, args, feed, url)
         except _Replaced as exc:
             raise ParseError(url, "the parser workers were replaced twice during this parse") from exc
 
-    async def _parse_once(
-        self, body: bytes, headers: Mapping[str, str], feed: str, url: str, fetched: datetime
-    ) -> list[Article]:
+    async def _parse_once(self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str) -> Any:
         loop = asyncio.get_running_loop()
         pool = self._executor()
         timeout_s = self.timeout_s  # the deadline of this parse, and the one its error names
         try:
-            future = loop.run_in_executor(pool, _parse, body, dict(headers), feed, url, fetched, self.max_inflated)
+            future = loop.run_in_executor(pool, task, *args)
         except RuntimeError as exc:
             if pool is not self._pool:  # submitted just as another parse replaced this pool
                 raise _Replaced from exc
@@ -185,8 +212,8 @@ class ParserPool:
             log.warning("parser_worker_replaced", feed=feed, reason="worker died")
             raise ParseError(url, "the parser worker died (the feed may be hostile)") from exc
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
                 raise  # this poll itself is being cancelled (shutdown)
             raise _Replaced from None  # the replaced pool cancelled its queue
         if isinstance(result, tuple):

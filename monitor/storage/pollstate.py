@@ -25,7 +25,7 @@ __all__ = ["FetchRecord", "PollStart", "PollState"]
 
 # KEYS: lease, validators, feed state. ARGV: lease token ('' = no lease), lease TTL in ms.
 # {holder} when another replica holds the lease; else {false, etag, last_modified, interval_s, body_digest,
-# consecutive_errors} (false where missing).
+# consecutive_errors, cursor} (false where missing).
 _BEGIN = LuaScript(
     TAKE_LEASE_LUA
     + """
@@ -34,8 +34,8 @@ if ARGV[1] ~= '' then
   if holder then return {holder} end
 end
 local v = redis.call('HMGET', KEYS[2], 'etag', 'last_modified')
-local s = redis.call('HMGET', KEYS[3], 'interval_s', 'body_digest', 'consecutive_errors')
-return {false, v[1], v[2], s[1], s[2], s[3]}
+local s = redis.call('HMGET', KEYS[3], 'interval_s', 'body_digest', 'consecutive_errors', 'cursor')
+return {false, v[1], v[2], s[1], s[2], s[3], s[4]}
 """
 )
 
@@ -75,6 +75,8 @@ class PollStart:
     interval_s: float | None = None
     body_digest: str | None = None
     consecutive_errors: int = 0
+    #: Where an incremental source (a Telegram channel) goes on from; saved by ``finish_poll`` with the validators.
+    cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ class PollState:
             raise StoreError(f"Redis failed reading feed state: {exc}") from exc
         if reply[0]:
             return PollStart(holder=_text(reply[0]))
-        _, etag, modified, interval, digest, errors = reply
+        _, etag, modified, interval, digest, errors, cursor = reply
         validators = None
         if etag is not None or modified is not None:  # the hash exists (both fields are always written)
             validators = Validators(etag=_text(etag) or None, last_modified=_text(modified) or None)
@@ -122,6 +124,7 @@ class PollState:
             interval_s=float(interval) if interval else None,
             body_digest=_text(digest) or None,
             consecutive_errors=_count(errors),
+            cursor=_text(cursor) or None,
         )
 
     async def finish_poll(
@@ -152,6 +155,8 @@ class PollState:
             fields += ["interval_s", f"{interval_s:.1f}"]
         if body_digest is not None:
             fields += ["body_digest", body_digest]
+        if result.cursor is not None:
+            fields += ["cursor", result.cursor]
         saved: list[Arg] = ["", "", ""]
         if validators is not None:
             saved = [VALIDATORS_TTL_S, validators.etag or "", validators.last_modified or ""]

@@ -10,6 +10,11 @@ checked ``http(s)`` URLs (``monitor.delivery.sinks.view.safe_url``).
 Layout follows what mail clients render reliably: nested tables, inline ``style`` attributes only (no
 ``<style>`` block, no classes, no images, no scripts), widths in pixels with a ``max-width``.
 
+Right-to-left text (Arabic, Persian, Sorani headlines) is shown as written, never reordered: in the HTML part every
+element that shows article text (headline, summary paragraphs, source titles, evidence, preheader) carries
+``dir="auto"``, so a mail client that implements it lays each out in its own direction and aligns it to its side,
+without reordering the English labels around it; in the text part an RTL headline has a line of its own.
+
 Bidirectional controls (embeddings, overrides, isolates and the marks LRM, RLM and ALM) can make text read
 differently from what it says: a headline ``\u202etxt.exe`` shows reversed. ``build_message`` removes them from the
 subject, the other headers and both parts of every message, alerts and digests alike.
@@ -35,7 +40,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
-from monitor.delivery.sinks.view import SEVERITY_COLOURS, AlertView, clip, one_line
+from monitor.delivery.sinks.view import SEVERITY_COLOURS, AlertView, beside, clip, one_line
 
 __all__ = [
     "MESSAGE_ID_DOMAIN",
@@ -65,6 +70,9 @@ _TEXT = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+# A right-to-left headline after an English label goes on a line of its own (``beside``): a text part has no markup
+# to state a direction, and the bidi controls that could are removed from every message (below).
+_TEXT.filters["beside"] = beside
 
 
 class _SubjectHeader(UnstructuredHeader, BaseHeader):

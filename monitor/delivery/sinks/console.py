@@ -1,9 +1,17 @@
-"""The console sink: a short block per alert that a person watching the terminal can take in at a glance."""
+"""The console sink: a short block per alert that a person watching the terminal can take in at a glance.
+
+Text from the payload is written in logical order, as it came: a terminal that implements the bidi algorithm
+(VTE, Konsole, mlterm...) shows Arabic and Persian right to left, and none is ever reordered here (that would
+mirror it everywhere else: in a log file, a pager, a copy and paste). The headline has a line of its own, and bidi
+embedding, override and isolate controls are removed, so that an open one cannot reorder the lines after it.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, TextIO
+
+from monitor.delivery.sinks.view import one_line
 
 __all__ = ["ConsoleSink", "render_alert"]
 
@@ -15,7 +23,7 @@ def _sources(alert: dict[str, Any]) -> list[str]:
     for article in alert.get("articles") or []:
         source = article.get("source") if isinstance(article, dict) else None
         if source and source not in names:
-            names.append(str(source))
+            names.append(one_line(source))
     return names
 
 
@@ -27,24 +35,24 @@ def render_alert(alert: dict[str, Any]) -> str:
     if kind == "escalation":
         head = f"[ESCALATION level {alert.get('escalation_level', '?')}] severity {severity}/5"
     elif kind == "feed":
-        head = f"[FEED {str(alert.get('state') or 'notice').upper()}] {alert.get('feed') or ''}".rstrip()
-        return f"{head}\n  {alert.get('title') or ''}\n  {alert.get('summary') or ''}\n\n"
+        head = f"[FEED {one_line(alert.get('state') or 'notice').upper()}] {one_line(alert.get('feed'))}".rstrip()
+        return f"{head}\n  {one_line(alert.get('title'))}\n  {one_line(alert.get('summary'))}\n\n"
     else:
-        head = f"[ALERT severity {severity}/5] {alert.get('event_type') or 'unknown event'}"
+        head = f"[ALERT severity {severity}/5] {one_line(alert.get('event_type')) or 'unknown event'}"
         revision = alert.get("revision")
         if isinstance(revision, int) and revision > 1:
             head += f" (update, revision {revision})"
-    lines = [head, f"  {alert.get('title') or '(no title)'}"]
+    lines = [head, f"  {one_line(alert.get('title')) or '(no title)'}"]
     sources = _sources(alert)
     if sources:
         lines.append(f"  sources: {', '.join(sources)}")
-    evidence = [str(e) for e in alert.get("evidence") or []][:_MAX_EVIDENCE]
+    evidence = [one_line(e) for e in alert.get("evidence") or []][:_MAX_EVIDENCE]
     if evidence:
         lines.append("  evidence: " + ", ".join(f'"{e}"' for e in evidence))
     articles = alert.get("articles") or []
     if articles and isinstance(articles[0], dict) and articles[0].get("url"):
-        lines.append(f"  {articles[0]['url']}")
-    lines.append(f"  id: {alert.get('id', '?')}")
+        lines.append(f"  {one_line(articles[0]['url'])}")
+    lines.append(f"  id: {one_line(alert.get('id', '?'))}")
     return "\n".join(lines) + "\n\n"
 
 

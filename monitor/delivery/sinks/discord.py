@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from monitor.delivery.sinks.view import AlertView, clip
+from monitor.delivery.sinks.view import AlertView, beside, clip
 
 __all__ = [
     "CONTENT_LIMIT",
@@ -116,6 +116,7 @@ def discord_payload(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def _content(view: AlertView) -> str:
-    """The message line a notification shows (embeds alone show as "sent an embed" there)."""
-    head = f"{_MARK[view.severity]} **{escape(view.label)}** · {escape(view.type_label)}: "
-    return head + clip(view.title, CONTENT_LIMIT - len(head), escape)
+    """The message line a notification shows (embeds alone show as "sent an embed" there); a right-to-left headline
+    on a line of its own (see ``beside``)."""
+    head = f"{_MARK[view.severity]} **{escape(view.label)}** · {escape(view.type_label)}"
+    return beside(head, clip(view.title, CONTENT_LIMIT - len(head) - 2, escape))

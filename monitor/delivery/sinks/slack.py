@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.delivery.sinks.view import AlertView, clip
+from monitor.delivery.sinks.view import AlertView, beside, clip
 
 __all__ = ["HEADER_LIMIT", "MAX_BLOCKS", "SECTION_LIMIT", "slack_payload"]
 
@@ -78,5 +78,6 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
         blocks.append(_context("Evidence: " + ", ".join(f"“{e}”" for e in view.evidence[:10])))
     stamp = f" · updated {view.updated}" if view.updated else ""
     blocks.append(_context(f"Alert {view.id}{stamp}"))
-    fallback = f"{view.label} · {view.type_label}: {view.title}"
+    # A right-to-left headline goes on a line of its own (see ``beside``); the header block is one already.
+    fallback = beside(f"{view.label} · {view.type_label}", view.title)
     return {"text": clip(fallback, SECTION_LIMIT, escape), "blocks": blocks[:MAX_BLOCKS]}

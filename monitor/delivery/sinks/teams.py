@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.delivery.sinks.view import AlertView, clip
+from monitor.delivery.sinks.view import AlertView, beside, clip, is_rtl
 
 __all__ = ["CARD_VERSION", "MAX_BYTES", "teams_payload"]
 
@@ -30,6 +30,13 @@ def _run(text: str, **style: Any) -> dict[str, Any]:
 
 def _rich(*inlines: dict[str, Any], **style: Any) -> dict[str, Any]:
     return {"type": "RichTextBlock", "inlines": list(inlines), **style}
+
+
+def _directed(block: dict[str, Any], text: str) -> dict[str, Any]:
+    """``block`` in a right-to-left ``Container`` when ``text`` reads right to left: the one way a card states a
+    direction (``rtl``, Adaptive Cards 1.5; hosts that predate it ignore the property and show the text, in its own
+    block, left-aligned)."""
+    return {"type": "Container", "rtl": True, "items": [block]} if is_rtl(text) else block
 
 
 def _source(link: Any) -> dict[str, Any]:
@@ -53,10 +60,10 @@ def _card(view: AlertView, *, sources: int, summary_limit: int) -> dict[str, Any
             "color": _COLOUR[view.severity],
             "wrap": True,
         },
-        _rich(_run(clip(view.title, TITLE_LIMIT), weight="Bolder", size="Large")),
+        _directed(_rich(_run(clip(view.title, TITLE_LIMIT), weight="Bolder", size="Large")), view.title),
     ]
     if view.summary and summary_limit > 0:
-        body.append(_rich(_run(clip(view.summary, summary_limit))))
+        body.append(_directed(_rich(_run(clip(view.summary, summary_limit))), view.summary))
     facts = [{"title": "Severity", "value": f"{view.severity}/5 ({view.severity_name})"}]
     if view.escalation_level is not None:
         facts.append({"title": "Escalation level", "value": str(view.escalation_level)})
@@ -81,7 +88,7 @@ def _card(view: AlertView, *, sources: int, summary_limit: int) -> dict[str, Any
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
         "msteams": {"width": "Full"},
-        "fallbackText": clip(f"{view.label} · {view.type_label}: {view.title}", 1000),
+        "fallbackText": clip(beside(f"{view.label} · {view.type_label}", view.title), 1000),
         "body": body,
     }
     if view.lead_url:

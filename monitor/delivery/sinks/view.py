@@ -8,6 +8,7 @@ plain ``http``/``https`` URLs (``javascript:``, ``data:`` and the like are dropp
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ __all__ = [
     "SEVERITY_NAMES",
     "AlertView",
     "Link",
+    "beside",
     "clip",
     "event_type_label",
+    "is_rtl",
     "one_line",
     "safe_url",
 ]
@@ -40,6 +43,10 @@ _TYPE_LABELS = {
     "us_personnel_evacuation_or_advisory": "US evacuation or travel advisory",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069): in a headline they can make it display as
+# something it does not say ("\u202etxt.exe"), and one left open reorders everything after it in a message.
+_BIDI_CONTROL = re.compile(r"[\u202a-\u202e\u2066-\u2069]+")
+_RTL_CLASSES = frozenset({"R", "AL"})
 _SPACES = re.compile(r"\s+")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?")
 _MAX_URL = 2000
@@ -65,9 +72,39 @@ def safe_url(value: object) -> str | None:
 
 
 def one_line(value: object) -> str:
-    """Text on one line: control characters (CR, LF, NUL, ...) and runs of white space become one space."""
+    """Text on one line: control characters (CR, LF, NUL, ...) and runs of white space become one space; bidi
+    embedding, override and isolate controls are removed."""
     text = value if isinstance(value, str) else "" if value is None else str(value)
+    if not text.isascii():
+        text = _BIDI_CONTROL.sub("", text)
     return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def is_rtl(text: str) -> bool:
+    """Whether ``text`` reads right to left: its first strong character is Hebrew or Arabic-script (Arabic, Persian,
+    Sorani...), the rule HTML's ``dir="auto"`` and the Unicode bidi algorithm use for a paragraph."""
+    if text.isascii():
+        return False
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in _RTL_CLASSES:
+            return True
+        if kind == "L":
+            return False
+    return False
+
+
+def beside(label: str, text: str, sep: str = ": ", indent: str = "") -> str:
+    """``label`` then ``text`` on one line, or, when ``text`` reads right to left, on a line of its own.
+
+    Chat clients (Slack, Discord, Teams' fallback text) lay a message line out left to right whatever it holds, and
+    give no way to mark a direction in text; what they do honour is a line break. A right-to-left headline on its
+    own line is laid out as a paragraph of its own, so the English label and its punctuation are never reordered
+    with it, and no invisible bidi control has to be added to the message.
+    """
+    if is_rtl(text):
+        return f"{label.rstrip()}\n{indent}{text}"
+    return f"{label}{sep}{text}"
 
 
 def clip(text: str, limit: int, escape: Callable[[str], str] | None = None) -> str:
