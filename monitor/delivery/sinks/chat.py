@@ -128,17 +128,17 @@ class EditingSink:
             await self._first(messages, event_id, alert, revision)
             return
         if known.revision >= revision:
-            self._log.info("chat_message_current", event=event_id, revision=revision, shows=known.revision)
+            self._log.info("chat_message_current", event_id=event_id, revision=revision, shows=known.revision)
             return
         try:
             await self._edit(known, alert)
         except MessageGoneError:
-            self._log.warning("chat_message_gone", event=event_id, revision=revision)
+            self._log.warning("chat_message_gone", event_id=event_id, revision=revision)
             await self._first(messages, event_id, alert, revision, reposted=True)
             return
         await self._reply(known, alert)
         await messages.put(self.name, event_id, replace(known, revision=revision))
-        self._log.info("chat_message_edited", event=event_id, revision=revision)
+        self._log.info("chat_message_edited", event_id=event_id, revision=revision)
 
     async def _first(
         self, messages: MessageStore, event_id: str, alert: dict[str, Any], revision: int, *, reposted: bool = False
@@ -150,7 +150,7 @@ class EditingSink:
             await messages.put(self.name, event_id, replace(posted, revision=revision))
         finally:
             await messages.release_post(self.name, event_id)
-        self._log.info("chat_message_posted", event=event_id, revision=revision, reposted=reposted)
+        self._log.info("chat_message_posted", event_id=event_id, revision=revision, reposted=reposted)
 
     async def _post(self, alert: dict[str, Any]) -> ChatMessage:
         """Post the message that will show the event; its reference (the revision is filled in by the caller)."""
