@@ -18,10 +18,14 @@ Escalation-level changes and feed notices are not about one event: only ``min_se
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Revisions", "Route", "is_major_change"]
+__all__ = ["PLACE_TYPES", "Revisions", "Route", "is_major_change", "route_problems"]
+
+#: The entity types ``places`` may name (the rule pack's towns, provinces and bases).
+PLACE_TYPES = frozenset({"place", "base"})
 
 Revisions = Literal["all", "major", "none"]
 
@@ -120,3 +124,24 @@ class Route:
         if major:
             return True, f"revision {revision} is major ({'; '.join(sorted(major))})"
         return False, f"revision {revision} is minor and revisions: major"
+
+
+def route_problems(
+    entry: Any, event_types: Collection[str], entity_types: Mapping[str, str]
+) -> list[tuple[str, int, str]]:
+    """``(key, index, reason)`` for every routing value of a sink entry that the rule pack does not know: an event
+    type no rule detects, an entity id not in the gazetteer, a place that is not a place or base. Such a value
+    would silently route nothing."""
+    problems: list[tuple[str, int, str]] = []
+    for i, kind in enumerate(getattr(entry, "event_types", None) or ()):
+        if kind not in event_types:
+            problems.append(("event_types", i, f"unknown event type {kind!r} (known: {', '.join(event_types)})"))
+    for i, entity in enumerate(getattr(entry, "entities", None) or ()):
+        if entity not in entity_types:
+            problems.append(("entities", i, f"unknown entity id {entity!r}"))
+    for i, place in enumerate(getattr(entry, "places", None) or ()):
+        if place not in entity_types:
+            problems.append(("places", i, f"unknown entity id {place!r}"))
+        elif entity_types[place] not in PLACE_TYPES:
+            problems.append(("places", i, f"{place!r} is a {entity_types[place]}, not a place or base"))
+    return problems
