@@ -20,6 +20,7 @@ from monitor.config.redisurl import redis_url_problem
 
 __all__ = [
     "AlertsConfig",
+    "AppriseSink",
     "Config",
     "ConsoleSink",
     "DigestConfig",
@@ -201,6 +202,14 @@ class TelegramSink(_SinkBase):
     _check_url = field_validator("api_url")(classmethod(lambda cls, v: _http_url(v)))
 
 
+class AppriseSink(_SinkBase):
+    """Notifications through Apprise (``pip install 'escalation-monitor[apprise]'``), one per URL in ``urls``."""
+
+    type: Literal["apprise"]
+    urls: list[str] = Field(min_length=1)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
 def sink_name(sink: _SinkBase, index: int) -> str:
     """A sink's stable name: its ``name``, else its type (numbered after the first of a type)."""
     kind = getattr(sink, "type", "sink")
@@ -210,7 +219,8 @@ def sink_name(sink: _SinkBase, index: int) -> str:
 
 
 SinkConfig = Annotated[
-    WebhookSink | ConsoleSink | FileSink | EmailSink | SlackSink | TelegramSink, Field(discriminator="type")
+    WebhookSink | ConsoleSink | FileSink | EmailSink | SlackSink | TelegramSink | AppriseSink,
+    Field(discriminator="type"),
 ]
 
 

@@ -21,6 +21,7 @@ from monitor.core.errors import ConfigError, FetchError, Problem
 from monitor.delivery.email.smtp import Mailer, SmtpMailer
 from monitor.delivery.routing import Route
 from monitor.delivery.sinks import Sink
+from monitor.delivery.sinks.apprise_sink import AppriseSetupError, AppriseSink
 from monitor.delivery.sinks.console import ConsoleSink
 from monitor.delivery.sinks.discord_messages import DiscordSink
 from monitor.delivery.sinks.email import EmailSink
@@ -248,11 +249,27 @@ def _telegram(entry: cfg.TelegramSink, context: SinkContext) -> Sink:
     )
 
 
+def _apprise(entry: cfg.AppriseSink, context: SinkContext) -> Sink:
+    try:
+        return AppriseSink(
+            context.name,
+            entry.urls,
+            timeout_s=entry.timeout_s,
+            allow_private_networks=context.allow_private_networks,
+            min_severity=entry.min_severity,
+        )
+    except ImportError as exc:
+        raise SinkSetupError("needs the apprise package: pip install 'escalation-monitor[apprise]'") from exc
+    except AppriseSetupError as exc:
+        raise SinkSetupError(str(exc), key=f"urls[{exc.index}]") from exc
+
+
 for _format in FORMATS:
     register_sink("webhook", _webhook, fmt=_format)
 register_sink("webhook", _discord, fmt="discord")  # edits its messages; the other formats only post
 register_sink("slack", _slack)
 register_sink("telegram", _telegram)
+register_sink("apprise", _apprise)
 register_sink("console", _console)
 register_sink("file", _file)
 register_sink("email", _email)
