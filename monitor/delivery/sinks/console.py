@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from monitor.delivery.sinks.view import STATUS_LABELS
+
 __all__ = ["ConsoleSink", "render_alert"]
 
 _MAX_EVIDENCE = 5
@@ -34,6 +36,8 @@ def render_alert(alert: dict[str, Any]) -> str:
         revision = alert.get("revision")
         if isinstance(revision, int) and revision > 1:
             head += f" (update, revision {revision})"
+        if alert.get("status") in STATUS_LABELS:
+            head += f" [{STATUS_LABELS[alert['status']]}]"
     lines = [head, f"  {alert.get('title') or '(no title)'}"]
     sources = _sources(alert)
     if sources:
