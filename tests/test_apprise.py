@@ -93,3 +93,14 @@ def test_the_guard_refuses_non_public_hosts_at_start(session: aiohttp.ClientSess
     assert "alerts.sinks[0].urls[0]: 10.0.0.8 resolves to non-public" in str(problem)
     with pytest.raises(ConfigError, match=r"urls\[1\]: not an Apprise URL"):
         build_sinks(config.alerts.sinks, session, io.StringIO(), allow_private_networks=True)
+
+
+async def test_the_guard_checks_again_before_each_send(redis: aioredis.Redis) -> None:
+    answers = {"hooks.example.org": ["93.184.216.34"]}  # public when the sink is built...
+    target = AppriseSink("apprise", ["json://hooks.example.org/x"], resolver=lambda host: answers[host])
+    answers["hooks.example.org"] = ["93.184.216.34", "192.168.1.20"]  # ...then one private address among them
+    assert await deliver(redis, target, event_alert(1), seconds=3) == 0
+    dead: Any = await redis.xrange(KEYS.dead)
+    [(_, letter)] = dead
+    assert letter[b"reason"] == b"apprise target 1: hooks.example.org resolves to non-public 192.168.1.20"
+    assert letter[b"attempts"] == b"1"  # a refusal, not an outage: no retries

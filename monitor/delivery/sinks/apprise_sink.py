@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,9 @@ from monitor.network.guard import is_public_address
 __all__ = ["AppriseSetupError", "AppriseSink", "apprise_text"]
 
 _MAX_REMEMBERED = 1000
+
+#: Host name -> its addresses; raises ``OSError`` when it does not resolve.
+Resolver = Callable[[str], list[str]]
 
 
 class AppriseSetupError(ValueError):
@@ -70,17 +73,22 @@ def _target_host(plugin: Any) -> str | None:
     return urlsplit(cloud).hostname if isinstance(cloud, str) else None
 
 
-def check_host(host: str | None, allow_private: bool) -> str | None:
+def resolve(host: str) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver, as Apprise's requests will use it)."""
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_host(host: str | None, allow_private: bool, resolver: Resolver = resolve) -> str | None:
     """Why ``host`` may not be notified (it does not resolve, or to a non-public address), or None."""
     if allow_private:
         return None
     if not host:
         return "no host to check"
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        addresses = resolver(host)
     except (OSError, UnicodeError):
         return f"{host} does not resolve"
-    addresses = sorted({str(info[4][0]) for info in infos})
     blocked = [a for a in addresses if not is_public_address(a)]
     return f"{host} resolves to non-public {', '.join(blocked)}" if blocked else None
 
@@ -109,12 +117,14 @@ class AppriseSink:
         timeout_s: float = 10.0,
         allow_private_networks: bool = False,
         min_severity: int | None = None,
+        resolver: Resolver = resolve,
     ) -> None:
         self.name = name
         self.min_severity = min_severity
         self.route: Route | None = None
         self._timeout = timeout_s
         self._allow_private = allow_private_networks
+        self._resolver = resolver
         self._targets: list[Any] = []
         self._hosts: list[str | None] = []
         for index, plugin in enumerate(_plugins(urls)):
@@ -125,7 +135,7 @@ class AppriseSink:
             plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), timeout_s)
             plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), timeout_s)
             host = _target_host(plugin)
-            refusal = check_host(host, allow_private_networks)
+            refusal = check_host(host, allow_private_networks, resolver)
             if refusal:
                 raise AppriseSetupError(index, refusal)
             self._targets.append(plugin)
@@ -141,7 +151,7 @@ class AppriseSink:
         done = self._accepted.setdefault(alert_id, set())
         todo = [i for i in range(len(self._targets)) if i not in done]
         for index in todo:
-            refusal = await asyncio.to_thread(check_host, self._hosts[index], self._allow_private)
+            refusal = await asyncio.to_thread(check_host, self._hosts[index], self._allow_private, self._resolver)
             if refusal:
                 raise PermanentDeliveryError(f"apprise target {index + 1}: {refusal}")
         title, body = apprise_text(alert)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -92,6 +92,14 @@ class ChatApi:
             raise DeliveryError(f"{type(exc).__name__} calling {self.origin}") from None
 
 
+@dataclass(slots=True)
+class _EventLock:
+    """One event's lock and how many sends hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class EditingSink:
     """The post-or-edit decision of the chat sinks; subclasses implement ``_post``, ``_edit``, ``_reply`` and
     ``_plain``. ``messages`` None: every alert is a plain post (nothing remembers the messages)."""
@@ -104,7 +112,7 @@ class EditingSink:
         self.name = name
         self._messages = messages
         self._post_claim_s = post_claim_s
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _EventLock] = {}
         self._log = structlog.get_logger(__name__).bind(sink=name)
 
     async def send(self, alert: dict[str, Any]) -> None:
@@ -113,12 +121,14 @@ class EditingSink:
             await self._plain(alert)
             return
         event_id: str = alert["event_id"]
-        lock = self._locks.setdefault(event_id, asyncio.Lock())
+        held = self._locks.setdefault(event_id, _EventLock())
+        held.users += 1
         try:
-            async with lock:
+            async with held.lock:
                 await self._send_event(self._messages, event_id, alert)
         finally:
-            if not lock.locked() and self._locks.get(event_id) is lock:
+            held.users -= 1
+            if not held.users:  # nobody holds or waits for it: forget it (one lock per event with sends in flight)
                 del self._locks[event_id]
 
     async def _send_event(self, messages: MessageStore, event_id: str, alert: dict[str, Any]) -> None:
