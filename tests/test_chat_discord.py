@@ -4,6 +4,7 @@ outbox on the real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
+from monitor.core.errors import DeliveryError
 from monitor.delivery.outbox import Deliverer
 from monitor.delivery.sinks import Sink
 from monitor.delivery.sinks.discord_messages import DiscordSink
@@ -160,3 +162,20 @@ async def test_message_ids_live_in_the_namespace_slot_and_errors_hide_the_token(
     dead: Any = await redis.xrange(KEYS.dead)
     assert dead and all(b"s3cr3t" not in d[b"reason"] for _, d in dead)
     assert "s3cr3t" not in repr(logs) and "s3cr3t" not in repr(sink)
+
+
+async def test_two_replicas_never_both_post_an_events_first_message(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, fake: ChatFakes
+) -> None:
+    first, second = discord(fake, redis, session), discord(fake, redis, session)  # two processes, one Redis
+    alerts = revisions(9, 2)
+    outcomes = await asyncio.gather(first.send(alerts[0]), second.send(alerts[1]), return_exceptions=True)
+    assert len(fake.of("discord.post")) == 1
+    refused = [o for o in outcomes if isinstance(o, DeliveryError)]
+    assert len(refused) <= 1 and all(o.retry_after == 1.0 for o in refused)
+    for sink, alert, outcome in zip((first, second), alerts, outcomes, strict=True):
+        if outcome is not None:
+            await sink.send(alert)  # the outbox's retry: it now edits (or finds the message current)
+    assert len(fake.of("discord.post")) == 1 and len(fake.discord_messages) == 1
+    [message] = fake.discord_messages.values()
+    assert message["embeds"][0]["footer"]["text"].startswith("Update 2")
