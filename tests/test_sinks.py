@@ -257,6 +257,7 @@ def test_every_configurable_sink_has_a_registered_builder() -> None:
         ("email", None),
         ("slack", None),
         ("telegram", None),
+        ("apprise", None),
     }
 
 
