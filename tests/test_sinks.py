@@ -255,6 +255,9 @@ def test_every_configurable_sink_has_a_registered_builder() -> None:
         ("console", None),
         ("file", None),
         ("email", None),
+        ("slack", None),
+        ("telegram", None),
+        ("apprise", None),
     }
 
 

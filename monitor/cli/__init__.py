@@ -1,7 +1,7 @@
 """The command line. The only place that reads the environment and maps errors to exit codes:
 0 success, 1 runtime failure, 2 bad usage, bad config or bad rules (with ``path:line: reason`` on stderr).
 
-``parser`` builds the arguments; the commands live by group in ``daemon`` (run, once, demo), ``rules`` (check,
+``parser`` builds the arguments; the commands live by group in ``daemon`` (run, once, demo), ``rules`` (check, route,
 scan, rules test/derive) and ``ops`` (status, events, replay, dlq, digest); ``common`` holds the exit codes.
 ``main`` (the ``monitor`` console script) dispatches and turns errors into exit codes, here and nowhere else;
 what it prints about an error never holds a URL's credentials (``core.redact``).
@@ -27,6 +27,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": daemon.cmd_run,
     "once": daemon.cmd_once,
     "check": rules.cmd_check,
+    "route": rules.cmd_route,
     "scan": rules.cmd_scan,
     "rules": rules.cmd_rules,
     "status": ops.cmd_status,

@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="run the daemon until SIGTERM/SIGINT")
     _add_once(sub, common)
     sub.add_parser("check", parents=[common], help="validate the configuration and every rule file")
+    route = sub.add_parser("route", parents=[common], help="which sinks an alert would reach, and why")
+    route.add_argument("--explain", type=Path, required=True, metavar="FILE.json", help="an alert payload (JSON)")
     _add_scan(sub, common, rules_opt)
     _add_rules(sub, common, rules_opt)
     sub.add_parser("status", parents=[common], help="feed health and outbox backlog")

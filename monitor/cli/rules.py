@@ -16,13 +16,20 @@ from monitor.cli.common import EXIT_FAILURE, EXIT_OK, config_path, rule_cache_di
 if TYPE_CHECKING:
     from monitor.detection.rulefile import RuleSet
 
-__all__ = ["cmd_check", "cmd_rules", "cmd_scan"]
+__all__ = ["cmd_check", "cmd_route", "cmd_rules", "cmd_scan"]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.service.bootstrap import check
 
     print(check(config_path(args), dict(os.environ)))
+    return EXIT_OK
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from monitor.service.routes import explain_routes
+
+    print(explain_routes(config_path(args), dict(os.environ), args.explain))
     return EXIT_OK
 
 

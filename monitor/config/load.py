@@ -22,6 +22,8 @@ from monitor.core.redact import redact, url_credentials
 __all__ = ["load_config", "with_environment"]
 
 _S = TypeVar("_S", bound=BaseModel)
+#: The sink types: pydantic puts the union's tag into an error's location, where the file has no such key.
+_SINK_TAGS = ("webhook", "console", "file", "email", "slack", "telegram", "apprise")
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:
@@ -47,7 +49,11 @@ def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionC
         config = Config.model_validate({**located.data, "source": str(path)}, context={CHECKS: by_section})
     except ValidationError as exc:
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if p not in ("webhook", "console", "file", "email"))
+            loc = tuple(
+                p
+                for p in err["loc"]
+                if p not in ("webhook", "console", "file", "email", "slack", "telegram", "apprise")
+            )
             where = _format_loc(loc) or "(top level)"
             problems.append(Problem(located.path, located.line(loc), f"{where}: {_reason(err)}"))
         problems.sort(key=lambda p: p.line or 0)

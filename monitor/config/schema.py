@@ -21,6 +21,7 @@ from monitor.config.redisurl import redis_url_problem
 
 __all__ = [
     "AlertsConfig",
+    "AppriseSink",
     "Config",
     "ConsoleSink",
     "DigestConfig",
@@ -35,7 +36,9 @@ __all__ = [
     "RedisConfig",
     "SectionCheck",
     "SinkConfig",
+    "SlackSink",
     "SmtpConfig",
+    "TelegramSink",
     "WebhookSink",
     "sink_name",
 ]
@@ -181,6 +184,12 @@ class FeedConfig(_Strict):
 class _SinkBase(_Strict):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     min_severity: int | None = Field(None, ge=1, le=5)
+    #: Routing (``monitor.delivery.routing``): what the sink gets besides ``min_severity``; None = no filter.
+    event_types: list[str] | None = Field(None, min_length=1)
+    entities: list[str] | None = Field(None, min_length=1)
+    places: list[str] | None = Field(None, min_length=1)
+    languages: list[str] | None = Field(None, min_length=1)
+    revisions: Literal["all", "major", "none"] = "all"
 
 
 class WebhookSink(_SinkBase):
@@ -211,6 +220,38 @@ class EmailSink(_SinkBase):
     _check_to = field_validator("to")(classmethod(lambda cls, v: _addresses(v)))
 
 
+class SlackSink(_SinkBase):
+    """A Slack bot: ``chat.postMessage``, then ``chat.update`` and a threaded reply for each revision."""
+
+    type: Literal["slack"]
+    token: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    api_url: str = "https://slack.com/api"
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    _check_url = field_validator("api_url")(classmethod(lambda cls, v: _http_url(v)))
+
+
+class TelegramSink(_SinkBase):
+    """A Telegram bot: ``sendMessage``, then ``editMessageText`` and a reply for each revision."""
+
+    type: Literal["telegram"]
+    token: str = Field(min_length=1)
+    chat_id: str | int
+    api_url: str = "https://api.telegram.org"
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    _check_url = field_validator("api_url")(classmethod(lambda cls, v: _http_url(v)))
+
+
+class AppriseSink(_SinkBase):
+    """Notifications through Apprise (``pip install 'escalation-monitor[apprise]'``), one per URL in ``urls``."""
+
+    type: Literal["apprise"]
+    urls: list[str] = Field(min_length=1)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
 def sink_name(sink: _SinkBase, index: int) -> str:
     """A sink's stable name: its ``name``, else its type (numbered after the first of a type)."""
     kind = getattr(sink, "type", "sink")
@@ -219,7 +260,10 @@ def sink_name(sink: _SinkBase, index: int) -> str:
     return kind if index == 0 or kind == "console" else f"{kind}-{index}"
 
 
-SinkConfig = Annotated[WebhookSink | ConsoleSink | FileSink | EmailSink, Field(discriminator="type")]
+SinkConfig = Annotated[
+    WebhookSink | ConsoleSink | FileSink | EmailSink | SlackSink | TelegramSink | AppriseSink,
+    Field(discriminator="type"),
+]
 
 
 def _default_sinks() -> list[SinkConfig]:

@@ -33,6 +33,7 @@ from monitor.core.clock import Clock, utc_iso
 from monitor.core.errors import DeliveryError, PermanentDeliveryError, StoreError, StoreUnavailableError
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.held import HeldEntries, HeldEntry
+from monitor.delivery.routing import Route
 from monitor.delivery.sinks import Sink
 from monitor.storage.connection import Redis
 from monitor.storage.keys import Keys
@@ -63,9 +64,9 @@ class Deliverer:
 
     ``block_ms`` is how long one read waits for new entries; keep it well below the Redis client's socket
     timeout. ``concurrency`` bounds simultaneous sends to the sink, ``max_held`` the entries held in memory.
-    A sink with a ``min_severity`` attribute (the built-in ones have it) is not sent alerts below that severity:
-    they are acknowledged unsent. The consumer name must be stable across restarts of one replica (e.g. the host
-    name) and unique among replicas. ``groups`` names every sink's group on the outbox (the current
+    A sink with a ``route`` (``monitor.delivery.routing.Route``; else a ``min_severity``) is not sent the alerts
+    it refuses: they are acknowledged unsent. The consumer name must be stable across restarts of one replica (e.g.
+    the host name) and unique among replicas. ``groups`` names every sink's group on the outbox (the current
     configuration's): a missing group is created together with every other missing one, so that after Redis lost
     its data all of them start at the stream's first entry (``monitor.storage.outbox.ensure_groups``).
     """
@@ -108,7 +109,7 @@ class Deliverer:
         self._rng = rng or random.Random()
         self._observer = observer
         self._groups = groups
-        self._min_severity: int | None = getattr(sink, "min_severity", None)
+        self._route: Route = getattr(sink, "route", None) or Route(min_severity=getattr(sink, "min_severity", None))
         self._log = structlog.get_logger(__name__).bind(sink=sink.name)
 
         self._held = HeldEntries(clock, max_held=max_held, concurrency=concurrency)
@@ -297,8 +298,7 @@ class Deliverer:
                 entry.outcome, entry.reason = "dead", "malformed outbox entry: alert is not a JSON object with an id"
             else:
                 entry.alert = alert
-                severity = alert.get("severity")
-                if self._min_severity is not None and isinstance(severity, int) and severity < self._min_severity:
+                if not self._route.allows(alert):
                     entry.outcome = "skipped"
         self._held.hold(entry)
         return True

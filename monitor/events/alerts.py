@@ -57,6 +57,8 @@ def event_alert(event: EventState, *, escalation_level: int, changes: list[str] 
             for s in reversed(event.sources[-MAX_ARTICLES:])
         ],
     }
+    if event.revision > 1:  # so that a receiver can find the message or record it shows and replace it
+        body["previous_id"] = alert_id(event.id, event.revision - 1)
     if changes:
         body["changes"] = list(changes)
     return body

@@ -25,6 +25,7 @@ from monitor.service.cron import CONFIG_CHECKS, fires
 from monitor.service.daemon import Daemon
 from monitor.service.metrics import Metrics
 from monitor.service.root import App, build_app, replica_name
+from monitor.service.routes import check_routes
 from monitor.storage.connection import EmbeddedRedis, Redis, close, connect, store_errors
 from monitor.storage.keys import Keys
 from monitor.storage.outbox import outbox_counts
@@ -165,6 +166,7 @@ def check(path: Path, env: Mapping[str, str]) -> str:
     """Validate everything; the summary printed by ``monitor check``."""
     config = load_config(path, env=env, checks=CONFIG_CHECKS)
     ruleset = load_rules(config.rules)
+    check_routes(path, env, config, ruleset)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
     by_status: dict[str, int] = {}
     for rule in ruleset.rules:

@@ -12,7 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from monitor.config import Config, EmailSink, FeedConfig, WebhookSink, sink_name
+from monitor.config import (
+    AppriseSink,
+    Config,
+    EmailSink,
+    FeedConfig,
+    SlackSink,
+    TelegramSink,
+    WebhookSink,
+    sink_name,
+)
 
 __all__ = ["RESTART_SECTIONS", "FeedChanges", "feed_changes", "restart_needed", "sink_signatures"]
 
@@ -50,7 +59,7 @@ def sink_signatures(config: Config) -> dict[str, str]:
         }
         if isinstance(entry, EmailSink):
             depends["smtp"] = config.smtp.model_dump(mode="json") if config.smtp else None
-        if isinstance(entry, WebhookSink):
+        if isinstance(entry, WebhookSink | SlackSink | TelegramSink | AppriseSink):
             depends["allow_private_networks"] = config.fetch.allow_private_networks
         signatures[sink_name(entry, index)] = json.dumps(depends, sort_keys=True)
     return signatures

@@ -38,6 +38,7 @@ from monitor.storage.connection import Redis, close
 from monitor.storage.events import EventStore
 from monitor.storage.keys import EVENT_TTL_S, Keys
 from monitor.storage.leases import FeedLeases, replica_token
+from monitor.storage.messages import MessageStore
 from monitor.storage.outbox import trim_delivered
 from monitor.storage.pollstate import PollState
 
@@ -152,7 +153,8 @@ class App:
         (e.g. a sink that cannot be built), in which case nothing changes. See ``apply_reload``."""
         matcher = await asyncio.to_thread(Matcher, ruleset, min_severity=config.alerts.min_severity)
         processor = _processor(config, matcher, self.processor.events, self.clock, self.observer)
-        built = {s.name: s for s in _sinks(config, self.http, self.stdout, self.clock)}
+        messages = MessageStore(self.redis, self.store.keys)
+        built = {s.name: s for s in _sinks(config, self.http, self.stdout, self.clock, messages)}
         old, new = sink_signatures(self.config), sink_signatures(config)
         running = {d.sink.name: d for d in self.deliverers}
         deliverers: list[Deliverer] = []
@@ -210,7 +212,7 @@ async def build_app(
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
     store = PollState(redis, keys, batch=ScriptBatch(redis))
-    sinks = _sinks(config, session, stdout, clock)
+    sinks = _sinks(config, session, stdout, clock, MessageStore(redis, keys))
     name = consumer or replica_name(config)
 
     async def process(articles: Sequence[Article]) -> ProcessResult:
@@ -245,7 +247,9 @@ def replica_name(config: Config) -> str:
     return config.replica_name or socket.gethostname()
 
 
-def _sinks(config: Config, session: aiohttp.ClientSession, stdout: TextIO | None, clock: Clock) -> list[Sink]:
+def _sinks(
+    config: Config, session: aiohttp.ClientSession, stdout: TextIO | None, clock: Clock, messages: MessageStore
+) -> list[Sink]:
     return build_sinks(
         config.alerts.sinks,
         session,
@@ -254,6 +258,7 @@ def _sinks(config: Config, session: aiohttp.ClientSession, stdout: TextIO | None
         source=config.source,
         allow_private_networks=config.fetch.allow_private_networks,
         smtp=config.smtp,
+        messages=messages,
     )
 
 

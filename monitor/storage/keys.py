@@ -151,3 +151,12 @@ class Keys:
         """What ``/readyz`` writes to prove the primary takes writes (SET with a TTL of ``READY_PROBE_TTL_S``; see
         ``monitor.storage.readiness``); one per replica."""
         return f"{self._p}:ready:{replica}"
+
+    def chat_message(self, sink: str, event_id: str) -> str:
+        """The chat message that shows an event in one sink (JSON: its id, channel and revision; TTL
+        ``EVENT_TTL_S``), so revisions edit it; see ``monitor.storage.messages``."""
+        return f"{self._p}:chat:{sink}:{event_id}"
+
+    def chat_posting(self, sink: str, event_id: str) -> str:
+        """SET NX marker while a replica posts an event's first chat message, so no other one posts it too."""
+        return f"{self._p}:chat-posting:{sink}:{event_id}"

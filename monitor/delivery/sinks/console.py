@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from monitor.delivery.sinks.view import one_line
+from monitor.delivery.sinks.view import STATUS_LABELS, one_line
 
 __all__ = ["ConsoleSink", "render_alert"]
 
@@ -42,6 +42,8 @@ def render_alert(alert: dict[str, Any]) -> str:
         revision = alert.get("revision")
         if isinstance(revision, int) and revision > 1:
             head += f" (update, revision {revision})"
+        if alert.get("status") in STATUS_LABELS:
+            head += f" [{STATUS_LABELS[alert['status']]}]"
     lines = [head, f"  {one_line(alert.get('title')) or '(no title)'}"]
     sources = _sources(alert)
     if sources:

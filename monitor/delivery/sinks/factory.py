@@ -19,13 +19,19 @@ from monitor.config.addresses import bad_addresses
 from monitor.core.clock import Clock
 from monitor.core.errors import ConfigError, FetchError, Problem
 from monitor.delivery.email.smtp import Mailer, SmtpMailer
+from monitor.delivery.routing import Route
 from monitor.delivery.sinks import Sink
+from monitor.delivery.sinks.apprise_sink import AppriseSetupError, AppriseSink
 from monitor.delivery.sinks.console import ConsoleSink
+from monitor.delivery.sinks.discord_messages import DiscordSink
 from monitor.delivery.sinks.email import EmailSink
 from monitor.delivery.sinks.file import FileSink
 from monitor.delivery.sinks.formats import FORMATS
+from monitor.delivery.sinks.slack_bot import SlackBotSink
+from monitor.delivery.sinks.telegram_bot import TelegramSink
 from monitor.delivery.sinks.webhook import WebhookSink
 from monitor.network.guard import check_url
+from monitor.storage.messages import MessageStore
 
 __all__ = ["SINKS", "SinkBuilder", "SinkContext", "SinkRegistry", "SinkSetupError", "build_sinks", "register_sink"]
 
@@ -50,6 +56,8 @@ class SinkContext:
     allow_private_networks: bool
     smtp: cfg.SmtpConfig | None
     mailer: Mailer | None
+    #: Where the chat sinks remember which message shows which event (None: they never edit, only post).
+    messages: MessageStore | None = None
 
 
 #: Builds one sink from its config entry (``entry.type`` selected it); raises ``SinkSetupError``.
@@ -102,6 +110,7 @@ def build_sinks(
     smtp: cfg.SmtpConfig | None = None,
     mailer: Mailer | None = None,
     registry: SinkRegistry = SINKS,
+    messages: MessageStore | None = None,
 ) -> list[Sink]:
     """One sink per configured entry, named by ``monitor.config.sink_name`` (the outbox group names).
 
@@ -111,7 +120,8 @@ def build_sinks(
     ``config.fetch.allow_private_networks``), a webhook URL whose host is a non-public IP literal is refused
     here; host names are checked when resolved, by the session's guard (``monitor.network.guard.make_session``).
     E-mail sinks send through ``mailer``, else through an ``SmtpMailer`` on ``smtp`` (pass ``config.smtp``);
-    their recipients are checked here.
+    their recipients are checked here. Chat sinks that edit their messages remember them in ``messages``. Every
+    sink gets the ``route`` of its entry's routing keys (``monitor.delivery.routing``), which the outbox applies.
     """
     built: list[Sink] = []
     problems: list[Problem] = []
@@ -120,15 +130,23 @@ def build_sinks(
         if builder is None:  # a sink type added to the config without a builder
             problems.append(Problem(source, None, f"alerts.sinks[{index}]: no builder for {entry.type!r} sinks"))
             continue
-        context = SinkContext(cfg.sink_name(entry, index), session, stdout, clock, allow_private_networks, smtp, mailer)
+        name = cfg.sink_name(entry, index)
+        context = SinkContext(name, session, stdout, clock, allow_private_networks, smtp, mailer, messages)
         try:
-            built.append(builder(entry, context))
+            built.append(_routed(builder(entry, context), entry))
         except SinkSetupError as exc:
             where = f"alerts.sinks[{index}]" + (f".{exc.key}" if exc.key else "")
             problems.append(Problem(source, None, f"{where}: {exc.reason}"))
     if problems:
         raise ConfigError(problems)
     return built
+
+
+def _routed(sink: Sink, entry: Any) -> Sink:
+    """The sink with its entry's route, unless its builder gave it one."""
+    if getattr(sink, "route", None) is None:
+        sink.route = Route.of(entry)  # type: ignore[attr-defined]
+    return sink
 
 
 # -- the built-in sinks ------------------------------------------------------------------------------------
@@ -178,8 +196,80 @@ def _email(entry: cfg.EmailSink, context: SinkContext) -> Sink:
     )
 
 
+def _discord(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
+    if entry.secret is not None:
+        raise SinkSetupError("discord webhooks cannot verify signatures; remove the secret", key="secret")
+    try:
+        check_url(entry.url, context.allow_private_networks)
+    except FetchError as exc:
+        raise SinkSetupError(exc.reason, key="url") from exc
+    return DiscordSink(
+        context.name,
+        entry.url,
+        context.session,
+        context.messages,
+        timeout_s=entry.timeout_s,
+        clock=context.clock,
+        min_severity=entry.min_severity,
+    )
+
+
+def _slack(entry: cfg.SlackSink, context: SinkContext) -> Sink:
+    try:
+        check_url(entry.api_url, context.allow_private_networks)
+    except FetchError as exc:
+        raise SinkSetupError(exc.reason, key="api_url") from exc
+    return SlackBotSink(
+        context.name,
+        entry.token,
+        entry.channel,
+        context.session,
+        context.messages,
+        api_url=entry.api_url,
+        timeout_s=entry.timeout_s,
+        clock=context.clock,
+        min_severity=entry.min_severity,
+    )
+
+
+def _telegram(entry: cfg.TelegramSink, context: SinkContext) -> Sink:
+    try:
+        check_url(entry.api_url, context.allow_private_networks)
+    except FetchError as exc:
+        raise SinkSetupError(exc.reason, key="api_url") from exc
+    return TelegramSink(
+        context.name,
+        entry.token,
+        entry.chat_id,
+        context.session,
+        context.messages,
+        api_url=entry.api_url,
+        timeout_s=entry.timeout_s,
+        min_severity=entry.min_severity,
+    )
+
+
+def _apprise(entry: cfg.AppriseSink, context: SinkContext) -> Sink:
+    try:
+        return AppriseSink(
+            context.name,
+            entry.urls,
+            timeout_s=entry.timeout_s,
+            allow_private_networks=context.allow_private_networks,
+            min_severity=entry.min_severity,
+        )
+    except ImportError as exc:
+        raise SinkSetupError("needs the apprise package: pip install 'escalation-monitor[apprise]'") from exc
+    except AppriseSetupError as exc:
+        raise SinkSetupError(str(exc), key=f"urls[{exc.index}]") from exc
+
+
 for _format in FORMATS:
     register_sink("webhook", _webhook, fmt=_format)
+register_sink("webhook", _discord, fmt="discord")  # edits its messages; the other formats only post
+register_sink("slack", _slack)
+register_sink("telegram", _telegram)
+register_sink("apprise", _apprise)
 register_sink("console", _console)
 register_sink("file", _file)
 register_sink("email", _email)

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 __all__ = [
     "SEVERITY_COLOURS",
     "SEVERITY_NAMES",
+    "STATUS_LABELS",
     "AlertView",
     "Link",
     "beside",
@@ -41,6 +42,13 @@ _TYPE_LABELS = {
     "iran_retaliation_or_threat": "Iranian retaliation or threat",
     "us_embassy_or_diplomatic_incident": "US embassy or diplomatic incident",
     "us_personnel_evacuation_or_advisory": "US evacuation or travel advisory",
+}
+#: What an event's ``status`` says, in plain words (absent: a plain report, nothing is said).
+STATUS_LABELS = {
+    "claimed": "Claimed, not confirmed",
+    "confirmed": "Confirmed",
+    "denied": "Officially denied",
+    "retracted": "Retracted by its source",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069): in a headline they can make it display as
@@ -208,6 +216,7 @@ class AlertView:
     evidence: list[str]
     changes: list[str]
     links: list[Link]
+    status: str | None = None
 
     @classmethod
     def of(cls, alert: dict[str, Any]) -> AlertView:
@@ -241,6 +250,7 @@ class AlertView:
             evidence=_texts(alert.get("evidence")),
             changes=_texts(alert.get("changes")),
             links=_links(alert.get("articles")),
+            status=alert.get("status") if alert.get("status") in STATUS_LABELS else None,
         )
 
     @property
@@ -270,6 +280,8 @@ class AlertView:
                 return f"Escalation level {self.previous_level} → {level}"
             return f"Escalation level {level}"
         head = f"Severity {self.severity}/5 ({self.severity_name})"
+        if self.status is not None:
+            head += f" · {STATUS_LABELS[self.status]}"
         return f"Update {self.revision} · {head}" if self.is_update else head
 
     @property
