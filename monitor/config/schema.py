@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Generic, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from monitor.config.addresses import bad_addresses
 from monitor.config.redisurl import redis_url_problem
@@ -35,6 +35,7 @@ __all__ = [
     "SectionCheck",
     "SinkConfig",
     "SmtpConfig",
+    "WebConfig",
     "WebhookSink",
     "sink_name",
 ]
@@ -279,6 +280,14 @@ class MetricsConfig(_Strict):
     port: int = Field(9464, ge=0, le=65535)
 
 
+class WebConfig(_Strict):
+    """The dashboard, served by the metrics server (``metrics.host``/``port``; see ``monitor.web``). With a ``token``
+    (or ``MONITOR_WEB_TOKEN``) every page and API needs it; without one the dashboard only answers on loopback."""
+
+    enabled: bool = True
+    token: SecretStr | None = Field(None, min_length=16)
+
+
 class Config(_Strict):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")], min_length=1)
@@ -291,6 +300,7 @@ class Config(_Strict):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     #: This replica's stable name among those sharing one Redis (its consumer name in the outbox groups);
     #: default: the host name. ``MONITOR_REPLICA`` in the environment overrides it.
     replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=REPLICA_NAME)
