@@ -51,8 +51,9 @@ class Reader:
         since = (now - window - timedelta(hours=24)).timestamp()
         recent = await self.store.events_page(since=since, limit=PAGE)
         rows = [event_row(e, now, window) for e in recent]
-        # The alert log's entry ids are Redis's clock, not the monitor's: the last 24 hours by the wall clock.
-        alerts = await self.store.alerts_since(datetime.fromtimestamp(time.time() - 24 * 3600, UTC), limit=100)
+        # The alert log's entry ids are Redis's clock: a range by the wall clock, then by the alert's own time.
+        logged = await self.store.alerts_since(datetime.fromtimestamp(time.time() - 24 * 3600, UTC), limit=100)
+        alerts = [a for a in logged if _within(a.alert.get("updated"), now - timedelta(hours=24))]
         return {
             "escalation": await self.level(),
             "open_events": [r for r in rows if r["status"] == "open"],
@@ -130,6 +131,13 @@ class Reader:
 
     async def retry(self, ids: list[str]) -> list[dict[str, Any]]:
         return [dead_view(d) for d in await retry_dead(self.redis, self.keys, ids)]
+
+
+def _within(stamp: object, since: datetime) -> bool:
+    try:
+        return isinstance(stamp, str) and datetime.fromisoformat(stamp) >= since
+    except ValueError:
+        return False
 
 
 def _alert_brief(alert: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@
 - Every POST needs a same-origin ``Origin`` (a browser always sends one on POST); only a bearer-token client that
   sends no ``Origin`` at all (curl, a script) is let through without it.
 - Every dashboard response carries a Content-Security-Policy without inline scripts or styles, and the usual
-  no-sniff, no-framing, no-referrer headers.
+  no-sniff, no-framing, same-origin referrer headers.
 
 The health endpoints (``/healthz``, ``/readyz``, ``/metrics``) are not the dashboard's: they stay open to probes.
 """
@@ -38,7 +38,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a browser send "Origin: null" on a POST
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})

@@ -49,7 +49,9 @@ async def chromium() -> AsyncIterator[Browser]:
 @asynccontextmanager
 async def page_of(browser: Browser, *, errors: list[str] | None = None) -> AsyncIterator[Page]:
     """A fresh page (its own cookies) sized like a laptop screen; console errors and page errors go to ``errors``."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, device_scale_factor=1, timezone_id="UTC", locale="en-GB"
+    )
     page = await context.new_page()
     page.set_default_timeout(30_000)
     if errors is not None:

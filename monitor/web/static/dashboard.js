@@ -53,6 +53,7 @@
       legend: { show: true },
     };
     plot = new uPlot(opts, [c.x, c.index, c.level, c.markers], box);
+    box.uplot = plot;  // for the browser tests, which hover a marker
     box.dataset.ready = "drawn";
   }
 
