@@ -35,7 +35,7 @@ from monitor.storage.keys import EVENT_TTL_S, Keys
 
 __all__ = ["AlertEntry", "DashboardStore", "IndexSample", "LeadRecord"]
 
-SAMPLE_EVERY_S = 600
+SAMPLE_EVERY_S = 1800  # the chart spans 30 days: a sample per half hour is finer than its pixels
 HISTORY_S = 31 * 24 * 3600
 HITS_TTL_S = 9 * 24 * 3600
 LEADS_KEPT = 200

@@ -138,7 +138,6 @@ def chart_data(
         "markers": markers,
         "labels": labels,
         "thresholds": list(thresholds),
-        "samples": [{"at": s.at.isoformat(), "score": s.score, "level": s.level} for s in samples],
     }
 
 
