@@ -4,6 +4,7 @@ through the real pipeline, and that the live stream reads Redis only while someo
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +14,16 @@ import redis.asyncio as aioredis
 
 from monitor.cli import main
 from monitor.config import load_config
+from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError
+from monitor.service.daemon import Daemon
+from monitor.service.metrics import Metrics
+from monitor.service.root import build_app
 from monitor.storage.dashboard import DashboardStore
 from monitor.storage.deadletters import dead_fields
 from monitor.storage.keys import Keys
 from tests.support.commands import run_monitor
-from tests.support.dashboard import END, REVISION, TOKEN, dashboard
+from tests.support.dashboard import END, REVISION, RULES, TOKEN, config, dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 FOREIGN = "http://evil.example"
@@ -60,6 +65,26 @@ def test_the_token_is_never_printed(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "web.token" in err and "short-secret" not in err
     shown = repr(load_config(write(tmp_path, f"web: {{token: {TOKEN}}}\n"), env={}))
     assert TOKEN not in shown
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_daemon_serves_the_dashboard_beside_its_probes(redis: aioredis.Redis, enabled: bool) -> None:
+    app = await build_app(
+        config(web={"enabled": enabled}), RULES, clock=SystemClock(), redis=redis, stdout=io.StringIO()
+    )
+    daemon = Daemon(app, metrics=Metrics())
+    await daemon.open_endpoints()
+    assert daemon.endpoints is not None
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{daemon.endpoints.port}/") as response:
+                assert response.status == (200 if enabled else 404)
+                assert ("Escalation level now" in await response.text()) is enabled
+            async with http.get(f"http://127.0.0.1:{daemon.endpoints.port}/healthz") as response:
+                assert response.status == 200
+    finally:
+        await daemon.close_endpoints()
+        await app.close()
 
 
 # -- access ---------------------------------------------------------------------------------------------------

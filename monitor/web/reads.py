@@ -63,7 +63,8 @@ class Reader:
     async def events(self, before: float | None, limit: int = PAGE) -> dict[str, Any]:
         """A page of events, newest first; ``next`` is the cursor of the following page (None at the end)."""
         now, window = self.clock.now(), self._window()
-        page = await self.store.events_page(before=before, limit=min(max(limit, 1), 200))
+        limit = min(max(limit, 1), 200)
+        page = await self.store.events_page(before=before, limit=limit)
         cursor = None
         if len(page) == limit and page:
             cursor = datetime.fromisoformat(page[-1].first_seen).timestamp()
