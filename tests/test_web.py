@@ -17,11 +17,14 @@ from monitor.config import load_config
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError
 from monitor.service.daemon import Daemon
+from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.root import build_app
 from monitor.storage.dashboard import DashboardStore
 from monitor.storage.deadletters import dead_fields
 from monitor.storage.keys import Keys
+from monitor.web.app import install
+from monitor.web.reads import Reader
 from tests.support.commands import run_monitor
 from tests.support.dashboard import END, REVISION, RULES, TOKEN, config, dashboard
 
@@ -153,6 +156,26 @@ async def test_pages_carry_a_csp_without_inline_scripts(redis: aioredis.Redis) -
                 csp = response.headers["Content-Security-Policy"]
                 assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
                 assert "<script>" not in await response.text()
+
+
+async def test_a_redis_outage_is_a_503_not_a_crash(unreachable: aioredis.Redis) -> None:
+    reader = Reader(unreachable, Keys(), SystemClock(), lambda: config(), lambda: RULES)
+    server = HealthServer(
+        host="127.0.0.1", port=0, metrics=Metrics(), readiness=_ready, extend=lambda a: install(a, reader, token=None)
+    )
+    port = await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for path, kind in (("/", "text/plain"), ("/api/events", "application/json")):
+                async with http.get(f"http://127.0.0.1:{port}{path}") as response:
+                    assert response.status == 503 and response.content_type == kind
+                    assert "Redis is unavailable" in await response.text()
+    finally:
+        await server.stop()
+
+
+async def _ready() -> str | None:
+    return None
 
 
 # -- what it shows --------------------------------------------------------------------------------------------

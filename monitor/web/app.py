@@ -39,7 +39,10 @@ def _minutes(value: float | None) -> str:
 
 
 def _age(value: float | None) -> str:
-    return "—" if not value else _minutes(value / 60)
+    """A duration in seconds: ``—`` when there is none, else in minutes or hours."""
+    if value is None or value <= 0:
+        return "—"
+    return "under a minute" if value < 60 else _minutes(value / 60)
 
 
 def install(app: web.Application, reader: Reader, *, token: str | None) -> None:

@@ -20,8 +20,11 @@ import hmac
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from monitor.core.errors import StoreError
 
 __all__ = ["COOKIE", "OPEN_PATHS", "Access", "guard"]
 
@@ -41,6 +44,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",  # "no-referrer" would make a browser send "Origin: null" on a POST
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+log = structlog.get_logger(__name__)
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,6 +103,9 @@ def guard(access: Access) -> Middleware:
         except web.HTTPException as exc:
             exc.headers.update(SECURITY_HEADERS)
             raise
+        except StoreError as exc:  # Redis down or slow: say so, and let the next request try again
+            log.warning("dashboard_read_failed", path=request.path, reason=str(exc)[:200])
+            response = _refuse(request, 503, "Redis is unavailable; try again shortly")
         if not response.prepared:
             response.headers.update(SECURITY_HEADERS)
         return response
