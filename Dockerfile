@@ -69,13 +69,15 @@ RUN mkdir -p /app/var && chown monitor:monitor /app/var && chmod 0700 /app/var
 
 # METRICS_HOST/METRICS_PORT are read by the shipped config (metrics.host/port). In a container the server
 # listens on every interface of the container's own network namespace, so Prometheus on the same network can
-# scrape it; nothing is published on the host unless you map the port.
+# scrape it; nothing is published on the host unless you map the port. The dashboard on that server stays off
+# (WEB_ENABLED=false): off loopback it needs a token, so to serve it set MONITOR_WEB_TOKEN and WEB_ENABLED=true.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MONITOR_CONFIG=/app/config/monitor.yaml \
     METRICS_HOST=0.0.0.0 \
-    METRICS_PORT=9464
+    METRICS_PORT=9464 \
+    WEB_ENABLED=false
 
 USER 10001:10001
 

@@ -19,7 +19,7 @@ from monitor.config.yamlsrc import load_yaml
 from monitor.core.errors import ConfigError, Problem
 from monitor.core.redact import redact, url_credentials
 
-__all__ = ["load_config", "with_environment"]
+__all__ = ["load_config", "web_exposure_problem", "with_environment"]
 
 _S = TypeVar("_S", bound=BaseModel)
 #: The sink types: pydantic puts the union's tag into an error's location, where the file has no such key.
@@ -61,7 +61,23 @@ def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionC
         raise ConfigError(_redacted(problems, secrets)) from exc
     if problems:
         raise ConfigError(_redacted(problems, secrets))
-    return with_environment(config, env)
+    config = with_environment(config, env)
+    exposed = web_exposure_problem(config)
+    if exposed:
+        raise ConfigError([Problem(located.path, located.line(("metrics", "host")), exposed)])
+    return config
+
+
+def web_exposure_problem(config: Config) -> str | None:
+    """Why the dashboard may not be served as configured: on a host other than loopback without a token."""
+    if not (config.metrics.enabled and config.web.enabled) or config.web.token is not None:
+        return None
+    if config.metrics.host in ("127.0.0.1", "::1", "localhost") or config.metrics.host.startswith("127."):
+        return None
+    return (
+        f"metrics.host: the dashboard would be served on {config.metrics.host} without a token: set web.token "
+        "(or MONITOR_WEB_TOKEN), bind metrics.host to 127.0.0.1, or set web.enabled: false"
+    )
 
 
 def with_environment(config: Config, env: Mapping[str, str]) -> Config:
@@ -81,6 +97,11 @@ def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[P
             problems.append(Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)"))
         else:
             config = config.model_copy(update={"replica_name": replica})
+    token = env.get("MONITOR_WEB_TOKEN")
+    if token:
+        web, found = _override(config.web, "MONITOR_WEB_TOKEN", token=token)
+        problems.extend(found)
+        config = config.model_copy(update={"web": web})
     url = env.get("REDIS_URL")
     if url:
         redis, found = _override(config.redis, "REDIS_URL", url=url)
@@ -106,7 +127,10 @@ def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
     """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``."""
     redis = data.get("redis") if isinstance(data, dict) else None
     url = redis.get("url") if isinstance(redis, dict) else None
-    return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", ""))]
+    web = data.get("web") if isinstance(data, dict) else None
+    token = web.get("token") if isinstance(web, dict) else None
+    tokens = [t for t in (token, env.get("MONITOR_WEB_TOKEN")) if isinstance(t, str) and t]
+    return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", "")), *tokens]
 
 
 def _redacted(problems: list[Problem], secrets: list[str]) -> list[Problem]:

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.config.addresses import bad_addresses
+from monitor.config.base import CHECKS, SectionCheck, Strict, email_addresses, http_url
 from monitor.config.redisurl import redis_url_problem
+from monitor.config.sinks import (
+    AppriseSink,
+    ConsoleSink,
+    EmailSink,
+    FileSink,
+    SinkConfig,
+    SlackSink,
+    TelegramSink,
+    WebhookSink,
+    default_sinks,
+    sink_name,
+)
 
 __all__ = [
+    "CHECKS",
     "AlertsConfig",
     "AppriseSink",
     "Config",
@@ -39,6 +50,7 @@ __all__ = [
     "SlackSink",
     "SmtpConfig",
     "TelegramSink",
+    "WebConfig",
     "WebhookSink",
     "sink_name",
 ]
@@ -47,49 +59,7 @@ __all__ = [
 REPLICA_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
-CHECKS = "monitor.config.checks"  # the validation context's key for the checks load_config was given
-_S = TypeVar("_S", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class SectionCheck(Generic[_S]):
-    """A check of every ``section`` of a config that needs a layer above this package, passed in by whoever loads
-    the config (``load_config(..., checks=...)``): the service layer checks each digest's schedule with its
-    scheduler (``monitor.service.cron.CONFIG_CHECKS``). ``problem`` gets a section that passed its own validation
-    and returns why it is still wrong, or None; the reason is reported at the section's line like any other."""
-
-    section: type[_S]
-    problem: Callable[[_S], str | None]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="after")
-    def _passed_in_checks(self, info: ValidationInfo) -> Self:
-        checks = info.context.get(CHECKS, {}) if isinstance(info.context, dict) else {}
-        for problem in checks.get(type(self), ()):
-            reason = problem(self)
-            if reason:
-                raise ValueError(reason)
-        return self
-
-
-def _addresses(values: list[str]) -> list[str]:
-    bad = bad_addresses(values)
-    if bad:
-        raise ValueError(f"not an e-mail address: {', '.join(bad)}")
-    return values
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    return value
-
-
-class RedisConfig(_Strict):
+class RedisConfig(Strict):
     url: str = "embedded"
     data_dir: Path = Path("var")
     socket_timeout_s: float = Field(5.0, gt=0, le=120)
@@ -106,7 +76,7 @@ class RedisConfig(_Strict):
         return value
 
 
-class FetchConfig(_Strict):
+class FetchConfig(Strict):
     timeout_s: float = Field(20.0, gt=0, le=600)
     max_bytes: int = Field(5_000_000, gt=0)
     allow_private_networks: bool = False
@@ -127,7 +97,7 @@ TELEGRAM_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
 TELEGRAM_BASE_URL = "https://t.me"
 
 
-class FeedConfig(_Strict):
+class FeedConfig(Strict):
     """One source: an RSS/Atom feed at ``url`` (``type: rss``, the default), or a public Telegram channel read
     from its web preview (``type: telegram`` with ``channel``; its ``url`` is derived: ``{telegram_base_url}/s/NAME``).
     """
@@ -158,7 +128,7 @@ class FeedConfig(_Strict):
             return {**data, "url": f"{TELEGRAM_BASE_URL}/s/-"}  # the missing or bad keys are reported on their own
         return data
 
-    _check_url = field_validator("url", "telegram_base_url")(classmethod(lambda cls, v: _http_url(v)))
+    _check_url = field_validator("url", "telegram_base_url")(classmethod(lambda cls, v: http_url(v)))
 
     @field_validator("channel")
     @classmethod
@@ -181,99 +151,10 @@ class FeedConfig(_Strict):
         return self
 
 
-class _SinkBase(_Strict):
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    min_severity: int | None = Field(None, ge=1, le=5)
-    #: Routing (``monitor.delivery.routing``): what the sink gets besides ``min_severity``; None = no filter.
-    event_types: list[str] | None = Field(None, min_length=1)
-    entities: list[str] | None = Field(None, min_length=1)
-    places: list[str] | None = Field(None, min_length=1)
-    languages: list[str] | None = Field(None, min_length=1)
-    revisions: Literal["all", "major", "none"] = "all"
-
-
-class WebhookSink(_SinkBase):
-    type: Literal["webhook"]
-    url: str
-    secret: str | None = None
-    format: Literal["generic", "slack", "discord", "teams"] = "generic"
-    timeout_s: float = Field(10.0, gt=0, le=120)
-
-    _check_url = field_validator("url")(classmethod(lambda cls, v: _http_url(v)))
-
-
-class ConsoleSink(_SinkBase):
-    type: Literal["console"]
-
-
-class FileSink(_SinkBase):
-    type: Literal["file"]
-    path: Path
-
-
-class EmailSink(_SinkBase):
-    """Immediate alert e-mails (through the ``smtp`` section); digests are configured under ``digests``."""
-
-    type: Literal["email"]
-    to: list[str] = Field(min_length=1)
-
-    _check_to = field_validator("to")(classmethod(lambda cls, v: _addresses(v)))
-
-
-class SlackSink(_SinkBase):
-    """A Slack bot: ``chat.postMessage``, then ``chat.update`` and a threaded reply for each revision."""
-
-    type: Literal["slack"]
-    token: str = Field(min_length=1)
-    channel: str = Field(min_length=1)
-    api_url: str = "https://slack.com/api"
-    timeout_s: float = Field(10.0, gt=0, le=120)
-
-    _check_url = field_validator("api_url")(classmethod(lambda cls, v: _http_url(v)))
-
-
-class TelegramSink(_SinkBase):
-    """A Telegram bot: ``sendMessage``, then ``editMessageText`` and a reply for each revision."""
-
-    type: Literal["telegram"]
-    token: str = Field(min_length=1)
-    chat_id: str | int
-    api_url: str = "https://api.telegram.org"
-    timeout_s: float = Field(10.0, gt=0, le=120)
-
-    _check_url = field_validator("api_url")(classmethod(lambda cls, v: _http_url(v)))
-
-
-class AppriseSink(_SinkBase):
-    """Notifications through Apprise (``pip install 'escalation-monitor[apprise]'``), one per URL in ``urls``."""
-
-    type: Literal["apprise"]
-    urls: list[str] = Field(min_length=1)
-    timeout_s: float = Field(10.0, gt=0, le=120)
-
-
-def sink_name(sink: _SinkBase, index: int) -> str:
-    """A sink's stable name: its ``name``, else its type (numbered after the first of a type)."""
-    kind = getattr(sink, "type", "sink")
-    if sink.name:
-        return sink.name
-    return kind if index == 0 or kind == "console" else f"{kind}-{index}"
-
-
-SinkConfig = Annotated[
-    WebhookSink | ConsoleSink | FileSink | EmailSink | SlackSink | TelegramSink | AppriseSink,
-    Field(discriminator="type"),
-]
-
-
-def _default_sinks() -> list[SinkConfig]:
-    return [ConsoleSink(type="console")]
-
-
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     min_severity: int = Field(3, ge=1, le=5)
     max_age_hours: float = Field(72, ge=0)
-    sinks: list[SinkConfig] = Field(default_factory=_default_sinks)
+    sinks: list[SinkConfig] = Field(default_factory=default_sinks)
     max_attempts: int = Field(12, ge=1, le=1000)
     max_retry_delay_s: float = Field(300, gt=0, le=86400)
 
@@ -286,7 +167,7 @@ class AlertsConfig(_Strict):
         return self
 
 
-class SmtpConfig(_Strict):
+class SmtpConfig(Strict):
     host: str = "localhost"
     port: int = Field(25, ge=1, le=65535)
     sender: str = "monitor@example.org"
@@ -297,7 +178,7 @@ class SmtpConfig(_Strict):
     timeout_s: float = Field(30, gt=0, le=600)
 
 
-class DigestConfig(_Strict):
+class DigestConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     cron: str
     to: list[str] = Field(min_length=1)
@@ -305,7 +186,7 @@ class DigestConfig(_Strict):
     timezone: str = "UTC"
     event_types: list[str] | None = None
 
-    _check_to = field_validator("to")(classmethod(lambda cls, v: _addresses(v)))
+    _check_to = field_validator("to")(classmethod(lambda cls, v: email_addresses(v)))
 
     @field_validator("cron")
     @classmethod
@@ -325,7 +206,7 @@ def _default_windows() -> dict[str, float]:
     }
 
 
-class EventsConfig(_Strict):
+class EventsConfig(Strict):
     """How articles are clustered into events and when an event sends a revision."""
 
     window_hours: float = Field(72, ge=1, le=24 * 60)
@@ -338,7 +219,7 @@ class EventsConfig(_Strict):
     outlet_thresholds: list[int] = Field(default_factory=lambda: [3, 10])
 
 
-class EscalationConfig(_Strict):
+class EscalationConfig(Strict):
     half_life_hours: float = Field(120, gt=0)
     #: Index values at which levels 2, 3, 4 and 5 begin.
     thresholds: list[float] = Field(default_factory=lambda: [1.5, 3.5, 6.0, 10.0], min_length=4, max_length=4)
@@ -352,12 +233,12 @@ class EscalationConfig(_Strict):
         return value
 
 
-class LogConfig(_Strict):
+class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(Strict):
     """The daemon's HTTP server: ``/metrics``, ``/healthz`` and ``/readyz``. Port 0 picks a free one (logged)."""
 
     enabled: bool = True
@@ -365,7 +246,15 @@ class MetricsConfig(_Strict):
     port: int = Field(9464, ge=0, le=65535)
 
 
-class Config(_Strict):
+class WebConfig(Strict):
+    """The dashboard, served by the metrics server (``metrics.host``/``port``; see ``monitor.web``). With a ``token``
+    (or ``MONITOR_WEB_TOKEN``) every page and API needs it; without one the dashboard only answers on loopback."""
+
+    enabled: bool = True
+    token: SecretStr | None = Field(None, min_length=16)
+
+
+class Config(Strict):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")], min_length=1)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
@@ -377,6 +266,7 @@ class Config(_Strict):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     #: This replica's stable name among those sharing one Redis (its consumer name in the outbox groups);
     #: default: the host name. ``MONITOR_REPLICA`` in the environment overrides it.
     replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=REPLICA_NAME)

@@ -150,6 +150,7 @@ class Source:
     published: str | None
     seen: str
     independent: bool
+    language: str | None = None  # the feed's or the article's declared language, when known (the dashboard's count)
 
 
 _SOURCE_FIELDS = tuple(f.name for f in fields(Source))
@@ -281,6 +282,7 @@ def _source(article: Article, now: datetime, independent: bool) -> Source:
         published=article.published.isoformat() if article.published else None,
         seen=now.isoformat(),
         independent=independent,
+        language=article.language,
     )
 
 

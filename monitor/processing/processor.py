@@ -43,6 +43,7 @@ from monitor.events.cluster import (
 )
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.similarity import band_keys, minhash, shingles
+from monitor.storage.dashboard import DashboardStore
 from monitor.storage.events import EventStore
 
 __all__ = ["ProcessResult", "Processor", "fingerprint", "policies"]
@@ -87,6 +88,7 @@ def policies(events: EventsConfig, escalation: EscalationConfig) -> tuple[EventP
 class _Outcome:
     kind: str  # "new", "revised", "joined", "duplicate"
     event: EventState | None = None
+    reasons: tuple[str, ...] = ()  # why a revision was sent
 
 
 class Processor:
@@ -104,6 +106,7 @@ class Processor:
         self.matcher = matcher
         self.observer = observer
         self.events = events
+        self.dashboard = DashboardStore(events.redis, events.keys)  # what the web dashboard shows
         self.clock = clock
         self.max_age = timedelta(hours=max_age_hours) if max_age_hours > 0 else None
         self.event_policy = event_policy
@@ -135,6 +138,8 @@ class Processor:
             match = self.matcher.match_article(article)
             if match.shadow_rules:
                 log.info("shadow_rule_matched", feed=article.feed, article=article.id, rules=list(match.shadow_rules))
+                async with self.dashboard.safely("shadow hits"):
+                    await self.dashboard.count_hits(now, (), match.shadow_rules, article.id)
             if not match.alert:
                 continue
             counts["matched"] += 1
@@ -142,6 +147,8 @@ class Processor:
                 counts["duplicate"] += 1
                 continue
             self.observer.rules_matched(match.rules)  # new articles only, so re-polls do not inflate the counts
+            async with self.dashboard.safely("rule hits"):
+                await self.dashboard.count_hits(now, match.rules, (), article.id)
             outcome = await self._cluster(article, match)
             counts[outcome.kind] += 1
             if outcome.event is not None and outcome.kind == "new":
@@ -150,6 +157,10 @@ class Processor:
                 self.observer.event_revised(outcome.event.event_type)
             if outcome.event is not None:
                 placed.append((article.id, outcome.event.id))
+                async with self.dashboard.safely("lead times and revisions"):
+                    await self.dashboard.record_lead(outcome.event, article.feed)
+                    if outcome.kind in ("new", "revised"):
+                        await self.dashboard.record_revision(outcome.event, outcome.reasons, now)
             if outcome.kind in ("new", "revised") and outcome.event is not None:
                 trigger = outcome.event
         if trigger is not None:
@@ -223,7 +234,7 @@ class Processor:
             if not committed:
                 return _Outcome("duplicate")
             _log_outcome(kind, event, article, match, reasons)
-            return _Outcome(kind, event)
+            return _Outcome(kind, event, tuple(reasons))
 
     def _best(
         self,
@@ -281,6 +292,8 @@ class Processor:
         now = self.clock.now()
         previous = await self.events.level()
         reading = read_index(await self.events.points(now - timedelta(days=35)), now, previous, self.escalation_policy)
+        async with self.dashboard.safely("escalation history"):
+            await self.dashboard.record_index(now, reading.score, reading.level, changed=reading.level != previous)
         if reading.level == previous:
             return
         alert = escalation_alert(previous=previous, reading=reading, trigger=trigger, now=now)

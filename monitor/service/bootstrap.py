@@ -190,6 +190,13 @@ def check(path: Path, env: Mapping[str, str]) -> str:
             if config.metrics.enabled
             else "off"
         ),
+        "dashboard: "
+        + (
+            f"http://{config.metrics.host}:{config.metrics.port or '(any free port)'}/"
+            + (" (token required)" if config.web.token else " (loopback only, no token)")
+            if config.metrics.enabled and config.web.enabled
+            else "off"
+        ),
     ]
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ from monitor.detection.rulefile import RuleSet
 from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.reload import FeedChanges, feed_changes, restart_needed
-from monitor.service.root import App
+from monitor.service.root import App, dashboard_installer
 from monitor.service.sink_tasks import SinkTasks
 from monitor.storage.backlog import read_backlog
 from monitor.storage.connection import ping
@@ -333,6 +333,7 @@ class Daemon:
             metrics=self._metrics,
             readiness=self.readiness,
             before_scrape=self._read_backlog,
+            extend=dashboard_installer(self.app),
         )
         try:
             port = await server.start()
@@ -340,7 +341,8 @@ class Daemon:
             log.error("metrics_unavailable", reason=str(exc))
             return
         self.endpoints = server
-        log.info("metrics_serving", host=settings.host, port=port, paths=["/metrics", "/healthz", "/readyz"])
+        paths = ["/metrics", "/healthz", "/readyz", *(["/"] if self.app.config.web.enabled else [])]
+        log.info("metrics_serving", host=settings.host, port=port, paths=paths)
 
     async def close_endpoints(self) -> None:
         if self.endpoints is not None:

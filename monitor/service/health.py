@@ -5,6 +5,7 @@
 - ``/readyz`` answers 200 only when the daemon says it is ready (its scheduler ran lately, the Redis primary takes
   a write and the outbox stream can be read; see ``Daemon.readiness``), else 503 with a one-line JSON ``reason``:
   a load balancer or orchestrator stops counting on this replica meanwhile.
+- Everything else is the dashboard's when it is enabled (``extend``; see ``monitor.web``).
 - ``/metrics`` refreshes what is read from Redis at scrape time (the outbox backlog) and the ``monitor_ready``
   gauge (the same check as ``/readyz``), then renders the registry.
 """
@@ -42,12 +43,14 @@ class HealthServer:
         metrics: Metrics,
         readiness: Readiness,
         before_scrape: Callable[[], Awaitable[None]] | None = None,
+        extend: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._metrics = metrics
         self._readiness = readiness
         self._before_scrape = before_scrape
+        self._extend = extend  # adds more to serve (the dashboard, see ``monitor.web``)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
@@ -56,6 +59,8 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._scrape)
+        if self._extend is not None:
+            self._extend(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
         await runner.setup()
         try:

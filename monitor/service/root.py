@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TextIO
 
 import aiohttp
 import structlog
+from aiohttp import web
 
 from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
@@ -41,8 +42,10 @@ from monitor.storage.leases import FeedLeases, replica_token
 from monitor.storage.messages import MessageStore
 from monitor.storage.outbox import trim_delivered
 from monitor.storage.pollstate import PollState
+from monitor.web.app import install
+from monitor.web.reads import Reader
 
-__all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
+__all__ = ["App", "Reconfiguration", "build_app", "dashboard_installer", "replica_name"]
 
 log = structlog.get_logger(__name__)
 
@@ -239,6 +242,16 @@ async def build_app(
     )
     app.deliverers = [app.deliverer(sink, config) for sink in sinks]
     return app
+
+
+def dashboard_installer(app: App) -> Callable[[web.Application], None] | None:
+    """What puts the dashboard on the daemon's HTTP server (None when ``web.enabled`` is false). It reads the
+    running configuration and rules at each request, so a reload shows at once; the token is read at start."""
+    if not app.config.web.enabled:
+        return None
+    token = app.config.web.token.get_secret_value() if app.config.web.token else None
+    reader = Reader(app.redis, app.store.keys, app.clock, lambda: app.config, lambda: app.ruleset)
+    return lambda server: install(server, reader, token=token)
 
 
 def replica_name(config: Config) -> str:

@@ -160,3 +160,28 @@ class Keys:
     def chat_posting(self, sink: str, event_id: str) -> str:
         """SET NX marker while a replica posts an event's first chat message, so no other one posts it too."""
         return f"{self._p}:chat-posting:{sink}:{event_id}"
+
+    @property
+    def escalation_history(self) -> str:
+        """Sorted set of escalation index samples by time (the dashboard's chart; see ``storage.dashboard``)."""
+        return f"{self._p}:escalation:history"
+
+    def rule_hits(self, day: str) -> str:
+        """Hash: alert rule -> new articles it matched on one UTC day (``YYYY-MM-DD``)."""
+        return f"{self._p}:hits:{day}"
+
+    def shadow_rules(self, day: str) -> str:
+        """Set of the shadow rules that matched on one UTC day."""
+        return f"{self._p}:hits:{day}:shadow"
+
+    def shadow_hits(self, day: str, rule: str) -> str:
+        """HyperLogLog of the articles a shadow rule matched on one UTC day (each counted once)."""
+        return f"{self._p}:hits:{day}:shadow:{rule}"
+
+    def feed_leads(self, feed: str) -> str:
+        """Hash: how often a feed reported an event first, and its leads over the next outlet (minutes, JSON)."""
+        return f"{self._p}:leads:{feed}"
+
+    def event_revisions(self, event_id: str) -> str:
+        """List of an event's alerted revisions (JSON: revision, time, severity, changes), for its timeline."""
+        return f"{self._p}:revisions:{event_id}"
