@@ -59,8 +59,8 @@ def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionC
 
 
 def with_environment(config: Config, env: Mapping[str, str]) -> Config:
-    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REPLICA``). A bad value raises
-    ``ConfigError`` naming the variable, as a bad key in the file names its line."""
+    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REDIS_MODE``, ``MONITOR_REPLICA``). A bad
+    value raises ``ConfigError`` naming the variable, as a bad key in the file names its line."""
     config, problems = _environment(config, env)
     if problems:
         raise ConfigError(_redacted(problems, url_credentials(env.get("REDIS_URL", ""))))
@@ -75,11 +75,12 @@ def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[P
             problems.append(Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)"))
         else:
             config = config.model_copy(update={"replica_name": replica})
-    url = env.get("REDIS_URL")
-    if url:
-        redis, found = _override(config.redis, "REDIS_URL", url=url)
-        problems.extend(found)
-        config = config.model_copy(update={"redis": redis})
+    for variable, key in (("MONITOR_REDIS_MODE", "mode"), ("REDIS_URL", "url")):
+        value = env.get(variable)
+        if value:
+            redis, found = _override(config.redis, variable, **{key: value})
+            problems.extend(found)
+            config = config.model_copy(update={"redis": redis})
     return config, problems
 
 
@@ -100,7 +101,12 @@ def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
     """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``."""
     redis = data.get("redis") if isinstance(data, dict) else None
     url = redis.get("url") if isinstance(redis, dict) else None
-    return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", ""))]
+    sentinel = redis.get("sentinel_password") if isinstance(redis, dict) else None
+    return [
+        *url_credentials(url if isinstance(url, str) else ""),
+        *url_credentials(env.get("REDIS_URL", "")),
+        *([sentinel] if isinstance(sentinel, str) and sentinel else []),
+    ]
 
 
 def _redacted(problems: list[Problem], secrets: list[str]) -> list[Problem]:

@@ -67,6 +67,8 @@ def _secrets(config: Config) -> tuple[list[str], list[str]]:
                 secrets.append(sink.secret)
     if config.smtp and config.smtp.password:
         secrets.append(config.smtp.password)
+    if config.redis.sentinel_password:
+        secrets.append(config.redis.sentinel_password)
     return secrets, urls
 
 
@@ -83,7 +85,7 @@ async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[R
     """
     server: EmbeddedRedis | None = None
     url = config.redis.url
-    if url == "embedded":
+    if url == "embedded" and config.redis.mode == "standalone":
         embedded = EmbeddedRedis(config.redis.data_dir)
         running = embedded.attach() if attach else None
         if running:

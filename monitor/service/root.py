@@ -40,6 +40,7 @@ from monitor.storage.keys import EVENT_TTL_S, Keys
 from monitor.storage.leases import FeedLeases, replica_token
 from monitor.storage.outbox import trim_delivered
 from monitor.storage.pollstate import PollState
+from monitor.storage.replication import replica_wait
 
 __all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
 
@@ -210,6 +211,7 @@ async def build_app(
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
     store = PollState(redis, keys, batch=ScriptBatch(redis))
+    events = EventStore(redis, keys, wait=replica_wait(config.redis))
     sinks = _sinks(config, session, stdout, clock)
     name = consumer or replica_name(config)
 
@@ -226,7 +228,7 @@ async def build_app(
         store=store,
         http=session,
         poller=poller,
-        processor=_processor(config, matcher, EventStore(redis, keys), clock, observer),
+        processor=_processor(config, matcher, events, clock, observer),
         sinks=sinks,
         deliverers=[],
         clock=clock,

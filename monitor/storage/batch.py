@@ -113,9 +113,10 @@ class ScriptBatch:
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError) and not loaded:
                 missing.append(call)
-            elif isinstance(reply, ResponseError):
+            elif isinstance(reply, (ResponseError, RedisError)):
+                # This call's own error; on a cluster also a redirection given up on (a slot still migrating).
                 if not call.reply.done():
-                    call.reply.set_exception(reply)  # this call's own error
+                    call.reply.set_exception(reply)
             elif not call.reply.done():
                 call.reply.set_result(reply)
         if missing:

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import RedisError
 
 from monitor.core.errors import StoreError
 from monitor.events.cluster import EventState
 from monitor.events.escalation import EventPoint
+from monitor.storage.batch import LuaScript
 from monitor.storage.keys import (
     ALERT_LOG_RETENTION_S,
     CLUSTER_LOCK_TTL_MS,
@@ -32,8 +34,11 @@ from monitor.storage.keys import (
     SEEN_TTL_S,
     Keys,
 )
+from monitor.storage.replication import ReplicaWait, run_acknowledged
 
 __all__ = ["EventStore"]
+
+log = structlog.get_logger(__name__)
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
 # and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
@@ -83,10 +88,12 @@ def _retention_floor(now: datetime) -> str:
 
 
 class EventStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, wait: ReplicaWait | None = None) -> None:
         self.redis = redis
         self.keys = keys
-        self._commit = redis.register_script(_COMMIT)
+        #: Replicas that must acknowledge a commit that enqueued an alert (``monitor.storage.replication``).
+        self.wait = wait or ReplicaWait()
+        self._commit = LuaScript(_COMMIT)
         self._level = redis.register_script(_LEVEL_CHANGE)
         self._unlock = redis.register_script(_UNLOCK)
         # Per event loop: an asyncio.Lock belongs to the loop it was first used in (tests run several loops).
@@ -215,10 +222,15 @@ class EventStore:
             event.span[1].timestamp(),
             event.span[0].timestamp(),
         ]
+        replicas = self.wait.wanted() if alert else 0
         try:
-            return bool(await self._commit(keys=keys, args=args))
+            done = await run_acknowledged(self.redis, self._commit, keys, args, replicas, self.wait.timeout_ms)
         except RedisError as exc:
             raise StoreError(f"Redis failed committing an event: {exc}") from exc
+        if self.wait.record(done.replicas):
+            # The alert is in the primary and goes out; only a failover before a replica copies it could lose it.
+            log.warning("redis_wait_short", acknowledged=done.replicas, wanted=replicas, pause_s=self.wait.pause_s)
+        return bool(done.reply)
 
     async def recent(self, since: datetime, limit: int = 500) -> list[EventState]:
         """Events first seen since ``since``, newest first."""

@@ -1,0 +1,93 @@
+"""A Redis primary, its replica and three sentinels watching them, on loopback; the sentinels fail over one second
+after the primary stops answering.
+
+The ``redis_sentinel`` fixture (session scope, imported by the test modules that use it) starts the group once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_cluster_servers import ServerProcess, free_port, start_server, stop_all, wait_until
+
+__all__ = ["SERVICE", "SentinelGroup", "redis_sentinel", "start_sentinel_group"]
+
+SERVICE = "monitor-primary"
+#: How long a primary may stay silent before the sentinels call it down (then a failover follows).
+DOWN_AFTER_MS = 1000
+
+
+@dataclass
+class SentinelGroup:
+    data: list[ServerProcess]  # the first one starts as the primary
+    sentinels: list[ServerProcess]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [s.address for s in self.sentinels]
+
+    def primary(self) -> ServerProcess:
+        """The node the sentinels name now."""
+        host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE)
+        return next(s for s in self.data if s.port == int(port))
+
+    def replicas_up(self) -> bool:
+        return all(
+            s.client().info("replication").get("master_link_status") == "up"
+            for s in self.data
+            if s.alive() and s is not self.primary()
+        )
+
+
+def _sentinel_conf(primary_port: int) -> str:
+    return (
+        f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n"
+        f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
+        f"sentinel failover-timeout {SERVICE} 10000\n"
+        f"sentinel parallel-syncs {SERVICE} 1\n"
+    )
+
+
+def start_sentinel_group(directory: Path) -> SentinelGroup:
+    servers: list[ServerProcess] = []
+    try:
+        durable = ("--appendonly", "yes", "--maxmemory-policy", "noeviction")
+        primary = start_server(directory / "primary", *durable)
+        servers.append(primary)
+        replica = start_server(directory / "replica", *durable, "--replicaof", "127.0.0.1", str(primary.port))
+        servers.append(replica)
+        wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 30, "replication")
+        sentinels = []
+        for i in range(3):
+            sentinel = start_server(
+                directory / f"sentinel{i}", "--sentinel", port=free_port(), config=_sentinel_conf(primary.port)
+            )
+            servers.append(sentinel)
+            sentinels.append(sentinel)
+        group = SentinelGroup([primary, replica], sentinels)
+        wait_until(
+            lambda: all(
+                int(s.client().sentinel_master(SERVICE)["num-other-sentinels"]) == 2
+                and int(s.client().sentinel_master(SERVICE)["num-slaves"]) == 1
+                for s in sentinels
+            ),
+            30,
+            "the sentinels to find each other and the replica",
+        )
+        return group
+    except BaseException:
+        stop_all(servers)
+        raise
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    group = start_sentinel_group(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield group
+    finally:
+        stop_all([*group.sentinels, *group.data])

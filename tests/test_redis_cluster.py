@@ -1,0 +1,109 @@
+"""``redis.mode: cluster``: a daemon on a 3-primary, 3-replica Redis Cluster the suite starts, fed a stream of
+real-style articles while the monitor's slot migrates to another primary key by key and then its primary is
+replaced by ``CLUSTER FAILOVER``. Every event is alerted, no article under two events, readiness ends 200, the
+daemon exits cleanly; and every key it wrote is in the one slot of its hash tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from redis.cluster import key_slot
+
+from monitor.config import RedisConfig
+from monitor.storage.connection import connect
+from monitor.storage.keys import Keys
+from monitor.storage.topology import primary_address
+from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
+from tests.support.feedserver import FeedServer
+from tests.support.redis_cluster import Cluster, redis_cluster
+from tests.support.redis_cluster_stream import EVENTS, SECRET, ArticleStream, ReadyWatch, write_config
+from tests.support.webhook_receiver import WebhookReceiver
+
+__all__ = ["redis_cluster"]  # the session fixture, used below
+
+pytestmark = pytest.mark.cluster
+SLOT = key_slot(Keys().outbox.encode())
+STEPS = 6
+
+
+def _keys_by_slot(cluster: Cluster) -> dict[int, int]:
+    slots: dict[int, int] = {}
+    for server in cluster.servers:
+        if server.alive() and server.client().info("replication")["role"] == "master":
+            for key in server.client().scan_iter(count=500):
+                slots[key_slot(key)] = slots.get(key_slot(key), 0) + 1
+    return slots
+
+
+@pytest.mark.timeout(150)
+async def test_stream_through_a_slot_migration_and_a_failover(redis_cluster: Cluster, tmp_path: Path) -> None:
+    for server in redis_cluster.servers:
+        if server.client().info("replication")["role"] == "master":
+            server.client().flushall()
+    log = tmp_path / "daemon.log"
+    async with FeedServer() as feeds, WebhookReceiver(SECRET) as rx:
+        stream = ArticleStream(feeds)
+        config = write_config(tmp_path / "monitor.yaml", feeds, rx.url, {"url": redis_cluster.url, "mode": "cluster"})
+        daemon = await start_daemon(config, log, drop=("REDIS_URL",))
+        watch: ReadyWatch | None = None
+        try:
+            port = (await wait_for_log(log, "metrics_serving", timeout_s=30))["port"]
+            await wait_for_log(log, "monitor_started", timeout_s=30)
+            watch = ReadyWatch(port)
+            watch.start()
+            stream.reveal(1, of=STEPS)
+            await rx.wait_for(1, timeout_s=30)
+            # Live migration: the slot moves in batches of five keys while the daemon keeps writing.
+            source = redis_cluster.owner(SLOT)
+            target = next(s for s in redis_cluster.servers[:3] if s is not source)
+            stream.reveal(3, of=STEPS)
+            moved = await asyncio.to_thread(redis_cluster.migrate, SLOT, target)
+            assert redis_cluster.owner(SLOT) is target and moved > 0
+            stream.reveal(4, of=STEPS)
+            began = time.monotonic()
+            promoted = await asyncio.to_thread(redis_cluster.failover, target)
+            assert redis_cluster.owner(SLOT) is promoted
+            stream.reveal(STEPS, of=STEPS)
+            await watch.until(200, after=began, timeout_s=30)
+            for _ in range(300):
+                if stream.events_alerted(rx.alerts) == EVENTS:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            if watch is not None:
+                await watch.stop()
+            code = await stop_daemon(daemon)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text, [l for l in text.splitlines() if "Traceback" in l][:2]
+    assert stream.events_alerted(rx.alerts) == EVENTS
+    # No article went out under two events: a claim lost in the failover would have made a second one.
+    events_of: dict[str, set[str]] = {}
+    for alert in rx.alerts:
+        for article in alert.get("articles", []):
+            events_of.setdefault(article["url"], set()).add(alert["event_id"])
+    assert all(len(ids) == 1 for ids in events_of.values()), events_of
+    assert not stream.negatives() & set(events_of)
+    print(f"\ncluster: {moved} keys migrated, {len(rx.alerts)} alerts, readiness {_summary(watch)}")
+    # Every key the daemon wrote (claims, events, outbox, leases, probes, validators...) is in the one slot.
+    slots = _keys_by_slot(redis_cluster)
+    assert list(slots) == [SLOT], slots
+    assert sum(slots.values()) > 50
+
+
+def _summary(watch: ReadyWatch | None) -> str:
+    statuses = [s for _, s in watch.seen] if watch else []
+    return f"{statuses.count(200)}x200 {statuses.count(503)}x503"
+
+
+async def test_primary_address_names_the_node_owning_the_slot(redis_cluster: Cluster) -> None:
+    client = connect(redis_cluster.url, RedisConfig(mode="cluster", url=redis_cluster.url))
+    try:
+        await client.set(Keys().outbox + ":probe", "1")
+        assert await primary_address(client, Keys().outbox) == redis_cluster.owner(SLOT).address
+    finally:
+        await client.aclose()
