@@ -27,7 +27,7 @@ from redis.backoff import ExponentialBackoff
 
 from monitor.config import RedisConfig
 from monitor.core.errors import StoreError, StoreUnavailableError
-from monitor.storage.topology import cluster_client, sentinel_client
+from monitor.storage.topology import close_sentinels, cluster_client, sentinel_client
 
 __all__ = [
     "EmbeddedRedis",
@@ -87,6 +87,8 @@ async def close(client: aioredis.Redis) -> None:
     """Close the client and its pool; a Redis that is already gone is no error here."""
     with contextlib.suppress(redis.RedisError, OSError):
         await client.aclose()
+    with contextlib.suppress(redis.RedisError, OSError):
+        await close_sentinels(client)
 
 
 def embedded_server_binary() -> str:

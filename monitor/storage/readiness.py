@@ -10,11 +10,13 @@ accumulate (``Keys.ready_probe``).
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import TryAgainError
 
 from monitor.storage.connection import store_errors
 from monitor.storage.keys import READY_PROBE_TTL_S, Keys
+from monitor.storage.topology import primary_address, slot_migrating
 
-__all__ = ["outbox_length", "probe_write"]
+__all__ = ["outbox_length", "probe_write", "redis_primary"]
 
 
 async def probe_write(redis: aioredis.Redis, keys: Keys, replica: str, stamp: str) -> None:
@@ -22,6 +24,9 @@ async def probe_write(redis: aioredis.Redis, keys: Keys, replica: str, stamp: st
     ``StoreUnavailableError`` when Redis cannot be reached, ``StoreError`` when it refuses the write."""
     with store_errors("to take a write"):
         await redis.set(keys.ready_probe(replica), stamp, ex=READY_PROBE_TTL_S)
+        if await slot_migrating(redis, keys.outbox):
+            # One key still takes writes, but the pipeline's scripts (many keys, partly moved) fail until it is over.
+            raise TryAgainError("the monitor's cluster slot is being migrated")
 
 
 async def outbox_length(redis: aioredis.Redis, keys: Keys) -> int:
@@ -29,3 +34,10 @@ async def outbox_length(redis: aioredis.Redis, keys: Keys) -> int:
     e.g. when the key holds something other than a stream."""
     with store_errors("reading the outbox stream"):
         return int(await redis.xlen(keys.outbox))
+
+
+async def redis_primary(redis: aioredis.Redis, keys: Keys) -> str:
+    """``host:port`` of the node that takes the monitor's writes (``monitor.storage.topology.primary_address``).
+    Raises ``StoreError`` as ``probe_write`` does."""
+    with store_errors("naming its primary"):
+        return await primary_address(redis, keys.outbox)

@@ -22,12 +22,17 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.backoff import ExponentialBackoff
 
 from monitor.config import RedisConfig
 
-__all__ = ["cluster_client", "primary_address", "sentinel_client"]
+__all__ = ["close_sentinels", "cluster_client", "primary_address", "sentinel_client", "slot_migrating"]
 
 #: Connections per cluster node; redis-py's cluster pool does not queue, so room for every concurrent caller (the
 #: script batcher coalesces polls into a few pipelines, and each sink holds one blocking read).
@@ -42,6 +47,22 @@ _TRANSIENT = [
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
 ]
+
+
+class _FollowingConnection(SentinelManagedConnection):
+    """A connection to the primary that asks the sentinels where it is whenever it (re)connects.
+
+    redis-py's own asks only when a connection is taken from the pool; one that drops mid-command (its primary
+    died) reconnects to the address it had, so every retry of that command would hit the dead node."""
+
+    async def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        if not self.is_connected and self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
+
+
+class _FollowingSSLConnection(_FollowingConnection, SentinelManagedSSLConnection):
+    """The same over TLS (``rediss://``)."""
 
 
 def _retry() -> Retry:
@@ -70,7 +91,7 @@ def sentinel_client(url: str, config: RedisConfig) -> aioredis.Redis:
     gives the primary's user, password and database."""
     if config.service_name is None or not config.sentinels:
         raise ValueError("mode sentinel needs redis.sentinels and redis.service_name")
-    credentials: dict[str, Any] = {}
+    credentials: dict[str, Any] = {"connection_class": _FollowingConnection}
     if url.startswith(("redis://", "rediss://")):
         parts = urlsplit(url)
         if parts.username:
@@ -80,7 +101,7 @@ def sentinel_client(url: str, config: RedisConfig) -> aioredis.Redis:
         if parts.path.strip("/"):
             credentials["db"] = int(parts.path.strip("/"))
         if parts.scheme == "rediss":
-            credentials["ssl"] = True
+            credentials["connection_class"] = _FollowingSSLConnection
     timeouts = {"socket_timeout": config.socket_timeout_s, "socket_connect_timeout": config.connect_timeout_s}
     sentinel_kwargs: dict[str, Any] = dict(timeouts)
     if config.sentinel_password:
@@ -121,3 +142,26 @@ async def primary_address(client: aioredis.Redis, key: str) -> str:
     if "path" in kwargs:
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+async def close_sentinels(client: aioredis.Redis) -> None:
+    """Close the connections to the sentinels of a client ``sentinel_client`` made (closing the client closes only
+    its primary's); nothing for other clients."""
+    pool = getattr(client, "connection_pool", None)
+    if isinstance(pool, SentinelConnectionPool):
+        for sentinel in pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
+async def slot_migrating(client: aioredis.Redis, key: str) -> bool:
+    """On a cluster, whether the slot of ``key`` is moving between nodes (``CLUSTER SETSLOT ... MIGRATING``): until
+    it has moved, a script whose keys are partly moved fails with ``TRYAGAIN``. False for other clients."""
+    target: object = client
+    if not isinstance(target, RedisCluster):
+        return False
+    node = target.get_node_from_key(key)
+    if node is None:
+        raise redis.exceptions.ClusterDownError(f"no node serves the slot of {key}")
+    slot = str(target.keyslot(key))
+    nodes: Any = await target.execute_command("CLUSTER NODES", target_nodes=node)
+    return any(m.get("slot") == slot for info in nodes.values() for m in info.get("migrations", []))

@@ -7,7 +7,6 @@ The ``redis_cluster`` fixture (session scope, imported by the test modules that 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,32 +60,39 @@ class Cluster:
     def healthy(self) -> bool:
         return all(s.client().cluster("info")["cluster_state"] == "ok" for s in self.servers if s.alive())
 
-    def migrate(self, slot: int, target: ServerProcess, *, batch: int = 5, pause_s: float = 0.05) -> int:
-        """Move ``slot`` to ``target`` key by key, as ``redis-cli --cluster reshard`` does, pausing between batches
-        so that writes meet a half-moved slot (ASK, TRYAGAIN). Returns the number of keys moved."""
+    def begin_migration(self, slot: int, target: ServerProcess) -> ServerProcess:
+        """Mark ``slot`` as moving from its owner (returned) to ``target``, as ``redis-cli --cluster reshard`` does:
+        from here a script whose keys are partly moved fails with TRYAGAIN, one on keys not there yet gets ASK."""
         source = self.owner(slot)
         sid, tid = source.client().cluster("myid").decode(), target.client().cluster("myid").decode()
         target.client().execute_command("CLUSTER SETSLOT", slot, "IMPORTING", sid)
         source.client().execute_command("CLUSTER SETSLOT", slot, "MIGRATING", tid)
+        return source
+
+    def move_keys(self, slot: int, source: ServerProcess, target: ServerProcess, *, limit: int = 10**9) -> int:
+        """MIGRATE up to ``limit`` keys of ``slot``, five at a time; returns how many moved."""
         moved = 0
-        while True:
-            keys = source.client().execute_command("CLUSTER GETKEYSINSLOT", slot, batch)
+        while moved < limit:
+            keys = source.client().execute_command("CLUSTER GETKEYSINSLOT", slot, min(5, limit - moved))
             if not keys:
                 break
             source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "REPLACE", "KEYS", *keys)
             moved += len(keys)
-            time.sleep(pause_s)
+        return moved
+
+    def finish_migration(self, slot: int, target: ServerProcess) -> None:
+        tid = target.client().cluster("myid").decode()
         for s in self.servers:
             if s.alive() and s.client().info("replication")["role"] == "master":
                 s.client().execute_command("CLUSTER SETSLOT", slot, "NODE", tid)
         wait_until(self.healthy, 20, "the cluster to settle after the migration")
-        return moved
 
     def failover(self, primary: ServerProcess) -> ServerProcess:
         """``CLUSTER FAILOVER`` on ``primary``'s replica; returns the promoted node once every node says it serves
         ``primary``'s slots."""
         replica = self.replica_of(primary)
-        slot = next(int(r[0]) for r in primary.client().execute_command("CLUSTER SLOTS") if int(r[2][1]) == primary.port)
+        served = primary.client().execute_command("CLUSTER SLOTS")
+        slot = next(int(r[0]) for r in served if int(r[2][1]) == primary.port)
         replica.client().execute_command("CLUSTER FAILOVER")
         wait_until(
             lambda: all(self.owner(slot, seen_by=s) is replica for s in self.servers if s.alive()),

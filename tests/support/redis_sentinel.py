@@ -19,6 +19,7 @@ __all__ = ["SERVICE", "SentinelGroup", "redis_sentinel", "start_sentinel_group"]
 SERVICE = "monitor-primary"
 #: How long a primary may stay silent before the sentinels call it down (then a failover follows).
 DOWN_AFTER_MS = 1000
+DURABLE = ("--appendonly", "yes", "--maxmemory-policy", "noeviction")
 
 
 @dataclass
@@ -32,15 +33,26 @@ class SentinelGroup:
 
     def primary(self) -> ServerProcess:
         """The node the sentinels name now."""
-        host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE)
+        _host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE)
         return next(s for s in self.data if s.port == int(port))
 
-    def replicas_up(self) -> bool:
-        return all(
-            s.client().info("replication").get("master_link_status") == "up"
-            for s in self.data
-            if s.alive() and s is not self.primary()
-        )
+    def named_by_all(self, server: ServerProcess) -> bool:
+        """Every sentinel names ``server`` the primary."""
+        named = [s.client().sentinel_get_master_addr_by_name(SERVICE) for s in self.sentinels]
+        return all(int(port) == server.port for _host, port in named)
+
+    def replica(self) -> ServerProcess:
+        """A live replica of the primary, restarting a node killed earlier as one (in its old directory, port)."""
+        primary = self.primary()
+        for i, server in enumerate(self.data):
+            if not server.alive():
+                server.stop()
+                self.data[i] = start_server(
+                    server.directory, *DURABLE, "--replicaof", "127.0.0.1", str(primary.port), port=server.port
+                )
+        replica = next(s for s in self.data if s is not primary)
+        wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 30, "replication")
+        return replica
 
 
 def _sentinel_conf(primary_port: int) -> str:
@@ -55,10 +67,9 @@ def _sentinel_conf(primary_port: int) -> str:
 def start_sentinel_group(directory: Path) -> SentinelGroup:
     servers: list[ServerProcess] = []
     try:
-        durable = ("--appendonly", "yes", "--maxmemory-policy", "noeviction")
-        primary = start_server(directory / "primary", *durable)
+        primary = start_server(directory / "primary", *DURABLE)
         servers.append(primary)
-        replica = start_server(directory / "replica", *durable, "--replicaof", "127.0.0.1", str(primary.port))
+        replica = start_server(directory / "replica", *DURABLE, "--replicaof", "127.0.0.1", str(primary.port))
         servers.append(replica)
         wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 30, "replication")
         sentinels = []
