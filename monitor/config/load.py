@@ -22,6 +22,7 @@ from monitor.core.redact import redact, url_credentials
 __all__ = ["load_config", "with_environment"]
 
 _S = TypeVar("_S", bound=BaseModel)
+_CLUSTER_URL = "redis.mode cluster needs redis.url (or REDIS_URL) naming one of its nodes: redis://host:port"
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:
@@ -81,6 +82,9 @@ def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[P
             redis, found = _override(config.redis, variable, **{key: value})
             problems.extend(found)
             config = config.model_copy(update={"redis": redis})
+    if config.redis.mode == "cluster" and not config.redis.url.startswith(("redis://", "rediss://")):
+        # Checked once the environment is in: the file may leave the node's URL to REDIS_URL.
+        problems.append(Problem(config.source, None, _CLUSTER_URL))
     return config, problems
 
 

@@ -185,6 +185,8 @@ def check(path: Path, env: Mapping[str, str]) -> str:
     for rule in ruleset.rules:
         by_status[rule.status] = by_status.get(rule.status, 0) + 1
     redis = "embedded (data in " + str(config.redis.data_dir) + ")" if config.redis.url == "embedded" else "external"
+    if config.redis.mode != "standalone":
+        redis = f"{config.redis.mode}, waiting for {config.redis.replicas_to_wait} replica(s) after each alert"
     lines = [
         f"config: {path} (ok)",
         f"redis: {redis}",

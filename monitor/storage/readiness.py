@@ -4,7 +4,8 @@ to be read.
 A Redis that answers PING may still refuse every write: a primary demoted to a replica during a failover
 (``READONLY``), a cluster node during a slot migration (``MOVED``), a server out of memory (``OOM``) or one whose
 writes are paused. So the probe writes: a SET of a key of its own with a TTL of a few seconds, so probes never
-accumulate (``Keys.ready_probe``).
+accumulate (``Keys.ready_probe``). On a cluster it also fails while the monitor's slot is being migrated: a single
+key then still takes writes, but the pipeline's scripts fail with ``TRYAGAIN`` until the slot has moved.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,13 +34,12 @@ class SentinelGroup:
 
     def primary(self) -> ServerProcess:
         """The node the sentinels name now."""
-        _host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(SERVICE)
-        return next(s for s in self.data if s.port == int(port))
+        port = _named_port(self.sentinels[0])
+        return next(s for s in self.data if s.port == port)
 
     def named_by_all(self, server: ServerProcess) -> bool:
         """Every sentinel names ``server`` the primary."""
-        named = [s.client().sentinel_get_master_addr_by_name(SERVICE) for s in self.sentinels]
-        return all(int(port) == server.port for _host, port in named)
+        return all(_named_port(s) == server.port for s in self.sentinels)
 
     def replica(self) -> ServerProcess:
         """A live replica of the primary, restarting a node killed earlier as one (in its old directory, port)."""
@@ -53,6 +53,17 @@ class SentinelGroup:
         replica = next(s for s in self.data if s is not primary)
         wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 30, "replication")
         return replica
+
+
+def _named_port(sentinel: ServerProcess) -> int:
+    reply: Any = sentinel.client().sentinel_get_master_addr_by_name(SERVICE)
+    return int(reply[1])
+
+
+def _watching(sentinel: ServerProcess) -> bool:
+    """The sentinel knows the two others and the replica."""
+    state: Any = sentinel.client().sentinel_master(SERVICE)
+    return int(state["num-other-sentinels"]) == 2 and int(state["num-slaves"]) == 1
 
 
 def _sentinel_conf(primary_port: int) -> str:
@@ -81,11 +92,7 @@ def start_sentinel_group(directory: Path) -> SentinelGroup:
             sentinels.append(sentinel)
         group = SentinelGroup([primary, replica], sentinels)
         wait_until(
-            lambda: all(
-                int(s.client().sentinel_master(SERVICE)["num-other-sentinels"]) == 2
-                and int(s.client().sentinel_master(SERVICE)["num-slaves"]) == 1
-                for s in sentinels
-            ),
+            lambda: all(_watching(s) for s in sentinels),
             30,
             "the sentinels to find each other and the replica",
         )
