@@ -7,6 +7,7 @@ daemon exits cleanly; and every key it wrote is in the one slot of its hash tag.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from pathlib import Path
 
@@ -119,3 +120,20 @@ async def test_primary_address_names_the_node_owning_the_slot(redis_cluster: Clu
         assert await primary_address(client, Keys().outbox) == redis_cluster.owner(SLOT).address
     finally:
         await client.aclose()
+
+
+def test_every_key_the_monitor_names_carries_the_hash_tag() -> None:
+    """Beside the full run above (which finds what one run wrote), every key ``Keys`` can name, whatever it names."""
+    keys = Keys()
+    named = []
+    for name in dir(Keys):
+        if name.startswith("_") or name == "namespace":
+            continue
+        member = getattr(keys, name)
+        if callable(member):
+            arity = len(inspect.signature(member).parameters)
+            named.append(member(*[f"arg-{i}:{{other}}" for i in range(arity)]))
+        else:
+            named.append(member)
+    assert len(named) >= 20
+    assert {key_slot(k.encode()) for k in named} == {SLOT}, named
