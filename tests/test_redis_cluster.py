@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -15,8 +17,10 @@ import pytest
 from redis.cluster import key_slot
 
 from monitor.config import RedisConfig
-from monitor.storage.connection import connect
+from monitor.storage.batch import LuaScript
+from monitor.storage.connection import close, connect
 from monitor.storage.keys import Keys
+from monitor.storage.replication import run_acknowledged
 from monitor.storage.topology import primary_address
 from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
@@ -29,6 +33,7 @@ __all__ = ["redis_cluster"]  # the session fixture, used below
 pytestmark = pytest.mark.cluster
 SLOT = key_slot(Keys().outbox.encode())
 STEPS = 6
+CLAIM = LuaScript("return redis.call('SET', KEYS[1], ARGV[1])")
 
 
 def _keys_by_slot(cluster: Cluster) -> dict[int, int]:
@@ -119,7 +124,7 @@ async def test_primary_address_names_the_node_owning_the_slot(redis_cluster: Clu
         await client.set(Keys().outbox + ":probe", "1")
         assert await primary_address(client, Keys().outbox) == redis_cluster.owner(SLOT).address
     finally:
-        await client.aclose()
+        await close(client)
 
 
 def test_every_key_the_monitor_names_carries_the_hash_tag() -> None:
@@ -137,3 +142,21 @@ def test_every_key_the_monitor_names_carries_the_hash_tag() -> None:
             named.append(member)
     assert len(named) >= 20
     assert {key_slot(k.encode()) for k in named} == {SLOT}, named
+
+
+async def test_wait_counts_the_replica_of_the_node_that_took_the_write(redis_cluster: Cluster) -> None:
+    owner = redis_cluster.owner(SLOT)
+    replica = redis_cluster.replica_of(owner)
+    client = connect(redis_cluster.url, RedisConfig(mode="cluster", url=redis_cluster.url))
+    claim = Keys().seen("wait-test")
+    try:
+        assert (await run_acknowledged(client, CLAIM, [claim], ["1"], 1, 5000)).replicas == 1
+        # With that replica stalled, no replica has the write: a WAIT sent to every primary, or on a connection
+        # that wrote nothing, would count the other primaries' replicas instead.
+        os.kill(replica.process.pid, signal.SIGSTOP)
+        try:
+            assert (await run_acknowledged(client, CLAIM, [claim], ["2"], 1, 300)).replicas == 0
+        finally:
+            os.kill(replica.process.pid, signal.SIGCONT)
+    finally:
+        await close(client)

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from monitor.core.errors import StoreError
 from monitor.events.cluster import EventState
 from monitor.events.escalation import EventPoint
-from monitor.storage.batch import LuaScript
+from monitor.storage.batch import Arg, LuaScript
 from monitor.storage.keys import (
     ALERT_LOG_RETENTION_S,
     CLUSTER_LOCK_TTL_MS,
@@ -94,7 +94,7 @@ class EventStore:
         #: Replicas that must acknowledge a commit that enqueued an alert (``monitor.storage.replication``).
         self.wait = wait or ReplicaWait()
         self._commit = LuaScript(_COMMIT)
-        self._level = redis.register_script(_LEVEL_CHANGE)
+        self._level = LuaScript(_LEVEL_CHANGE)
         self._unlock = redis.register_script(_UNLOCK)
         # Per event loop: an asyncio.Lock belongs to the loop it was first used in (tests run several loops).
         self._local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
@@ -222,15 +222,20 @@ class EventStore:
             event.span[1].timestamp(),
             event.span[0].timestamp(),
         ]
-        replicas = self.wait.wanted() if alert else 0
         try:
-            done = await run_acknowledged(self.redis, self._commit, keys, args, replicas, self.wait.timeout_ms)
+            return bool(await self._enqueue(self._commit, keys, args, alert is not None))
         except RedisError as exc:
             raise StoreError(f"Redis failed committing an event: {exc}") from exc
+
+    async def _enqueue(self, script: LuaScript, keys: list[str], args: list[Arg], alerts: bool) -> Any:
+        """Run a script that enqueues an alert (when ``alerts``), then wait for the replicas ``self.wait`` asks for
+        (``monitor.storage.replication``); its reply."""
+        replicas = self.wait.wanted() if alerts else 0
+        done = await run_acknowledged(self.redis, script, keys, args, replicas, self.wait.timeout_ms)
         if self.wait.record(done.replicas):
             # The alert is in the primary and goes out; only a failover before a replica copies it could lose it.
             log.warning("redis_wait_short", acknowledged=done.replicas, wanted=replicas, pause_s=self.wait.pause_s)
-        return bool(done.reply)
+        return done.reply
 
     async def recent(self, since: datetime, limit: int = 500) -> list[EventState]:
         """Events first seen since ``since``, newest first."""
@@ -262,19 +267,14 @@ class EventStore:
     ) -> bool:
         """Move the level from ``previous`` to ``level`` and enqueue its alert, unless another replica moved it."""
         body = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
+        args: list[Arg] = [str(previous), str(level), f"{score:.3f}", now.isoformat(), alert["id"], body]
         try:
             return bool(
-                await self._level(
-                    keys=[self.keys.escalation, self.keys.outbox, self.keys.alert_log],
-                    args=[
-                        str(previous),
-                        str(level),
-                        f"{score:.3f}",
-                        now.isoformat(),
-                        alert["id"],
-                        body,
-                        _retention_floor(now),
-                    ],
+                await self._enqueue(
+                    self._level,
+                    [self.keys.escalation, self.keys.outbox, self.keys.alert_log],
+                    [*args, _retention_floor(now)],
+                    True,
                 )
             )
         except RedisError as exc:
