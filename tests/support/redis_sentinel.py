@@ -1,4 +1,4 @@
-"""A Redis primary, its replica and three sentinels watching them, on loopback; the sentinels fail over one second
+"""A Redis primary, its replica and three sentinels watching them, on loopback; the sentinels fail over two seconds
 after the primary stops answering.
 
 The ``redis_sentinel`` fixture (session scope, imported by the test modules that use it) starts the group once.
@@ -19,7 +19,7 @@ __all__ = ["SERVICE", "SentinelGroup", "redis_sentinel", "start_sentinel_group"]
 
 SERVICE = "monitor-primary"
 #: How long a primary may stay silent before the sentinels call it down (then a failover follows).
-DOWN_AFTER_MS = 1000
+DOWN_AFTER_MS = 2000
 DURABLE = ("--appendonly", "yes", "--maxmemory-policy", "noeviction")
 
 
