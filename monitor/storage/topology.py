@@ -38,8 +38,8 @@ __all__ = ["close_sentinels", "cluster_client", "primary_address", "sentinel_cli
 #: script batcher coalesces polls into a few pipelines, and each sink holds one blocking read).
 CLUSTER_CONNECTIONS_PER_NODE = 256
 #: Attempts after the first for a command that met a failover or a migration; with the backoff below they span
-#: about 1.5 s, which covers a coordinated ``CLUSTER FAILOVER`` or a slot moving; longer outages fail the poll,
-#: which the next cycle repeats (nothing it claimed was written).
+#: about 2.4 s, which covers a coordinated ``CLUSTER FAILOVER``; longer outages (a primary that died, a slot still
+#: migrating) fail the poll, which the next cycle repeats (nothing it claimed was written).
 RETRIES = 4
 _TRANSIENT = [
     redis.ConnectionError,
