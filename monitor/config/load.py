@@ -102,7 +102,8 @@ def _reason(err: Any) -> str:
 
 
 def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
-    """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``."""
+    """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``, and the
+    sentinel password."""
     redis = data.get("redis") if isinstance(data, dict) else None
     url = redis.get("url") if isinstance(redis, dict) else None
     sentinel = redis.get("sentinel_password") if isinstance(redis, dict) else None

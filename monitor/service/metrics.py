@@ -116,7 +116,7 @@ class Metrics:
         self.ready = Gauge(
             "monitor_ready", "1 when /readyz last answered 200 (checked at each probe and scrape), else 0", registry=r
         )
-        self._primary_seen: set[tuple[str]] = set()
+        self._primary: str | None = None
         self._backlog = _BacklogCollector()
         r.register(self._backlog)
 
@@ -169,9 +169,9 @@ class Metrics:
 
     def set_redis_primary(self, address: str) -> None:
         """The primary found at the last scrape; the series of one found before goes."""
-        if (address,) not in self._primary_seen:
+        if address != self._primary:
             self.redis_primary.clear()
-            self._primary_seen = {(address,)}
+            self._primary = address
         self.redis_primary.labels(address).set(1)
 
     def render(self) -> bytes:
