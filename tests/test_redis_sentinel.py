@@ -20,7 +20,7 @@ from monitor.storage.batch import LuaScript
 from monitor.storage.connection import close, connect
 from monitor.storage.keys import Keys
 from monitor.storage.readiness import redis_primary
-from monitor.storage.replication import ReplicaWait, replica_wait, run_acknowledged
+from monitor.storage.replication import ReplicaWait, run_acknowledged
 from monitor.storage.topology import primary_address
 from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
@@ -140,6 +140,6 @@ def test_a_short_wait_pauses_waiting_for_a_while() -> None:
     assert not wait.record(None) and not wait.record(1) and wait.wanted() == 1
     assert wait.record(0)
     assert wait.wanted() == 0
-    assert replica_wait(RedisConfig(mode="sentinel", sentinels=["h:1"], service_name="s")).replicas == 1
-    assert replica_wait(RedisConfig()).replicas == 0
-    assert replica_wait(RedisConfig(mode="cluster", wait_replicas=0)).replicas == 0
+    assert RedisConfig(mode="sentinel", sentinels=["h:1"], service_name="s").replicas_to_wait == 1
+    assert RedisConfig().replicas_to_wait == 0
+    assert RedisConfig(mode="cluster", wait_replicas=0).replicas_to_wait == 0

@@ -22,7 +22,6 @@ from monitor.core.redact import redact, url_credentials
 __all__ = ["load_config", "with_environment"]
 
 _S = TypeVar("_S", bound=BaseModel)
-_CLUSTER_URL = "redis.mode cluster needs redis.url (or REDIS_URL) naming one of its nodes: redis://host:port"
 
 
 def _format_loc(loc: tuple[str | int, ...]) -> str:
@@ -36,7 +35,7 @@ def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionC
         located = load_yaml(path, env=env)
     except ConfigError as exc:
         raise ConfigError(_redacted(exc.problems, url_credentials(env.get("REDIS_URL", "")))) from exc
-    secrets = _secrets_of(located.data, env)
+    secrets = [*_secrets_of(located.data, env), *_sentinel_password(located.data)]
     if not isinstance(located.data, dict):
         problems = [*located.problems, Problem(located.path, 1, "the configuration must be a mapping")]
         raise ConfigError(_redacted(problems, secrets))
@@ -76,14 +75,26 @@ def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[P
             problems.append(Problem("MONITOR_REPLICA", None, "must be letters, digits and . _ : @ - (at most 100)"))
         else:
             config = config.model_copy(update={"replica_name": replica})
-    for variable, key in (("MONITOR_REDIS_MODE", "mode"), ("REDIS_URL", "url")):
-        value = env.get(variable)
-        if value:
-            redis, found = _override(config.redis, variable, **{key: value})
-            problems.extend(found)
-            config = config.model_copy(update={"redis": redis})
+    url = env.get("REDIS_URL")
+    if url:
+        redis, found = _override(config.redis, "REDIS_URL", url=url)
+        problems.extend(found)
+        config = config.model_copy(update={"redis": redis})
+    config, found = _redis_mode(config, env.get("MONITOR_REDIS_MODE"))
+    return config, problems + found
+
+
+_CLUSTER_URL = "redis.mode cluster needs redis.url (or REDIS_URL) naming one of its nodes: redis://host:port"
+
+
+def _redis_mode(config: Config, mode: str | None) -> tuple[Config, list[Problem]]:
+    """``MONITOR_REDIS_MODE`` applied, then the check that a cluster has a node's URL, made once the environment is
+    in (the file may leave the URL to ``REDIS_URL``)."""
+    problems: list[Problem] = []
+    if mode:
+        redis, problems = _override(config.redis, "MONITOR_REDIS_MODE", mode=mode)
+        config = config.model_copy(update={"redis": redis})
     if config.redis.mode == "cluster" and not config.redis.url.startswith(("redis://", "rediss://")):
-        # Checked once the environment is in: the file may leave the node's URL to REDIS_URL.
         problems.append(Problem(config.source, None, _CLUSTER_URL))
     return config, problems
 
@@ -102,16 +113,17 @@ def _reason(err: Any) -> str:
 
 
 def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
-    """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``, and the
-    sentinel password."""
+    """Credentials that a problem's message must not repeat: those of ``redis.url`` and of ``REDIS_URL``."""
     redis = data.get("redis") if isinstance(data, dict) else None
     url = redis.get("url") if isinstance(redis, dict) else None
-    sentinel = redis.get("sentinel_password") if isinstance(redis, dict) else None
-    return [
-        *url_credentials(url if isinstance(url, str) else ""),
-        *url_credentials(env.get("REDIS_URL", "")),
-        *([sentinel] if isinstance(sentinel, str) and sentinel else []),
-    ]
+    return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", ""))]
+
+
+def _sentinel_password(data: object) -> list[str]:
+    """The ``redis.sentinel_password`` of the file, also a secret no message may repeat."""
+    redis = data.get("redis") if isinstance(data, dict) else None
+    password = redis.get("sentinel_password") if isinstance(redis, dict) else None
+    return [password] if isinstance(password, str) and password else []
 
 
 def _redacted(problems: list[Problem], secrets: list[str]) -> list[Problem]:

@@ -40,7 +40,6 @@ from monitor.storage.keys import EVENT_TTL_S, Keys
 from monitor.storage.leases import FeedLeases, replica_token
 from monitor.storage.outbox import trim_delivered
 from monitor.storage.pollstate import PollState
-from monitor.storage.replication import replica_wait
 
 __all__ = ["App", "Reconfiguration", "build_app", "replica_name"]
 
@@ -211,7 +210,6 @@ async def build_app(
     session = http if http is not None else make_session(config.fetch)
     matcher = Matcher(ruleset, min_severity=config.alerts.min_severity)
     store = PollState(redis, keys, batch=ScriptBatch(redis))
-    events = EventStore(redis, keys, wait=replica_wait(config.redis))
     sinks = _sinks(config, session, stdout, clock)
     name = consumer or replica_name(config)
 
@@ -220,6 +218,8 @@ async def build_app(
 
     leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
     poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
+    wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
+    events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
     app = App(
         config=config,
         ruleset=ruleset,

@@ -88,11 +88,12 @@ def _retention_floor(now: datetime) -> str:
 
 
 class EventStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, wait: ReplicaWait | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, replicas: int = 0, wait_timeout_ms: int = 500) -> None:
         self.redis = redis
         self.keys = keys
-        #: Replicas that must acknowledge a commit that enqueued an alert (``monitor.storage.replication``).
-        self.wait = wait or ReplicaWait()
+        #: Replicas that must acknowledge a commit that enqueued an alert (``redis.wait_replicas``, see
+        #: ``monitor.storage.replication``), and how long each wait may take at most.
+        self.wait = ReplicaWait(replicas, wait_timeout_ms)
         self._commit = LuaScript(_COMMIT)
         self._level = LuaScript(_LEVEL_CHANGE)
         self._unlock = redis.register_script(_UNLOCK)

@@ -19,10 +19,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from monitor.config import RedisConfig
 from monitor.storage.batch import Arg, LuaScript, run_script
 
-__all__ = ["Acknowledged", "ReplicaWait", "replica_wait", "run_acknowledged"]
+__all__ = ["Acknowledged", "ReplicaWait", "run_acknowledged"]
 
 
 class ReplicaWait:
@@ -48,12 +47,6 @@ class ReplicaWait:
             return False
         self._paused_until = time.monotonic() + self.pause_s
         return True
-
-
-def replica_wait(config: RedisConfig) -> ReplicaWait:
-    """The wait ``redis.wait_replicas`` and ``redis.wait_timeout_ms`` ask for (by default 1 replica on a cluster or
-    with Sentinel, none standalone)."""
-    return ReplicaWait(config.replicas_to_wait, config.wait_timeout_ms)
 
 
 @dataclass(frozen=True, slots=True)
