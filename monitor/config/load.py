@@ -37,7 +37,7 @@ def load_config(path: Path, *, env: Mapping[str, str], checks: Iterable[SectionC
         located = load_yaml(path, env=env)
     except ConfigError as exc:
         raise ConfigError(_redacted(exc.problems, url_credentials(env.get("REDIS_URL", "")))) from exc
-    secrets = _secrets_of(located.data, env)
+    secrets = [*_secrets_of(located.data, env), *_sentinel_password(located.data)]
     if not isinstance(located.data, dict):
         problems = [*located.problems, Problem(located.path, 1, "the configuration must be a mapping")]
         raise ConfigError(_redacted(problems, secrets))
@@ -81,8 +81,8 @@ def web_exposure_problem(config: Config) -> str | None:
 
 
 def with_environment(config: Config, env: Mapping[str, str]) -> Config:
-    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REPLICA``). A bad value raises
-    ``ConfigError`` naming the variable, as a bad key in the file names its line."""
+    """The environment's overrides of a config (``REDIS_URL``, ``MONITOR_REDIS_MODE``, ``MONITOR_REPLICA``). A bad
+    value raises ``ConfigError`` naming the variable, as a bad key in the file names its line."""
     config, problems = _environment(config, env)
     if problems:
         raise ConfigError(_redacted(problems, url_credentials(env.get("REDIS_URL", ""))))
@@ -107,6 +107,22 @@ def _environment(config: Config, env: Mapping[str, str]) -> tuple[Config, list[P
         redis, found = _override(config.redis, "REDIS_URL", url=url)
         problems.extend(found)
         config = config.model_copy(update={"redis": redis})
+    config, found = _redis_mode(config, env.get("MONITOR_REDIS_MODE"))
+    return config, problems + found
+
+
+_CLUSTER_URL = "redis.mode cluster needs redis.url (or REDIS_URL) naming one of its nodes: redis://host:port"
+
+
+def _redis_mode(config: Config, mode: str | None) -> tuple[Config, list[Problem]]:
+    """``MONITOR_REDIS_MODE`` applied, then the check that a cluster has a node's URL, made once the environment is
+    in (the file may leave the URL to ``REDIS_URL``)."""
+    problems: list[Problem] = []
+    if mode:
+        redis, problems = _override(config.redis, "MONITOR_REDIS_MODE", mode=mode)
+        config = config.model_copy(update={"redis": redis})
+    if config.redis.mode == "cluster" and not config.redis.url.startswith(("redis://", "rediss://")):
+        problems.append(Problem(config.source, None, _CLUSTER_URL))
     return config, problems
 
 
@@ -131,6 +147,13 @@ def _secrets_of(data: object, env: Mapping[str, str]) -> list[str]:
     token = web.get("token") if isinstance(web, dict) else None
     tokens = [t for t in (token, env.get("MONITOR_WEB_TOKEN")) if isinstance(t, str) and t]
     return [*url_credentials(url if isinstance(url, str) else ""), *url_credentials(env.get("REDIS_URL", "")), *tokens]
+
+
+def _sentinel_password(data: object) -> list[str]:
+    """The ``redis.sentinel_password`` of the file, also a secret no message may repeat."""
+    redis = data.get("redis") if isinstance(data, dict) else None
+    password = redis.get("sentinel_password") if isinstance(redis, dict) else None
+    return [password] if isinstance(password, str) and password else []
 
 
 def _redacted(problems: list[Problem], secrets: list[str]) -> list[Problem]:

@@ -66,6 +66,17 @@ class RedisConfig(Strict):
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
     #: Refuse to start when Redis may evict keys or does not persist them (else only a ``redis_unsafe`` warning).
     require_safe: bool = False
+    #: ``standalone`` (one server, or the embedded one), ``cluster`` (``url`` names any node) or ``sentinel``.
+    mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    #: Sentinel mode: the sentinels (``host:port``) and the name they know the primary by; ``url``, when it is a
+    #: redis:// URL, gives the primary's user, password and database (its host is not used).
+    sentinels: list[Annotated[str, Field(pattern=r"^[^\s:/@]+:[0-9]{1,5}$")]] = Field(default_factory=list)
+    service_name: str | None = Field(None, min_length=1, max_length=200)
+    sentinel_password: str | None = None
+    #: Replicas that must acknowledge an enqueued alert (``WAIT``) before the pipeline moves on; default 1 in
+    #: cluster and sentinel mode, 0 standalone. ``wait_timeout_ms`` bounds each wait.
+    wait_replicas: int | None = Field(None, ge=0, le=10)
+    wait_timeout_ms: int = Field(500, ge=1, le=60_000)
 
     @field_validator("url")
     @classmethod
@@ -74,6 +85,19 @@ class RedisConfig(Strict):
         if reason:
             raise ValueError(reason)
         return value
+
+    @model_validator(mode="after")
+    def _sentinel(self) -> Self:
+        if self.mode == "sentinel" and not (self.sentinels and self.service_name):
+            raise ValueError("mode sentinel needs redis.sentinels (host:port, ...) and redis.service_name")
+        return self
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """``wait_replicas``, or its default for the mode."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 0 if self.mode == "standalone" else 1
 
 
 class FetchConfig(Strict):

@@ -55,6 +55,8 @@ def _secrets(config: Config) -> tuple[list[str], list[str]]:
                 secrets.append(sink.secret)
     if config.smtp and config.smtp.password:
         secrets.append(config.smtp.password)
+    if config.redis.sentinel_password:
+        secrets.append(config.redis.sentinel_password)
     return secrets, urls
 
 
@@ -71,7 +73,7 @@ async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[R
     """
     server: EmbeddedRedis | None = None
     url = config.redis.url
-    if url == "embedded":
+    if url == "embedded" and config.redis.mode == "standalone":
         embedded = EmbeddedRedis(config.redis.data_dir)
         running = embedded.attach() if attach else None
         if running:
@@ -172,6 +174,8 @@ def check(path: Path, env: Mapping[str, str]) -> str:
     for rule in ruleset.rules:
         by_status[rule.status] = by_status.get(rule.status, 0) + 1
     redis = "embedded (data in " + str(config.redis.data_dir) + ")" if config.redis.url == "embedded" else "external"
+    if config.redis.mode != "standalone":
+        redis = f"{config.redis.mode}, waiting for {config.redis.replicas_to_wait} replica(s) after each alert"
     lines = [
         f"config: {path} (ok)",
         f"redis: {redis}",

@@ -31,7 +31,7 @@ from monitor.service.root import App, dashboard_installer
 from monitor.service.sink_tasks import SinkTasks
 from monitor.storage.backlog import read_backlog
 from monitor.storage.connection import ping
-from monitor.storage.readiness import outbox_length, probe_write
+from monitor.storage.readiness import outbox_length, probe_write, redis_primary
 
 __all__ = ["HEARTBEAT_EVERY_S", "HEARTBEAT_STALE_S", "SHUTDOWN_S", "Daemon"]
 
@@ -377,6 +377,8 @@ class Daemon:
     async def _read_backlog(self) -> None:
         assert self._metrics is not None
         now_ms = int(self.app.clock.now().timestamp() * 1000)
+        with contextlib.suppress(StoreError):
+            self._metrics.set_redis_primary(await redis_primary(self.app.redis, self.app.store.keys))
         try:
             backlog = await read_backlog(self.app.redis, self.app.store.keys)
         except Exception:

@@ -106,9 +106,17 @@ class Metrics:
         self.info = Gauge("monitor_replica_info", "Always 1; the replica's name as a label", ["replica"], registry=r)
         if replica:
             self.info.labels(replica).set(1)
+        self.redis_primary = Gauge(
+            "monitor_redis_primary",
+            "1 for the Redis node (host:port) that takes this replica's writes: the primary of its slot on a cluster, "
+            "the one the sentinels name, else the server it connects to",
+            ["address"],
+            registry=r,
+        )
         self.ready = Gauge(
             "monitor_ready", "1 when /readyz last answered 200 (checked at each probe and scrape), else 0", registry=r
         )
+        self._primary: str | None = None
         self._backlog = _BacklogCollector()
         r.register(self._backlog)
 
@@ -158,6 +166,13 @@ class Metrics:
     def set_ready(self, ready: bool) -> None:
         """What the last readiness check found (``monitor.service.health`` calls it at each probe and scrape)."""
         self.ready.set(1 if ready else 0)
+
+    def set_redis_primary(self, address: str) -> None:
+        """The primary found at the last scrape; the series of one found before goes."""
+        if address != self._primary:
+            self.redis_primary.clear()
+            self._primary = address
+        self.redis_primary.labels(address).set(1)
 
     def render(self) -> bytes:
         """The text exposition format of everything in this registry."""

@@ -223,6 +223,8 @@ async def build_app(
 
     leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
     poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
+    wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
+    events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
     app = App(
         config=config,
         ruleset=ruleset,
@@ -231,7 +233,7 @@ async def build_app(
         store=store,
         http=session,
         poller=poller,
-        processor=_processor(config, matcher, EventStore(redis, keys), clock, observer),
+        processor=_processor(config, matcher, events, clock, observer),
         sinks=sinks,
         deliverers=[],
         clock=clock,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError
 
 __all__ = ["MAX_BATCH", "LuaScript", "ScriptBatch", "run_script"]
 
@@ -113,9 +113,10 @@ class ScriptBatch:
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError) and not loaded:
                 missing.append(call)
-            elif isinstance(reply, ResponseError):
+            elif isinstance(reply, RedisError):
+                # This call's own error; on a cluster also a redirection given up on (a slot still migrating).
                 if not call.reply.done():
-                    call.reply.set_exception(reply)  # this call's own error
+                    call.reply.set_exception(reply)
             elif not call.reply.done():
                 call.reply.set_result(reply)
         if missing:

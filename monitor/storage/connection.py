@@ -27,6 +27,7 @@ from redis.backoff import ExponentialBackoff
 
 from monitor.config import RedisConfig
 from monitor.core.errors import StoreError, StoreUnavailableError
+from monitor.storage.topology import close_sentinels, cluster_client, sentinel_client
 
 __all__ = [
     "EmbeddedRedis",
@@ -43,7 +44,15 @@ __all__ = [
 Redis: TypeAlias = aioredis.Redis
 
 #: Redis' errors for "unreachable or restarting": storage raises ``StoreUnavailableError`` for them.
-_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+#: On a cluster, also the errors of a failover or a slot migration still under way.
+_UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 def store_error(exc: BaseException, doing: str = "") -> StoreError:
@@ -60,7 +69,8 @@ def store_errors(doing: str = "", *, os_errors: bool = True) -> Iterator[None]:
 
     ``os_errors=False`` leaves OS errors alone, for a block that does other I/O too (a CLI command writing its
     output while it holds a client)."""
-    caught: tuple[type[BaseException], ...] = (redis.RedisError, OSError) if os_errors else (redis.RedisError,)
+    errors = (redis.RedisError, redis.exceptions.RedisClusterException)
+    caught: tuple[type[BaseException], ...] = (*errors, OSError) if os_errors else errors
     try:
         yield
     except caught as exc:
@@ -77,6 +87,8 @@ async def close(client: aioredis.Redis) -> None:
     """Close the client and its pool; a Redis that is already gone is no error here."""
     with contextlib.suppress(redis.RedisError, OSError):
         await client.aclose()
+    with contextlib.suppress(redis.RedisError, OSError):
+        await close_sentinels(client)
 
 
 def embedded_server_binary() -> str:
@@ -206,7 +218,13 @@ MAX_CONNECTIONS = 64
 
 
 def connect(url: str, config: RedisConfig) -> aioredis.Redis:
-    """An asyncio client with bounded timeouts and retries, so a paused or dead Redis never hangs a caller."""
+    """An asyncio client with bounded timeouts and retries, so a paused or dead Redis never hangs a caller: of the
+    server ``url`` names, or in ``redis.mode`` cluster or sentinel one of those (``monitor.storage.topology``).
+    Raises ``ValueError`` for a URL the client cannot use."""
+    if config.mode == "cluster":
+        return cluster_client(url, config)
+    if config.mode == "sentinel":
+        return sentinel_client(url, config)
     # One retry covers a dropped connection (a Redis restart); more would multiply the wait on a paused server.
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=1)
     # A bounded pool that makes callers wait their turn: thousands of feeds polled at once must queue for a

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import RedisError
 
 from monitor.core.errors import StoreError
 from monitor.events.cluster import EventState
 from monitor.events.escalation import EventPoint
+from monitor.storage.batch import Arg, LuaScript
 from monitor.storage.keys import (
     ALERT_LOG_RETENTION_S,
     CLUSTER_LOCK_TTL_MS,
@@ -32,8 +34,11 @@ from monitor.storage.keys import (
     SEEN_TTL_S,
     Keys,
 )
+from monitor.storage.replication import ReplicaWait, run_acknowledged
 
 __all__ = ["EventStore"]
+
+log = structlog.get_logger(__name__)
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
 # and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
@@ -83,11 +88,14 @@ def _retention_floor(now: datetime) -> str:
 
 
 class EventStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, replicas: int = 0, wait_timeout_ms: int = 500) -> None:
         self.redis = redis
         self.keys = keys
-        self._commit = redis.register_script(_COMMIT)
-        self._level = redis.register_script(_LEVEL_CHANGE)
+        #: Replicas that must acknowledge a commit that enqueued an alert (``redis.wait_replicas``, see
+        #: ``monitor.storage.replication``), and how long each wait may take at most.
+        self.wait = ReplicaWait(replicas, wait_timeout_ms)
+        self._commit = LuaScript(_COMMIT)
+        self._level = LuaScript(_LEVEL_CHANGE)
         self._unlock = redis.register_script(_UNLOCK)
         # Per event loop: an asyncio.Lock belongs to the loop it was first used in (tests run several loops).
         self._local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
@@ -216,9 +224,19 @@ class EventStore:
             event.span[0].timestamp(),
         ]
         try:
-            return bool(await self._commit(keys=keys, args=args))
+            return bool(await self._enqueue(self._commit, keys, args, alert is not None))
         except RedisError as exc:
             raise StoreError(f"Redis failed committing an event: {exc}") from exc
+
+    async def _enqueue(self, script: LuaScript, keys: list[str], args: list[Arg], alerts: bool) -> Any:
+        """Run a script that enqueues an alert (when ``alerts``), then wait for the replicas ``self.wait`` asks for
+        (``monitor.storage.replication``); its reply."""
+        replicas = self.wait.wanted() if alerts else 0
+        done = await run_acknowledged(self.redis, script, keys, args, replicas, self.wait.timeout_ms)
+        if self.wait.record(done.replicas):
+            # The alert is in the primary and goes out; only a failover before a replica copies it could lose it.
+            log.warning("redis_wait_short", acknowledged=done.replicas, wanted=replicas, pause_s=self.wait.pause_s)
+        return done.reply
 
     async def recent(self, since: datetime, limit: int = 500) -> list[EventState]:
         """Events first seen since ``since``, newest first."""
@@ -250,19 +268,14 @@ class EventStore:
     ) -> bool:
         """Move the level from ``previous`` to ``level`` and enqueue its alert, unless another replica moved it."""
         body = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
+        args: list[Arg] = [str(previous), str(level), f"{score:.3f}", now.isoformat(), alert["id"], body]
         try:
             return bool(
-                await self._level(
-                    keys=[self.keys.escalation, self.keys.outbox, self.keys.alert_log],
-                    args=[
-                        str(previous),
-                        str(level),
-                        f"{score:.3f}",
-                        now.isoformat(),
-                        alert["id"],
-                        body,
-                        _retention_floor(now),
-                    ],
+                await self._enqueue(
+                    self._level,
+                    [self.keys.escalation, self.keys.outbox, self.keys.alert_log],
+                    [*args, _retention_floor(now)],
+                    True,
                 )
             )
         except RedisError as exc:
