@@ -141,7 +141,13 @@ async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
     metrics = Metrics(replica=replica) if config.metrics.enabled else None
     async with open_redis(config) as redis:
         app = await build_app(
-            config, ruleset, clock=SystemClock(), redis=redis, consumer=replica, observer=metrics or NULL_OBSERVER
+            config,
+            ruleset,
+            clock=SystemClock(),
+            redis=redis,
+            consumer=replica,
+            observer=metrics or NULL_OBSERVER,
+            state_dir=config.redis.data_dir,
         )
         daemon = Daemon(app, metrics=metrics, loader=lambda: load(path, env), on_reload=redact_also)
         daemon.install_signal_handlers()
@@ -161,7 +167,9 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
     configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     async with open_redis(config) as redis:
         # Without fetch leases: ``once`` fetches every feed, as its contract says, whoever polled it last.
-        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False)
+        app = await build_app(
+            config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False, state_dir=config.redis.data_dir
+        )
         try:
             await app.start()
             results = await app.cycle()

@@ -81,6 +81,7 @@ class Daemon:
     async def _beat(self) -> None:
         """The heartbeat job: a coroutine, so it proves both that the scheduler fires jobs and that the loop runs."""
         self.heartbeat = self.app.clock.now()
+        await self.app.check_generation()  # a Redis emptied while no feed is being read is noticed here
 
     async def _poll(self, feed: FeedConfig) -> None:
         """One poll, then the next one is scheduled after the delay the poll chose (adaptive, see schedule.py)."""

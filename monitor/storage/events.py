@@ -62,11 +62,13 @@ end
 return 1
 """.replace("FAMILY_INDEX_SIZE", str(FAMILY_INDEX_SIZE))
 
-# KEYS: escalation hash, outbox, alert log. Sets the level only if it is still the one the caller read.
+# KEYS: escalation hash, outbox, alert log. Sets the level only if it is still the one the caller read; without an
+# alert id (a silent re-read after Redis lost its state) nothing is enqueued.
 _LEVEL_CHANGE = """
 local current = redis.call('HGET', KEYS[1], 'level') or '1'
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'level', ARGV[2], 'score', ARGV[3], 'updated', ARGV[4])
+if ARGV[5] == '' then return 1 end
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[5], 'alert', ARGV[6])
 redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[7], '*', 'id', ARGV[5], 'alert', ARGV[6])
 return 1
@@ -246,10 +248,11 @@ class EventStore:
         return int(raw) if raw else 1
 
     async def change_level(
-        self, *, previous: int, level: int, score: float, alert: dict[str, Any], now: datetime
+        self, *, previous: int, level: int, score: float, alert: dict[str, Any] | None, now: datetime
     ) -> bool:
-        """Move the level from ``previous`` to ``level`` and enqueue its alert, unless another replica moved it."""
-        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
+        """Move the level from ``previous`` to ``level`` and enqueue its alert (None: silently), unless another
+        replica moved it."""
+        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":")) if alert else ""
         try:
             return bool(
                 await self._level(
@@ -259,7 +262,7 @@ class EventStore:
                         str(level),
                         f"{score:.3f}",
                         now.isoformat(),
-                        alert["id"],
+                        alert["id"] if alert else "",
                         body,
                         _retention_floor(now),
                     ],
