@@ -29,7 +29,7 @@ import structlog
 
 from monitor.core.errors import ParseError
 from monitor.core.limits import LARGE_BODY
-from monitor.core.memory import release_free_memory
+from monitor.core.memory import limit_heap_growth, release_free_memory
 from monitor.core.models import Article
 from monitor.parsing.feed import MAX_INFLATED_BYTES, parse_feed, parse_feed_async
 
@@ -42,6 +42,7 @@ _WATCH_S = 1.0
 
 
 def _init_worker(memory_mb: int, log_level: str, log_format: str, daemon_pid: int) -> None:
+    limit_heap_growth()
     limit = memory_mb * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):  # some sandboxes forbid lowering limits; parse anyway
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -18,6 +18,7 @@ from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, Problem, StoreError
 from monitor.core.logs import Redactor, configure_logging
+from monitor.core.memory import limit_heap_growth
 from monitor.core.observe import NULL_OBSERVER
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet, load_rules
@@ -127,6 +128,7 @@ async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -
 
 
 async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
+    limit_heap_growth()  # before the first worker thread (see monitor.core.memory)
     config, ruleset = load(path, env)
     redactor = configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     seen = [config]
