@@ -339,9 +339,10 @@ class Processor:
 
 def _read_before(article: Article, cutoffs: Mapping[str, datetime]) -> bool:
     """Whether the article's feed is re-read silently and the article was published (or, undated, listed) before
-    the feed's last read."""
+    the feed's last read. Feeds date to the second at best: one dated within the second of that read may have
+    come after it, and alerts (an alert twice rather than none)."""
     cutoff = cutoffs.get(article.feed)
-    return cutoff is not None and (article.published is None or article.published <= cutoff)
+    return cutoff is not None and (article.published is None or article.published < cutoff.replace(microsecond=0))
 
 
 def _log_outcome(kind: str, event: EventState, article: Article, match: Match, reasons: list[str]) -> None:
