@@ -138,3 +138,15 @@ async def test_an_unreadable_file_is_reported_and_a_new_generation_begins(
         assert await Generation(redis, Keys(), SystemClock(), path=path).check() is False
     assert [e["event"] for e in logs] == ["generation_file_unreadable"]
     assert json.loads(path.read_text())["generation"]
+
+
+async def test_an_unwritable_state_directory_is_reported_once(redis: aioredis.Redis, tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    generation = Generation(redis, Keys(), SystemClock(), path=blocked / "generation-monitor.json")
+    with capture_logs() as logs:
+        assert await generation.check() is False
+        for _ in range(3):
+            generation.read("wire", EARLY)
+            await generation.save()
+    assert [e["event"] for e in logs].count("generation_file_unwritable") == 1

@@ -80,6 +80,7 @@ class Generation:
         self._cutoffs: dict[str, datetime] = {}  # feed key -> silent up to here, until the feed is read again
         self._loaded = False
         self._dirty = False
+        self._unwritable = False
         self._lock: asyncio.Lock | None = None
 
     def _key(self, feed: str) -> str:
@@ -160,7 +161,11 @@ class Generation:
             await asyncio.to_thread(_write, self.path, body)
         except OSError as exc:
             self._dirty = True
-            log.warning("generation_file_unwritable", path=str(self.path), reason=str(exc))
+            if not self._unwritable:  # once, not on every heartbeat; a loss is still noticed while running
+                self._unwritable = True
+                log.warning("generation_file_unwritable", path=str(self.path), reason=str(exc))
+        else:
+            self._unwritable = False
 
     def _load(self) -> None:
         self._loaded = True
