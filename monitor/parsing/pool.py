@@ -5,8 +5,9 @@ address-space limit (``RLIMIT_AS``) and exits when the daemon is gone, and each 
 deadline; a worker that runs out of memory answers with an error, and one that overruns its deadline or dies is
 replaced, so the daemon itself never goes down with a feed. Only one large body (over ``LARGE_BODY``) is parsed
 at a time: the memory a parse needs grows with the body, so this bounds the workers' peak together, and the other
-workers keep parsing the ordinary feeds meanwhile. ``workers=0`` parses in a thread instead (``monitor scan``
-and small tools).
+workers keep parsing the ordinary feeds meanwhile; after it, the next parses go to fresh workers (the old ones finish
+what they hold and exit), so no worker keeps the heap of its largest parse. ``workers=0`` parses in a thread
+instead (``monitor scan`` and small tools).
 
 Replacing a worker means replacing the pool (``concurrent.futures`` cannot stop one task), so the parses that
 were running or queued beside the stuck one are sent once more to the new pool rather than failed.
@@ -131,6 +132,15 @@ class ParserPool:
         self._pool = None
         _kill(pool)
 
+    def _retire(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """After a large body: new workers for the next parses, while this pool's finish what they hold and exit.
+        A worker's heap keeps the high-water mark of the largest parse it made (Python's object arenas are not
+        trimmed), and a large parse is what sets it."""
+        if pool is not self._pool:
+            return
+        self._pool = None
+        pool.shutdown(wait=False)
+
     async def parse(
         self, body: bytes, *, headers: Mapping[str, str], feed: str, url: str, fetched: datetime
     ) -> list[Article]:
@@ -190,6 +200,8 @@ class ParserPool:
             if task is not None and task.cancelling():
                 raise  # this poll itself is being cancelled (shutdown)
             raise _Replaced from None  # the replaced pool cancelled its queue
+        if len(body) > LARGE_BODY:
+            self._retire(pool)
         if isinstance(result, tuple):
             raise ParseError(url, result[1])
         return result
