@@ -150,3 +150,35 @@ async def test_an_unwritable_state_directory_is_reported_once(redis: aioredis.Re
             generation.read("wire", EARLY)
             await generation.save()
     assert [e["event"] for e in logs].count("generation_file_unwritable") == 1
+
+
+@pytest.mark.timeout(60)
+async def test_a_loss_in_the_middle_of_a_batch_commits_nothing_of_it(
+    redis: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit script itself checks the marker: Redis emptied after the batch's look at the marker and before
+    its commits fails the poll (nothing claimed, nothing enqueued); the next poll notices the loss and goes on."""
+    async with FeedServer() as feeds:
+        feeds.set_feed("/wire.xml", rss(OLD))
+        app = await app_for(redis, feeds.url("/wire.xml"), tmp_path)
+        try:
+            await app.start()
+            looked = app.generation.check
+
+            async def look_then_lose() -> bool:
+                found = await looked()
+                await redis.flushdb()  # the wipe lands between the look and the commits
+                return found
+
+            monkeypatch.setattr(app.generation, "check", look_then_lose)
+            [failed] = await app.cycle()
+            assert await redis.xlen(Keys().outbox) == 0
+            monkeypatch.setattr(app.generation, "check", looked)
+            with capture_logs() as logs:
+                [result] = await app.cycle()
+        finally:
+            await app.close()
+    assert failed is None  # the poll failed, and will be read again
+    assert [e["event"] for e in logs].count("redis_state_lost") == 1
+    assert result is not None and result.alerted == 3  # never alerted before: nothing to hold back
+    assert len(await outbox_ids(redis)) == 3

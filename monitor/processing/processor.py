@@ -257,6 +257,7 @@ class Processor:
                 salient=sorted(salient),
                 alert=alert,
                 now=now,
+                generation=self.generation.token if self.generation is not None else None,
             )
             if not committed:
                 return _Outcome("duplicate")

@@ -33,11 +33,22 @@ from monitor.storage.keys import (
     Keys,
 )
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "GenerationChangedError"]
+
+
+class GenerationChangedError(StoreError):
+    """A commit found Redis' generation marker changed (see ``monitor.storage.generation``)."""
+
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
-# and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
+# and ARGV[10] entity index keys, and last the generation marker. Returns 0 when the article was claimed before
+# (nothing written), -1 when the marker does not hold the generation ARGV[14] (Redis lost its state since the
+# caller looked; nothing written), 1 otherwise.
 _COMMIT = """
+if ARGV[14] ~= '' then
+  local marker = redis.call('GET', KEYS[#KEYS])
+  if not marker or not string.find(marker, ARGV[14], 1, true) then return -1 end
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[1])
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2])
@@ -189,8 +200,11 @@ class EventStore:
         salient: Sequence[str],
         alert: dict[str, Any] | None,
         now: datetime,
+        generation: str | None = None,
     ) -> bool:
-        """Write the article's claim, the event and (if any) its alert in one step; False if already claimed."""
+        """Write the article's claim, the event and (if any) its alert in one step; False if already claimed.
+        With ``generation``, only while Redis' generation marker holds it (else ``GenerationChangedError``): a
+        Redis emptied in the middle of a batch takes none of the batch's old articles for new."""
         keys = [
             self.keys.outbox,
             self.keys.alert_log,
@@ -201,6 +215,7 @@ class EventStore:
             self.keys.family_events(event.family),
             *(self.keys.band(b) for b in bands),
             *(self.keys.entity_events(e) for e in salient),
+            self.keys.generation,
         ]
         args = [
             SEEN_TTL_S,
@@ -216,11 +231,15 @@ class EventStore:
             _retention_floor(now),
             event.span[1].timestamp(),
             event.span[0].timestamp(),
+            generation or "",
         ]
         try:
-            return bool(await self._commit(keys=keys, args=args))
+            done = await self._commit(keys=keys, args=args)
         except RedisError as exc:
             raise StoreError(f"Redis failed committing an event: {exc}") from exc
+        if done == -1:
+            raise GenerationChangedError("Redis lost its state during this poll; the feed is read again")
+        return bool(done)
 
     async def recent(self, since: datetime, limit: int = 500) -> list[EventState]:
         """Events first seen since ``since``, newest first."""
