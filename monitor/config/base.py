@@ -54,4 +54,6 @@ def http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
+    if "\\" in value:  # URL parsers disagree on where its host ends (RELIABILITY.md A8)
+        raise ValueError("must not contain a backslash")
     return value

@@ -49,6 +49,9 @@ class Observer(Protocol):
     def config_reloaded(self, ok: bool) -> None:
         """A SIGHUP reload was applied (``ok``) or refused (the last good configuration stays)."""
 
+    def redis_state_lost(self) -> None:
+        """Redis was found empty or replaced (see ``monitor.storage.generation``)."""
+
 
 class NullObserver:
     """Observes nothing: the default wherever no metrics are wanted (``monitor once``, tests, replay)."""
@@ -81,6 +84,9 @@ class NullObserver:
         pass
 
     def config_reloaded(self, ok: bool) -> None:
+        pass
+
+    def redis_state_lost(self) -> None:
         pass
 
 

@@ -31,6 +31,8 @@ _ACCEPT = (
 )
 # brotli and zstd are left out on purpose: aiohttp only decodes them when optional packages are present.
 _ACCEPT_ENCODING = "gzip, deflate"
+#: The Content-Encodings the body arrives decoded from: those asked for (and none).
+_DECODED = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 _CHUNK = 64 * 1024
 _CONNECT_TIMEOUT_S = 10.0
 _READ_TIMEOUT_S = 15.0
@@ -175,6 +177,11 @@ class Fetcher:
             if resp.status in (429, 503):
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), self._clock.now())
             raise FetchError(url, f"HTTP {resp.status}", status=resp.status, retry_after=retry_after)
+        coding = ", ".join(resp.headers.getall("Content-Encoding", [])).strip().lower()
+        if coding not in _DECODED:
+            # aiohttp passes an encoding it does not know through undecoded, and decodes a stacked one only once:
+            # either way the parser would get bytes that are not the feed (RELIABILITY.md A12).
+            raise FetchError(url, f"unsupported Content-Encoding {coding[:40]!r}", status=resp.status)
         body = await self._read_capped(url, resp)
         validators = Validators(etag=headers.get("etag"), last_modified=headers.get("last-modified"))
         return FetchResult(resp.status, body, headers, validators, str(resp.url), self._elapsed(started))

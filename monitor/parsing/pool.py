@@ -5,8 +5,9 @@ address-space limit (``RLIMIT_AS``) and exits when the daemon is gone, and each 
 deadline; a worker that runs out of memory answers with an error, and one that overruns its deadline or dies is
 replaced, so the daemon itself never goes down with a feed. Only one large body (over ``LARGE_BODY``) is parsed
 at a time: the memory a parse needs grows with the body, so this bounds the workers' peak together, and the other
-workers keep parsing the ordinary feeds meanwhile. ``workers=0`` parses in a thread instead (``monitor scan``
-and small tools).
+workers keep parsing the ordinary feeds meanwhile; after it, the next parses go to fresh workers (the old ones finish
+what they hold and exit), so no worker keeps the heap of its largest parse. ``workers=0`` parses in a thread
+instead (``monitor scan`` and small tools).
 
 Replacing a worker means replacing the pool (``concurrent.futures`` cannot stop one task), so the parses that
 were running or queued beside the stuck one are sent once more to the new pool rather than failed.
@@ -30,7 +31,7 @@ import structlog
 
 from monitor.core.errors import ParseError
 from monitor.core.limits import LARGE_BODY
-from monitor.core.memory import release_free_memory
+from monitor.core.memory import limit_heap_growth, release_free_memory
 from monitor.core.models import Article
 from monitor.parsing.feed import MAX_INFLATED_BYTES, parse_feed, parse_feed_async
 from monitor.parsing.telegram import ChannelPage, parse_channel_page
@@ -44,6 +45,7 @@ _WATCH_S = 1.0
 
 
 def _init_worker(memory_mb: int, log_level: str, log_format: str, daemon_pid: int) -> None:
+    limit_heap_growth()
     limit = memory_mb * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):  # some sandboxes forbid lowering limits; parse anyway
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -144,6 +146,15 @@ class ParserPool:
         self._pool = None
         _kill(pool)
 
+    def _retire(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """After a large body: new workers for the next parses, while this pool's finish what they hold and exit.
+        A worker's heap keeps the high-water mark of the largest parse it made (Python's object arenas are not
+        trimmed), and a large parse is what sets it."""
+        if pool is not self._pool:
+            return
+        self._pool = None
+        pool.shutdown(wait=False)
+
     async def parse(
         self, body: bytes, *, headers: Mapping[str, str], feed: str, url: str, fetched: datetime
     ) -> list[Article]:
@@ -169,25 +180,27 @@ class ParserPool:
         if self._closed:
             raise ParseError(url, "the parser workers were stopped (the daemon is stopping)")
         if size <= LARGE_BODY:
-            return await self._parse_retrying(task, args, feed, url)
+            return await self._parse_retrying(task, args, feed, url, size)
         if self._large is None:
             self._large = asyncio.Semaphore(1)
         async with self._large:
-            return await self._parse_retrying(task, args, feed, url)
+            return await self._parse_retrying(task, args, feed, url, size)
 
-    async def _parse_retrying(self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str) -> Any:
+    async def _parse_retrying(
+        self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str, size: int
+    ) -> Any:
         try:
-            return await self._parse_once(task, args, feed, url)
+            return await self._parse_once(task, args, feed, url, size)
         except _Replaced as exc:
             if self._closed:
                 raise ParseError(url, "the parser workers were stopped (the daemon is stopping)") from exc
             log.info("parse_resent", feed=feed, reason="its worker was replaced because of another feed")
         try:
-            return await self._parse_once(task, args, feed, url)
+            return await self._parse_once(task, args, feed, url, size)
         except _Replaced as exc:
             raise ParseError(url, "the parser workers were replaced twice during this parse") from exc
 
-    async def _parse_once(self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str) -> Any:
+    async def _parse_once(self, task: Callable[..., Any], args: tuple[Any, ...], feed: str, url: str, size: int) -> Any:
         loop = asyncio.get_running_loop()
         pool = self._executor()
         timeout_s = self.timeout_s  # the deadline of this parse, and the one its error names
@@ -216,6 +229,8 @@ class ParserPool:
             if current is not None and current.cancelling():
                 raise  # this poll itself is being cancelled (shutdown)
             raise _Replaced from None  # the replaced pool cancelled its queue
+        if size > LARGE_BODY:
+            self._retire(pool)
         if isinstance(result, tuple):
             raise ParseError(url, result[1])
         return result

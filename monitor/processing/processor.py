@@ -45,6 +45,7 @@ from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.similarity import band_keys, minhash, shingles
 from monitor.storage.dashboard import DashboardStore
 from monitor.storage.events import EventStore
+from monitor.storage.generation import Generation
 
 __all__ = ["ProcessResult", "Processor", "fingerprint", "policies"]
 
@@ -102,8 +103,10 @@ class Processor:
         event_policy: EventPolicy,
         escalation_policy: EscalationPolicy,
         observer: Observer = NULL_OBSERVER,
+        generation: Generation | None = None,
     ) -> None:
         self.matcher = matcher
+        self.generation = generation
         self.observer = observer
         self.events = events
         self.dashboard = DashboardStore(events.redis, events.keys)  # what the web dashboard shows
@@ -125,10 +128,16 @@ class Processor:
         return moment < self.clock.now() - self.max_age
 
     async def process(self, articles: Sequence[Article]) -> ProcessResult:
-        """Match every article and fold the matching ones into events. Raises ``StoreError``."""
+        """Match every article and fold the matching ones into events. Raises ``StoreError``.
+
+        After Redis lost its state (see ``monitor.storage.generation``) the first read of a feed is silent up to
+        the feed's last read before the loss: those articles are claimed and rebuild their events, nothing alerts.
+        """
         counts = {"too_old": 0, "matched": 0, "new": 0, "revised": 0, "joined": 0, "duplicate": 0}
         trigger: EventState | None = None
         placed: list[tuple[str, str]] = []
+        silenced: dict[str, int] = {}
+        cutoffs = await self._cutoffs(articles)
         now = self.clock.now()
         # Oldest story first, as if read live: a backlog read at once forms the events it would have formed.
         for article in sorted(articles, key=lambda a: event_time(a, now, self.max_age)):
@@ -146,15 +155,12 @@ class Processor:
             if await self.events.claimed(article.id):  # the common case on a re-poll: nothing to compute
                 counts["duplicate"] += 1
                 continue
-            self.observer.rules_matched(match.rules)  # new articles only, so re-polls do not inflate the counts
-            async with self.dashboard.safely("rule hits"):
-                await self.dashboard.count_hits(now, match.rules, (), article.id)
-            outcome = await self._cluster(article, match)
-            counts[outcome.kind] += 1
-            if outcome.event is not None and outcome.kind == "new":
-                self.observer.event_opened(outcome.event.event_type)
-            elif outcome.event is not None and outcome.kind == "revised":
-                self.observer.event_revised(outcome.event.event_type)
+            if _read_before(article, cutoffs):
+                outcome = await self._cluster(article, match, silent=True)
+                counts["duplicate"] += 1  # alerted before the loss
+                silenced[article.feed] = silenced.get(article.feed, 0) + (outcome.event is not None)
+                continue
+            outcome = await self._place(article, match, counts)
             if outcome.event is not None:
                 placed.append((article.id, outcome.event.id))
                 async with self.dashboard.safely("lead times and revisions"):
@@ -163,9 +169,10 @@ class Processor:
                         await self.dashboard.record_revision(outcome.event, outcome.reasons, now)
             if outcome.kind in ("new", "revised") and outcome.event is not None:
                 trigger = outcome.event
-        if trigger is not None:
+        if trigger is not None or silenced:
             # Once per batch: a feed bringing three new events moves the level once, with one alert.
-            await self._update_escalation(trigger)
+            await self._update_escalation(trigger, silent=trigger is None)
+        self._read(articles, silenced)
         return ProcessResult(
             len(articles),
             counts["too_old"],
@@ -177,7 +184,39 @@ class Processor:
             tuple(placed),
         )
 
-    async def _cluster(self, article: Article, match: Match) -> _Outcome:
+    async def _place(self, article: Article, match: Match, counts: dict[str, int]) -> _Outcome:
+        """Cluster a new matching article (its alert enqueued if it opens or revises an event) and count it."""
+        self.observer.rules_matched(match.rules)  # new articles only, so re-polls do not inflate the counts
+        async with self.dashboard.safely("rule hits"):
+            await self.dashboard.count_hits(self.clock.now(), match.rules, (), article.id)
+        outcome = await self._cluster(article, match)
+        counts[outcome.kind] += 1
+        if outcome.event is not None and outcome.kind == "new":
+            self.observer.event_opened(outcome.event.event_type)
+        elif outcome.event is not None and outcome.kind == "revised":
+            self.observer.event_revised(outcome.event.event_type)
+        return outcome
+
+    async def _cutoffs(self, articles: Sequence[Article]) -> dict[str, datetime]:
+        """Each feed of the batch still to be re-read silently, with the moment it was last read before the loss."""
+        if self.generation is None:
+            return {}
+        await self.generation.check()
+        found = {a.feed: self.generation.cutoff(a.feed) for a in articles}
+        return {feed: at for feed, at in found.items() if at is not None}
+
+    def _read(self, articles: Sequence[Article], silenced: Mapping[str, int]) -> None:
+        """Tell the generation the batch's feeds were read (which ends their silent re-read)."""
+        if self.generation is None:
+            return
+        fetched: dict[str, datetime] = {}
+        for article in articles:
+            fetched[article.feed] = max(article.fetched, fetched.get(article.feed, article.fetched))
+        for feed, at in fetched.items():
+            if self.generation.read(feed, at):
+                log.warning("feed_reread_silently", feed=feed, events_rebuilt=silenced.get(feed, 0))
+
+    async def _cluster(self, article: Article, match: Match, *, silent: bool = False) -> _Outcome:
         assert match.event_type is not None
         now = self.clock.now()
         at = event_time(article, now, self.max_age)
@@ -203,25 +242,9 @@ class Processor:
             best = self._best(
                 candidates, copy_of, families, (salient, focus), signature, at, is_follow_up(article.title)
             )
-            reasons: list[str] = []
-            if best is None:
-                event = new_event(
-                    self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at,
-                    focus=focus,
-                )  # fmt: skip
-                alert: dict[str, Any] | None = event_alert(event, escalation_level=await self._level_with(event))
-                kind = "new"
-            else:
-                event, reasons = add_article(
-                    best, article, match, salient=salient, signature=signature, now=now,
-                    policy=self.event_policy, at=at, focus=focus,
-                )  # fmt: skip
-                alert = (
-                    event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
-                    if reasons
-                    else None
-                )
-                kind = "revised" if reasons else "joined"
+            event, reasons, alert, kind = await self._placement(
+                best, article, match, (salient, focus), signature, now, at, silent
+            )
             committed = await self.events.commit(
                 article_id=article.id,
                 fingerprint=digest,
@@ -230,11 +253,43 @@ class Processor:
                 salient=sorted(salient),
                 alert=alert,
                 now=now,
+                generation=self.generation.token if self.generation is not None else None,
             )
             if not committed:
                 return _Outcome("duplicate")
-            _log_outcome(kind, event, article, match, reasons)
+            if not silent:
+                _log_outcome(kind, event, article, match, reasons)
             return _Outcome(kind, event, tuple(reasons))
+
+    async def _placement(
+        self,
+        best: EventState | None,
+        article: Article,
+        match: Match,
+        named: tuple[frozenset[str], frozenset[str]],
+        signature: np.ndarray,
+        now: datetime,
+        at: datetime,
+        silent: bool,
+    ) -> tuple[EventState, list[str], dict[str, Any] | None, str]:
+        """The article as a new event or added to ``best``: the event, why it is revised, its alert (none when
+        ``silent`` or nothing changed) and what happened (``new``, ``revised`` or ``joined``)."""
+        salient, focus = named
+        if best is None:
+            event = new_event(
+                self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at,
+                focus=focus,
+            )  # fmt: skip
+            alert = None if silent else event_alert(event, escalation_level=await self._level_with(event))
+            return event, [], alert, "new"
+        event, reasons = add_article(
+            best, article, match, salient=salient, signature=signature, now=now,
+            policy=self.event_policy, at=at, focus=focus,
+        )  # fmt: skip
+        if not reasons or silent:
+            return event, reasons, None, "revised" if reasons else "joined"
+        alert = event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
+        return event, reasons, alert, "revised"
 
     def _best(
         self,
@@ -287,8 +342,9 @@ class Processor:
         """Re-read the index with no new event, so the level also falls as events age (a daemon job runs it)."""
         await self._update_escalation(None)
 
-    async def _update_escalation(self, trigger: EventState | None) -> None:
-        """Recompute the index after an event changed; a level change is itself an alert (once, across replicas)."""
+    async def _update_escalation(self, trigger: EventState | None, *, silent: bool = False) -> None:
+        """Recompute the index after an event changed; a level change is itself an alert (once, across replicas),
+        except while events are rebuilt silently after a loss of Redis' state."""
         now = self.clock.now()
         previous = await self.events.level()
         reading = read_index(await self.events.points(now - timedelta(days=35)), now, previous, self.escalation_policy)
@@ -296,13 +352,26 @@ class Processor:
             await self.dashboard.record_index(now, reading.score, reading.level, changed=reading.level != previous)
         if reading.level == previous:
             return
-        alert = escalation_alert(previous=previous, reading=reading, trigger=trigger, now=now)
+        alert = None if silent else escalation_alert(previous=previous, reading=reading, trigger=trigger, now=now)
         if await self.events.change_level(
             previous=previous, level=reading.level, score=reading.score, alert=alert, now=now
         ):
             log.info(
-                "escalation_changed", previous=previous, level=reading.level, score=reading.score, surge=reading.surge
+                "escalation_changed",
+                previous=previous,
+                level=reading.level,
+                score=reading.score,
+                surge=reading.surge,
+                silent=silent,
             )
+
+
+def _read_before(article: Article, cutoffs: Mapping[str, datetime]) -> bool:
+    """Whether the article's feed is re-read silently and the article was published (or, undated, listed) before
+    the feed's last read. Feeds date to the second at best: one dated within the second of that read may have
+    come after it, and alerts (an alert twice rather than none)."""
+    cutoff = cutoffs.get(article.feed)
+    return cutoff is not None and (article.published is None or article.published < cutoff.replace(microsecond=0))
 
 
 def _log_outcome(kind: str, event: EventState, article: Article, match: Match, reasons: list[str]) -> None:

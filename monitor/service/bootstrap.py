@@ -18,6 +18,7 @@ from monitor.config import Config, DigestConfig, WebhookSink, load_config, sink_
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError, Problem, StoreError
 from monitor.core.logs import Redactor, configure_logging
+from monitor.core.memory import limit_heap_growth
 from monitor.core.observe import NULL_OBSERVER
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet, load_rules
@@ -117,6 +118,7 @@ async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -
 
 
 async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
+    limit_heap_growth()  # before the first worker thread (see monitor.core.memory)
     config, ruleset = load(path, env)
     redactor = configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     seen = [config]
@@ -131,7 +133,13 @@ async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
     metrics = Metrics(replica=replica) if config.metrics.enabled else None
     async with open_redis(config) as redis:
         app = await build_app(
-            config, ruleset, clock=SystemClock(), redis=redis, consumer=replica, observer=metrics or NULL_OBSERVER
+            config,
+            ruleset,
+            clock=SystemClock(),
+            redis=redis,
+            consumer=replica,
+            observer=metrics or NULL_OBSERVER,
+            state_dir=config.redis.data_dir,
         )
         daemon = Daemon(app, metrics=metrics, loader=lambda: load(path, env), on_reload=redact_also)
         daemon.install_signal_handlers()
@@ -151,7 +159,9 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
     configure_logging(level=config.log.level, fmt=config.log.format, redactor=_redactor(config))
     async with open_redis(config) as redis:
         # Without fetch leases: ``once`` fetches every feed, as its contract says, whoever polled it last.
-        app = await build_app(config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False)
+        app = await build_app(
+            config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False, state_dir=config.redis.data_dir
+        )
         try:
             await app.start()
             results = await app.cycle()

@@ -24,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.config import Config, FeedConfig
 from monitor.core.errors import ConfigError, StartupError, StoreError
 from monitor.detection.rulefile import RuleSet
+from monitor.service.clockwatch import ClockWatch, shift_jobs
 from monitor.service.health import HealthServer
 from monitor.service.metrics import Metrics
 from monitor.service.reload import FeedChanges, feed_changes, restart_needed
@@ -77,10 +78,16 @@ class Daemon:
         self._reloads: set[asyncio.Task[bool]] = set()
         #: When the scheduler last ran its heartbeat job (the app's clock); None before it was built.
         self.heartbeat: datetime | None = None
+        self._clock_watch: ClockWatch | None = None
 
     async def _beat(self) -> None:
         """The heartbeat job: a coroutine, so it proves both that the scheduler fires jobs and that the loop runs."""
         self.heartbeat = self.app.clock.now()
+        await self.app.check_generation()  # a Redis emptied while no feed is being read is noticed here
+
+    def _clock_stepped(self, step: timedelta) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            shift_jobs(self.scheduler, step)
 
     async def _poll(self, feed: FeedConfig) -> None:
         """One poll, then the next one is scheduled after the delay the poll chose (adaptive, see schedule.py)."""
@@ -118,7 +125,7 @@ class Daemon:
             name=feed.name,
             replace_existing=True,
             max_instances=1,
-            misfire_grace_time=max(feed.interval_s, 30),
+            misfire_grace_time=None,  # however late (a paused process, a clock step): a missed poll ends its chain
         )
 
     def _on_signal(self, signum: int) -> None:
@@ -154,7 +161,7 @@ class Daemon:
                 id=feed.name,
                 name=feed.name,
                 max_instances=1,
-                misfire_grace_time=max(feed.interval_s, 30),
+                misfire_grace_time=None,
             )
         self.heartbeat = now  # the scheduler is built now; a beat follows each HEARTBEAT_EVERY_S
         scheduler.add_job(
@@ -215,6 +222,8 @@ class Daemon:
         await self.app.start()
         self.scheduler = self._schedule()
         self.scheduler.start()
+        self._clock_watch = ClockWatch(self.app.clock, self._clock_stepped)
+        self._clock_watch.start()
         for deliverer in self.app.deliverers:
             self._sink_tasks.start(deliverer)
         log.info(
@@ -229,6 +238,8 @@ class Daemon:
         await self.shutdown()
 
     async def shutdown(self) -> None:
+        if self._clock_watch is not None:
+            await self._clock_watch.stop()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self._sink_tasks.signal_all()

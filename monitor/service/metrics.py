@@ -103,6 +103,9 @@ class Metrics:
         self.reloads = Counter(
             "monitor_config_reloads", "SIGHUP reloads by result (ok, failed)", ["result"], registry=r
         )
+        self.state_lost = Counter(
+            "monitor_redis_state_lost", "Times Redis was found emptied or replaced (generation marker lost)", registry=r
+        )
         self.info = Gauge("monitor_replica_info", "Always 1; the replica's name as a label", ["replica"], registry=r)
         if replica:
             self.info.labels(replica).set(1)
@@ -155,6 +158,9 @@ class Metrics:
 
     def config_reloaded(self, ok: bool) -> None:
         self.reloads.labels("ok" if ok else "failed").inc()
+
+    def redis_state_lost(self) -> None:
+        self.state_lost.inc()
 
     # -- scraping ----------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 import aiohttp
@@ -37,6 +38,7 @@ from monitor.service.reload import sink_signatures
 from monitor.storage.batch import ScriptBatch
 from monitor.storage.connection import Redis, close
 from monitor.storage.events import EventStore
+from monitor.storage.generation import Generation, state_file
 from monitor.storage.keys import EVENT_TTL_S, Keys
 from monitor.storage.leases import FeedLeases, replica_token
 from monitor.storage.messages import MessageStore
@@ -48,6 +50,7 @@ from monitor.web.reads import Reader
 __all__ = ["App", "Reconfiguration", "build_app", "dashboard_installer", "replica_name"]
 
 log = structlog.get_logger(__name__)
+_GENERATION_CHECK_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class App:
     http: aiohttp.ClientSession
     poller: FeedPoller
     processor: Processor
+    generation: Generation
     sinks: list[Sink]
     deliverers: list[Deliverer]
     clock: Clock
@@ -85,9 +89,20 @@ class App:
     stdout: TextIO | None = None
 
     async def start(self) -> None:
-        """Create every sink's consumer group before anything is enqueued (see ``outbox.ensure_groups``)."""
+        """Check the generation marker (see ``monitor.storage.generation``), then create every sink's consumer group
+        before anything is enqueued (see ``outbox.ensure_groups``)."""
+        await self.generation.check()
         for deliverer in self.deliverers:
             await deliverer.ensure_group()
+
+    async def check_generation(self) -> None:
+        """The heartbeat's look at the generation marker, and the file's update; Redis errors are only logged."""
+        try:
+            async with asyncio.timeout(_GENERATION_CHECK_S):  # a hung Redis must not hold the heartbeat job
+                await self.generation.check()
+        except (StoreError, TimeoutError) as exc:
+            log.debug("generation_check_failed", reason=str(exc) or type(exc).__name__)
+        await self.generation.save()
 
     @property
     def next_delays(self) -> dict[str, float]:
@@ -155,7 +170,7 @@ class App:
         """Everything a new configuration needs, built without touching the running app; raises ``ConfigError``
         (e.g. a sink that cannot be built), in which case nothing changes. See ``apply_reload``."""
         matcher = await asyncio.to_thread(Matcher, ruleset, min_severity=config.alerts.min_severity)
-        processor = _processor(config, matcher, self.processor.events, self.clock, self.observer)
+        processor = _processor(config, matcher, self.processor.events, self.clock, self.observer, self.generation)
         messages = MessageStore(self.redis, self.store.keys)
         built = {s.name: s for s in _sinks(config, self.http, self.stdout, self.clock, messages)}
         old, new = sink_signatures(self.config), sink_signatures(config)
@@ -185,6 +200,7 @@ class App:
         self.sinks = [d.sink for d in change.deliverers]
 
     async def close(self) -> None:
+        await self.generation.save()
         await asyncio.to_thread(self.poller.parser.close)
         for sink in self.sinks:
             await sink.close()
@@ -206,10 +222,12 @@ async def build_app(
     parse_in_workers: bool = True,
     observer: Observer = NULL_OBSERVER,
     fetch_leases: bool = True,
+    state_dir: Path | None = None,
 ) -> App:
     """Wire the pipeline. ``redis`` is passed in (the CLI starts or connects to it); ``http`` defaults to a guarded
     session built from ``config.fetch``. ``consumer`` (else ``config.replica_name``, else the host name) names
-    this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease."""
+    this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease.
+    ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only."""
     keys = keys or Keys()
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
@@ -221,6 +239,11 @@ async def build_app(
     async def process(articles: Sequence[Article]) -> ProcessResult:
         return await app.processor.process(articles)  # the app's processor now: a reload may have replaced it
 
+    def locate(feed: str) -> str | None:
+        return next((f.url for f in app.config.feeds if f.name == feed), None)
+
+    path = state_file(state_dir, keys) if state_dir is not None else None
+    generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
     leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
     poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
@@ -233,7 +256,8 @@ async def build_app(
         store=store,
         http=session,
         poller=poller,
-        processor=_processor(config, matcher, events, clock, observer),
+        processor=_processor(config, matcher, events, clock, observer, generation),
+        generation=generation,
         sinks=sinks,
         deliverers=[],
         clock=clock,
@@ -277,7 +301,9 @@ def _sinks(
     )
 
 
-def _processor(config: Config, matcher: Matcher, events: EventStore, clock: Clock, observer: Observer) -> Processor:
+def _processor(
+    config: Config, matcher: Matcher, events: EventStore, clock: Clock, observer: Observer, generation: Generation
+) -> Processor:
     event_policy, escalation_policy = policies(config.events, config.escalation)
     return Processor(
         matcher,
@@ -287,6 +313,7 @@ def _processor(config: Config, matcher: Matcher, events: EventStore, clock: Cloc
         event_policy=event_policy,
         escalation_policy=escalation_policy,
         observer=observer,
+        generation=generation,
     )
 
 

@@ -36,13 +36,24 @@ from monitor.storage.keys import (
 )
 from monitor.storage.replication import ReplicaWait, run_acknowledged
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "GenerationChangedError"]
+
+
+class GenerationChangedError(StoreError):
+    """A commit found Redis' generation marker changed (see ``monitor.storage.generation``)."""
+
 
 log = structlog.get_logger(__name__)
 
 # KEYS: outbox, alert log, article claim, fingerprint, event, events index, family index, then ARGV[9] band keys
-# and ARGV[10] entity index keys. Returns 0 when the article was claimed before (nothing written), 1 otherwise.
+# and ARGV[10] entity index keys, and last the generation marker. Returns 0 when the article was claimed before
+# (nothing written), -1 when the marker does not hold the generation ARGV[14] (Redis lost its state since the
+# caller looked; nothing written), 1 otherwise.
 _COMMIT = """
+if ARGV[14] ~= '' then
+  local marker = redis.call('GET', KEYS[#KEYS])
+  if not marker or not string.find(marker, ARGV[14], 1, true) then return -1 end
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[1])
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[2])
@@ -67,11 +78,13 @@ end
 return 1
 """.replace("FAMILY_INDEX_SIZE", str(FAMILY_INDEX_SIZE))
 
-# KEYS: escalation hash, outbox, alert log. Sets the level only if it is still the one the caller read.
+# KEYS: escalation hash, outbox, alert log. Sets the level only if it is still the one the caller read; without an
+# alert id (a silent re-read after Redis lost its state) nothing is enqueued.
 _LEVEL_CHANGE = """
 local current = redis.call('HGET', KEYS[1], 'level') or '1'
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'level', ARGV[2], 'score', ARGV[3], 'updated', ARGV[4])
+if ARGV[5] == '' then return 1 end
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[5], 'alert', ARGV[6])
 redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[7], '*', 'id', ARGV[5], 'alert', ARGV[6])
 return 1
@@ -195,8 +208,11 @@ class EventStore:
         salient: Sequence[str],
         alert: dict[str, Any] | None,
         now: datetime,
+        generation: str | None = None,
     ) -> bool:
-        """Write the article's claim, the event and (if any) its alert in one step; False if already claimed."""
+        """Write the article's claim, the event and (if any) its alert in one step; False if already claimed.
+        With ``generation``, only while Redis' generation marker holds it (else ``GenerationChangedError``): a
+        Redis emptied in the middle of a batch takes none of the batch's old articles for new."""
         keys = [
             self.keys.outbox,
             self.keys.alert_log,
@@ -207,6 +223,7 @@ class EventStore:
             self.keys.family_events(event.family),
             *(self.keys.band(b) for b in bands),
             *(self.keys.entity_events(e) for e in salient),
+            self.keys.generation,
         ]
         args = [
             SEEN_TTL_S,
@@ -222,11 +239,15 @@ class EventStore:
             _retention_floor(now),
             event.span[1].timestamp(),
             event.span[0].timestamp(),
+            generation or "",
         ]
         try:
-            return bool(await self._enqueue(self._commit, keys, args, alert is not None))
+            done = await self._enqueue(self._commit, keys, args, alert is not None)
         except RedisError as exc:
             raise StoreError(f"Redis failed committing an event: {exc}") from exc
+        if done == -1:
+            raise GenerationChangedError("Redis lost its state during this poll; the feed is read again")
+        return bool(done)
 
     async def _enqueue(self, script: LuaScript, keys: list[str], args: list[Arg], alerts: bool) -> Any:
         """Run a script that enqueues an alert (when ``alerts``), then wait for the replicas ``self.wait`` asks for
@@ -264,18 +285,26 @@ class EventStore:
         return int(raw) if raw else 1
 
     async def change_level(
-        self, *, previous: int, level: int, score: float, alert: dict[str, Any], now: datetime
+        self, *, previous: int, level: int, score: float, alert: dict[str, Any] | None, now: datetime
     ) -> bool:
-        """Move the level from ``previous`` to ``level`` and enqueue its alert, unless another replica moved it."""
-        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
-        args: list[Arg] = [str(previous), str(level), f"{score:.3f}", now.isoformat(), alert["id"], body]
+        """Move the level from ``previous`` to ``level`` and enqueue its alert (None: silently), unless another
+        replica moved it."""
+        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":")) if alert else ""
+        args: list[Arg] = [
+            str(previous),
+            str(level),
+            f"{score:.3f}",
+            now.isoformat(),
+            alert["id"] if alert else "",
+            body,
+        ]
         try:
             return bool(
                 await self._enqueue(
                     self._level,
                     [self.keys.escalation, self.keys.outbox, self.keys.alert_log],
                     [*args, _retention_floor(now)],
-                    True,
+                    alert is not None,
                 )
             )
         except RedisError as exc:

@@ -147,6 +147,12 @@ class Keys:
         see ``monitor.storage.leases``)."""
         return f"{self._p}:lease:feed:{feed}"
 
+    @property
+    def generation(self) -> str:
+        """The generation marker (JSON, no expiry): which state this Redis holds, so that an emptied or replaced
+        Redis is noticed (see ``monitor.storage.generation``)."""
+        return f"{self._p}:generation"
+
     def ready_probe(self, replica: str) -> str:
         """What ``/readyz`` writes to prove the primary takes writes (SET with a TTL of ``READY_PROBE_TTL_S``; see
         ``monitor.storage.readiness``); one per replica."""
