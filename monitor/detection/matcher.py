@@ -174,9 +174,12 @@ class Matcher:
                 else:
                     entity_hits[pat.entity].append(hit)
         drop_nested(entity_hits)
+        spans = [(h.start, h.end) for hits in entity_hits.values() for h in hits]
         for pid, hit in ambiguous:
             pat = self._patterns[pid]
             assert pat.entity is not None
+            if any(s <= hit.start and hit.end <= e for s, e in spans):
+                continue  # part of a longer name
             if any(ctx in entity_hits for ctx in self.ruleset.entities[pat.entity].context):
                 entity_hits[pat.entity].append(hit)
             elif pat.fallback is not None:
