@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from monitor.core.models import Article, Match
-from monitor.events.facts import casualty_count, official_confirmation
+from monitor.detection.language import article_language
+from monitor.events.facts import casualty_count, event_status, official_confirmation, revised_status
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
@@ -171,6 +172,9 @@ class EventState:
     last_published: str | None = None
     #: The salient entities its articles' headlines and leads name (what they are about, not what they mention).
     focus: list[str] = field(default_factory=list)
+    #: One of ``facts.STATUSES``, and the languages of its articles in order of first appearance.
+    status: str = "reported"
+    languages: list[str] = field(default_factory=list)
 
     @property
     def span(self) -> tuple[datetime, datetime]:
@@ -307,6 +311,8 @@ def new_event(
         first_published=(at or now).isoformat(),
         last_published=(at or now).isoformat(),
         focus=sorted(focus),
+        status=event_status(text),
+        languages=[lang] if (lang := article_language(article)) else [],
     )
 
 
@@ -354,6 +360,9 @@ def add_article(
             reasons.append("officially confirmed")
     casualties, reason = _casualties(event.casualties, casualty_count(text), policy)
     reasons += reason
+    status = revised_status(event.status, text)
+    if status != event.status and (event.status, status) != ("reported", "confirmed"):  # that one: "confirmed"
+        reasons.append(f"status: {event.status} -> {status}")
     first, last = event.span
     when = at or now
     updated = replace(
@@ -370,6 +379,8 @@ def add_article(
         first_published=min(first, when).isoformat(),
         last_published=max(last, when).isoformat(),
         focus=sorted(set(event.focus) | focus),
+        status=status,
+        languages=list(dict.fromkeys([*event.languages, *filter(None, [article_language(article)])])),
     )
     outlets = updated.independent_outlets
     if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):
