@@ -94,8 +94,9 @@ _CLAIM_AS = {
 
 
 def _around(who: str, verb: str) -> re.Pattern[str]:
-    """``who`` then ``verb`` within four words, or (verb-first Arabic) ``verb`` then ``who``."""
-    return re.compile(fold_arabic(rf" (?:{who}(?: \S+){{0,4}} {verb}|{verb}(?: \S+){{0,3}} {who}) "))
+    """``who`` then ``verb`` within six words (Persian and Sorani put the verb last), or (verb-first Arabic)
+    ``verb`` then ``who``."""
+    return re.compile(fold_arabic(rf" (?:{who}(?: \S+){{0,6}} {verb}|{verb}(?: \S+){{0,3}} {who}) "))
 
 
 _CONFIRMATION_AS = {lang: _around(_OFFICIAL_AS, verb) for lang, verb in _CONFIRM_VERB.items()}
