@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 
 from monitor.core.models import Article
+from monitor.detection.condition import presence_test
+from monitor.detection.rulefile import Filter, Rule
 
-__all__ = ["LANGUAGES", "article_language", "detect_language"]
+__all__ = ["ARABIC_SCRIPT_LANGUAGES", "LANGUAGES", "article_language", "detect_language", "needs_arabic_script"]
 
 #: The languages the rule pack is written in (ISO 639: ``ckb`` is Central Kurdish, i.e. Sorani).
 LANGUAGES = ("en", "ar", "fa", "ckb")
+ARABIC_SCRIPT_LANGUAGES = frozenset({"ar", "fa", "ckb"})
 
 _ARABIC_SCRIPT = re.compile("[\u0621-\u064a\u0671-\u06d5\u06ee\u06ef\u06fa-\u06ff]")
 _LATIN = re.compile("[A-Za-z]")
@@ -82,3 +85,12 @@ def article_language(article: Article) -> str | None:
         if primary:
             return primary
     return detected
+
+
+def needs_arabic_script(rule: Rule | Filter) -> bool:
+    """Whether ``rule`` can fire only on Arabic-script text: it is restricted to those languages, or its condition
+    cannot hold without selections that are."""
+    if isinstance(rule, Rule) and rule.languages is not None and rule.languages <= ARABIC_SCRIPT_LANGUAGES:
+        return True
+    latin = {n for n, s in rule.selections.items() if s.languages is None or s.languages - ARABIC_SCRIPT_LANGUAGES}
+    return not presence_test(rule.condition)(latin)

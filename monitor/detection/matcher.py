@@ -18,7 +18,7 @@ import re2
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.condition import evaluate, presence_test
 from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
-from monitor.detection.language import article_language, detect_language
+from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
@@ -105,6 +105,12 @@ class Matcher:
             tuple({*p.keyword_of, *(self._entity_selections.get(p.entity, ()) if p.entity else ())})
             for p in self._patterns
         ]
+        # Rules and filters that need Arabic script are left out of Latin texts' feeds: English costs what it did.
+        script_bound = {i for i, r in enumerate(self._all_rules()) if needs_arabic_script(r)}
+        self._latin_feeds = [tuple(f for f in feeds if f[0] not in script_bound) for feeds in self._feeds]
+        self._latin_entity_selections = {
+            e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
+        }
         self._presence = [presence_test(r.condition) for r in self.rules]
         self._automaton = ahocorasick_rs.AhoCorasick(list(patterns.keys()))
         self.phrase_count = len(self._patterns)
@@ -143,16 +149,17 @@ class Matcher:
         found = self._automaton.find_matches_as_indexes(text.text, overlapping=True)
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
-        if not self._may_fire(found) and trace is None:
+        latin = text.text.isascii()
+        if not self._may_fire(found, latin) and trace is None:
             return self._entities_only(found)
         if lang is None and self._by_language:
             lang = detect_language(title, summary, content)
         return self._evaluate(text, found, trace, lang)
 
-    def _may_fire(self, found: list[tuple[int, int, int]]) -> bool:
+    def _may_fire(self, found: list[tuple[int, int, int]], latin: bool) -> bool:
         """Could any rule fire, judging only by which selections have hits? ``False`` is certain."""
         present: dict[int, set[str]] = defaultdict(set)
-        feeds = self._feeds
+        feeds = self._latin_feeds if latin else self._feeds
         for pid, _, _ in found:
             for ri, name in feeds[pid]:
                 present[ri].add(name)
@@ -189,7 +196,7 @@ class Matcher:
     def _evaluate(
         self, text: ArticleText, found: list[tuple[int, int, int]], trace: list[str] | None, lang: str | None
     ) -> Match:
-        by_rule, entity_hits = self._selection_hits(text, found)
+        by_rule, entity_hits = self._selection_hits(text, found, text.text.isascii())
         suppressed = self._suppressed(by_rule, text, lang)
         fired: list[_Fired] = []
         for ri, rule in enumerate(self.rules):
@@ -203,7 +210,7 @@ class Matcher:
         return self._verdict(fired, entity_hits, text)
 
     def _selection_hits(
-        self, text: ArticleText, found: list[tuple[int, int, int]]
+        self, text: ArticleText, found: list[tuple[int, int, int]], latin: bool
     ) -> tuple[dict[int, dict[str, list[Hit]]], dict[str, list[Hit]]]:
         """Hits per rule (and filter) index and selection: keywords, then entities, then regexes; and the
         entities named in the text."""
@@ -216,7 +223,7 @@ class Matcher:
                     by_rule[ri][name].append(hit)
         entity_hits = self._entity_hits(found)
         for entity_id, ent_hits in entity_hits.items():
-            for ri, name in self._entity_selections.get(entity_id, ()):
+            for ri, name in (self._latin_entity_selections if latin else self._entity_selections).get(entity_id, ()):
                 by_rule[ri][name].extend(ent_hits)
         for (ri, name), regexes in self._regex.items():
             if ri not in by_rule:
