@@ -92,7 +92,7 @@ class Matcher:
         for entity in ruleset.entities.values():
             for names, ambiguous in ((entity.names, False), (entity.ambiguous, True)):
                 for name in names:
-                    for p in pattern(name):
+                    for p in (p for form in inflections(name) for p in pattern(form)):
                         _name_entity(p, entity.id, ambiguous)
         self._patterns = list(patterns.values())
         # The pack's Arabic-script words: a proclitic is detached from an article's word only to make one of them.
