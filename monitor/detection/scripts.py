@@ -41,6 +41,7 @@ _ANY_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]
 _PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
 _NON_WORD = re.compile(f"[^a-z0-9|{ARABIC_LETTERS}]+")
 _ARABIC_WORD = re.compile(f"[{ARABIC_LETTERS}]")
+_SORANI_LETTER = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
 
 _DROP = (
     *range(0x0300, 0x0370),  # Latin combining accents (after NFKD)
@@ -99,14 +100,15 @@ _PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "
 
 # Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
 # one language simply never occurs there).
-_SUFFIXES = (
+_SUFFIXES = {
     # Arabic: plural, dual, relative adjective, pronouns
-    "ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "ی", "یه", "یین", "یون", "یات",
+    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "ی", "یه", "یین", "یون", "یات"),
     # Persian: plural, ezafe and indefinite
-    "های", "هایی", "ای", "یی", "یان", "ش", "شان",
+    "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
     # Sorani: definite, indefinite, plural, ezafe
-    "ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "انی", "ە", "کە", "کەی", "کان", "کانی",
-)  # fmt: skip
+    "ckb": ("ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی"),
+}
+_ALL_SUFFIXES = tuple(dict.fromkeys(s for group in _SUFFIXES.values() for s in group))
 # A feminine stem (ending in ة, folded to ه) takes them on its t: ضربة -> ضربات, ضربتين, ضربته.
 _FEMININE = ("ات", "تان", "تین", "ته", "تها", "تهم")
 
@@ -153,10 +155,13 @@ def detach_clitics(text: str, vocabulary: frozenset[str]) -> str:
     return " ".join(out)
 
 
-def arabic_forms(stem: str) -> set[str]:
-    """The forms ``stem~`` stands for: the stem and the stem with each common suffix."""
-    forms = {stem, *(stem + s for s in _SUFFIXES)}
-    if stem.endswith(("ة", "ه")) and len(stem) > 2:
+def arabic_forms(stem: str, language: str | None = None) -> set[str]:
+    """The forms ``stem~`` stands for: the stem and the stem with each common suffix of ``language`` (``ar``,
+    ``fa``, ``ckb``), or of all three when it is not known (a rule written for the three languages)."""
+    if language is None and _SORANI_LETTER.search(stem):
+        language = "ckb"  # a word with Sorani's own letters takes Sorani's suffixes
+    forms = {stem, *(stem + s for s in _SUFFIXES.get(language or "", _ALL_SUFFIXES))}
+    if language in (None, "ar") and stem.endswith(("ة", "ه")) and len(stem) > 2:
         forms |= {stem[:-1] + s for s in _FEMININE}
     return forms
 

@@ -140,12 +140,12 @@ def normalize(text: str) -> str:
     return f" {text.strip(' |')} "
 
 
-def _word_forms(word: str) -> set[str]:
+def _word_forms(word: str, language: str | None) -> set[str]:
     if not word.endswith("~"):
         return {word}
     stem = word[:-1]
     if has_arabic(stem):
-        return arabic_forms(stem)
+        return arabic_forms(stem, language)
     forms = {stem, stem + "s", stem + "es", stem + "ed", stem + "d", stem + "ing"}
     if stem.endswith("e"):
         forms.add(stem[:-1] + "ing")
@@ -157,9 +157,10 @@ def _word_forms(word: str) -> set[str]:
     return forms
 
 
-def inflections(phrase: str) -> list[str]:
+def inflections(phrase: str, language: str | None = None) -> list[str]:
     """Forms of a keyword whose words end in ``~``: ``attack~`` -> attack, attacks, attacked, attacking;
-    ``suspend~ attack~`` -> every combination.
+    ``suspend~ attack~`` -> every combination. Arabic-script words take the suffixes of ``language`` when it is
+    known (a name in an alias file), else those of Arabic, Persian and Sorani.
 
     Over-generation is harmless (a form that is not a word never occurs); missing a form would be a miss.
     """
@@ -167,5 +168,5 @@ def inflections(phrase: str) -> list[str]:
         return [phrase]
     variants = [""]
     for word in phrase.split(" "):
-        variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word))]
+        variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word, language))]
     return variants

@@ -14,7 +14,7 @@ from monitor.detection.condition import Node, names, negative_names, parse_condi
 from monitor.detection.rulefile.model import LEVELS, Entity, Example, Filter, Rule, RuleSet, Selection, SeverityModifier
 from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec, FilterSpec, RuleSpec, problem_at
 from monitor.detection.rulefile.selections import DetectionCompiler
-from monitor.detection.text import normalize
+from monitor.detection.text import inflections, normalize
 
 __all__ = ["compile_pack"]
 
@@ -43,6 +43,8 @@ def _with_aliases(documents: Documents, problems: list[Problem]) -> list[tuple[E
                 if entity_id not in known:
                     problems.append(problem_at(doc, ("aliases", kind, entity_id), f"unknown entity {entity_id!r}"))
                     continue
+                if kind != "context":  # a name's ``~`` stands for the suffixes of the file's language
+                    values = [form for v in values for form in inflections(v, alias.language)]
                 extra.setdefault(entity_id, {}).setdefault(kind, []).extend(values)
     out = []
     for spec, doc, i in documents.entities:
