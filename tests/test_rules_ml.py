@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.detection.evaluation import score_corpus
+from monitor.detection.language import detect_language
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import load_rules
 from tests.support.devset import fold_of
@@ -54,3 +55,23 @@ def test_shipped_pack_on_devset_ml(
     precision, recall, _ = scores.overall
     figures = (precision, recall, scores.type_accuracy)
     assert all(f >= lowest for f, lowest in zip(figures, floor, strict=True)), figures
+
+
+def test_language_detection_on_the_labelled_sets() -> None:
+    """Told from the whole text and from the headline alone (a Telegram post's first line), every item of
+    ``devset_ml`` is in its labelled language and every English article of ``devset2`` is English."""
+    rows = [
+        json.loads(line)
+        for pattern in ("devset_ml/*.jsonl", "devset2/articles_*.jsonl")
+        for path in sorted((ROOT / "tests" / "data").glob(pattern))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    wrong = []
+    for row in rows:
+        want = row.get("lang", "en")
+        headline = row["title"] or row["content"].split("\n")[0]
+        for text in ((row["title"], row["summary"], row["content"]), (headline,)):
+            if detect_language(*text) != want:
+                wrong.append((row["id"], want, text[0][:60]))
+    assert len(rows) > 1000 and not wrong, wrong
