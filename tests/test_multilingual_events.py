@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from monitor.config import Config
 from monitor.core.models import Article
-from monitor.events.facts import event_status, revised_status
+from monitor.events.facts import event_status, revised_status, status_change
 from monitor.processing.processor import Processor, policies
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
@@ -89,3 +89,12 @@ def test_status_rules() -> None:
     assert revised_status("claimed", "البنتاغون ينفي تعرض قواته في العراق لأي هجوم") == "denied"
     assert revised_status("claimed", "The militia repeated its claim") == "claimed"
     assert revised_status("denied", "The Pentagon later confirmed the drone attack") == "confirmed"
+
+
+def test_status_changes_that_revise() -> None:
+    assert status_change("claimed", "confirmed") == "status: claimed -> confirmed"
+    assert status_change("claimed", "confirmed", revise_on_confirmation=False) is None
+    assert status_change("reported", "confirmed") is None  # "officially confirmed" says it already
+    assert status_change("confirmed", "denied", revise_on_confirmation=False) == "status: confirmed -> denied"
+    assert status_change("denied", "confirmed") == "status: denied -> confirmed"
+    assert status_change("claimed", "claimed") is None

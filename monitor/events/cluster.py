@@ -19,7 +19,7 @@ import numpy as np
 
 from monitor.core.models import Article, Match
 from monitor.detection.language import article_language
-from monitor.events.facts import casualty_count, event_status, official_confirmation, revised_status
+from monitor.events.facts import casualty_count, event_status, official_confirmation, revised_status, status_change
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
@@ -361,8 +361,8 @@ def add_article(
     casualties, reason = _casualties(event.casualties, casualty_count(text), policy)
     reasons += reason
     status = revised_status(event.status, text)
-    if status != event.status and (event.status, status) != ("reported", "confirmed"):  # that one: "confirmed"
-        reasons.append(f"status: {event.status} -> {status}")
+    if change := status_change(event.status, status, revise_on_confirmation=policy.revise_on_confirmation):
+        reasons.append(change)
     first, last = event.span
     when = at or now
     updated = replace(

@@ -18,6 +18,7 @@ __all__ = [
     "official_confirmation",
     "official_denial",
     "revised_status",
+    "status_change",
 ]
 
 #: What is known of an event: a group's claim only, reported (by news, unconfirmed), officially confirmed, or
@@ -156,3 +157,11 @@ def revised_status(status: str, text: str) -> str:
     if official_confirmation(text):
         return "confirmed"
     return status
+
+
+def status_change(old: str, new: str, *, revise_on_confirmation: bool = True) -> str | None:
+    """The revision reason a change of status gives, if any: a denial always; a confirmation of a claimed or
+    denied event when confirmations are revised (a reported one's confirmation says "officially confirmed")."""
+    if new == old or (old, new) == ("reported", "confirmed"):
+        return None
+    return f"status: {old} -> {new}" if new == "denied" or revise_on_confirmation else None
