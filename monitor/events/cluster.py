@@ -10,7 +10,6 @@ copies, i.e. near-duplicate texts, count once).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -19,7 +18,14 @@ import numpy as np
 
 from monitor.core.models import Article, Match
 from monitor.detection.language import article_language
-from monitor.events.facts import casualty_count, event_status, official_confirmation, revised_status, status_change
+from monitor.events.facts import (
+    casualty_count,
+    event_status,
+    is_follow_up,
+    official_confirmation,
+    revised_status,
+    status_change,
+)
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
@@ -75,13 +81,6 @@ PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
 SPARSE_FAMILIES = frozenset({"iraq_expels_or_ends_us_presence", "us_personnel_evacuation_or_advisory"})
 #: How much longer than its family's window an event stays open to follow-ups about what it is about.
 FOLLOW_UP_REACH = timedelta(days=4)
-#: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
-_FOLLOW_UP = re.compile(
-    r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
-    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnosed)\b",
-    re.IGNORECASE,
-)
-_NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
 #: Per family, the kinds of entity of which two different ones mean two different events.
 VETOES = {
     "us_strike_in_iraq": ("base", "person"),
@@ -118,12 +117,6 @@ def event_time(article: Article, now: datetime, max_age: timedelta | None) -> da
     if max_age is not None and published < now - max_age:
         return now
     return published
-
-
-def is_follow_up(title: str) -> bool:
-    """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
-    not a new occurrence ("again", "another", "second")."""
-    return _FOLLOW_UP.search(title) is not None and _NEW_OCCURRENCE.search(title) is None
 
 
 def salient_entities(entities: Iterable[str], types: Mapping[str, str]) -> frozenset[str]:

@@ -15,8 +15,10 @@ __all__ = [
     "casualty_count",
     "claim_of_responsibility",
     "event_status",
+    "is_follow_up",
     "official_confirmation",
     "official_denial",
+    "reports_earlier",
     "revised_status",
     "status_change",
 ]
@@ -165,3 +167,33 @@ def status_change(old: str, new: str, *, revise_on_confirmation: bool = True) ->
     if new == old or (old, new) == ("reported", "confirmed"):
         return None
     return f"status: {old} -> {new}" if new == "denied" or revise_on_confirmation else None
+
+
+# Headline words of Arabic-script reports on an earlier happening (normal form): its dead mourned and buried, the
+# attack condemned, investigated or claimed after the fact ("نحن من استهدف": "we are the ones who targeted").
+_EARLIER_AS = re.compile(
+    fold_arabic(
+        r" (?:تشییع|تشیع|یشیع|تزف|نعی|ینعی|تنعی|عزاء|یدین|تدین|ادانه|تحقیق|تحقیقات|نحن من|تبنت|تبنی|مراسم|پیکر|"
+        r"تشییع|محکوم کرد|محکومیت|تحقیقات|سوگواری|ناشتن\S*|پرسە\S*|ئیدانە\S*|لێکۆڵینەوە\S*|ناسنامەی|هەڵوێست\S*) "
+    )
+)
+
+
+def reports_earlier(title: str) -> bool:
+    """Whether an Arabic-script headline reports on an earlier happening (see ``cluster.is_follow_up``)."""
+    return has_arabic(title) and _EARLIER_AS.search(normalize(title)) is not None
+
+
+#: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
+_FOLLOW_UP = re.compile(
+    r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
+    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnosed)\b",
+    re.IGNORECASE,
+)
+_NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
+
+
+def is_follow_up(title: str) -> bool:
+    """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
+    not a new occurrence ("again", "another", "second")."""
+    return (_FOLLOW_UP.search(title) is not None or reports_earlier(title)) and _NEW_OCCURRENCE.search(title) is None
