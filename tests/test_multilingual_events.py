@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from monitor.config import Config
 from monitor.core.models import Article
-from monitor.events.facts import event_status, revised_status, status_change
+from monitor.events.facts import event_status, is_follow_up, revised_status, status_change
 from monitor.processing.processor import Processor, policies
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
@@ -98,3 +98,10 @@ def test_status_changes_that_revise() -> None:
     assert status_change("confirmed", "denied", revise_on_confirmation=False) == "status: confirmed -> denied"
     assert status_change("denied", "confirmed") == "status: denied -> confirmed"
     assert status_change("claimed", "claimed") is None
+
+
+def test_arabic_script_follow_ups_are_known_by_their_headline() -> None:
+    assert is_follow_up("تشييع جثامين ضحايا الضربة في بغداد")
+    assert is_follow_up("مراسم تشییع پیکر شهدای حمله در کربلا برگزار شد")
+    assert is_follow_up("حکوومەتی هەرێم هێرشەکەی ئیدانە کرد")
+    assert not is_follow_up("سقوط صواريخ على قاعدة عين الأسد")
