@@ -158,7 +158,7 @@ def test_check_summarises_the_shipped_config(
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "config: config/monitor.yaml (ok)" in out
-    assert "rules: 7 in" in out and "event types:" in out
+    assert "rules: 14 in" in out and "event types:" in out  # seven English, seven Arabic-script
 
 
 def test_monitor_config_environment_variable(

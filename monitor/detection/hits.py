@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits"]
+__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits", "drop_nested"]
 
 LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
 
@@ -93,3 +93,21 @@ class RuleHits:
                 return False
             sets.append(found)
         return bool(set.intersection(*sets))
+
+
+def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
+    """Among entity names, the longest wins: "Islamic Resistance in Iraq" is a militia, not also the place
+    "Iraq"; "Kataib Hezbollah" is not also Lebanon's "Hezbollah". Keyword hits keep all their overlaps."""
+    spans = [(h.start, h.end) for hits in entity_hits.values() for h in hits]
+    if len(spans) < 2:
+        return
+    for entity_id in list(entity_hits):
+        kept = [
+            h
+            for h in entity_hits[entity_id]
+            if not any(s <= h.start and h.end <= e and (e - s) > (h.end - h.start) for s, e in spans)
+        ]
+        if kept:
+            entity_hits[entity_id] = kept
+        else:
+            del entity_hits[entity_id]

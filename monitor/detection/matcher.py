@@ -17,9 +17,11 @@ import re2
 
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.condition import evaluate, presence_test
-from monitor.detection.hits import ArticleText, Hit, RuleHits
+from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
+from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
+from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
 from monitor.detection.text import inflections, normalize
 
 __all__ = ["Matcher"]
@@ -54,6 +56,7 @@ class _Pattern:
     keyword_of: list[tuple[int, str]] = field(default_factory=list)  # (rule index, selection)
     entity: str | None = None
     ambiguous: bool = False
+    fallback: str | None = None  # the entity an ambiguous name is plainly, when its context is absent
 
 
 class Matcher:
@@ -67,19 +70,21 @@ class Matcher:
         self._regex: dict[tuple[int, str], list[re2._Regexp]] = {}
         patterns: dict[str, _Pattern] = {}
 
-        def pattern(phrase: str) -> _Pattern | None:
+        def pattern(phrase: str) -> list[_Pattern]:
             norm = normalize(phrase)
             if not norm.strip(" |"):
-                return None
-            return patterns.setdefault(norm, _Pattern(phrase))
+                return []
+            # Arabic-script compounds are written apart, with a non-joiner or joined: one pattern per spelling.
+            spellings = joined_forms(norm) if not norm.isascii() else (norm,)
+            return [patterns.setdefault(form, _Pattern(phrase)) for form in spellings]
 
         for ri, rule in enumerate(self._all_rules()):
             for name, sel in rule.selections.items():
                 for keyword in sel.keywords:
                     for form in inflections(keyword):
-                        p = pattern(form)
-                        if p is not None and (ri, name) not in p.keyword_of:
-                            p.keyword_of.append((ri, name))
+                        for p in pattern(form):
+                            if (ri, name) not in p.keyword_of:
+                                p.keyword_of.append((ri, name))
                 for entity_id in sel.entities:
                     self._entity_selections[entity_id].append((ri, name))
                 if sel.regex:
@@ -87,15 +92,25 @@ class Matcher:
         for entity in ruleset.entities.values():
             for names, ambiguous in ((entity.names, False), (entity.ambiguous, True)):
                 for name in names:
-                    p = pattern(name)
-                    if p is not None and p.entity is None:
-                        p.entity, p.ambiguous = entity.id, ambiguous
+                    for p in (p for form in inflections(name) for p in pattern(form)):
+                        _name_entity(p, entity.id, ambiguous)
         self._patterns = list(patterns.values())
+        # The pack's Arabic-script words: a proclitic is detached from an article's word only to make one of them.
+        self._vocabulary = frozenset(w for phrase in patterns for w in phrase.split() if has_arabic(w))
+        self._by_language = any(r.languages for r in self.rules) or any(
+            s.languages for r in self._all_rules() for s in r.selections.values()
+        )
         # Per pattern, every (rule, selection) it can feed, directly or through its entity.
         self._feeds: list[tuple[tuple[int, str], ...]] = [
             tuple({*p.keyword_of, *(self._entity_selections.get(p.entity, ()) if p.entity else ())})
             for p in self._patterns
         ]
+        # Rules and filters that need Arabic script are left out of Latin texts' feeds: English costs what it did.
+        script_bound = {i for i, r in enumerate(self._all_rules()) if needs_arabic_script(r)}
+        self._latin_feeds = [tuple(f for f in feeds if f[0] not in script_bound) for feeds in self._feeds]
+        self._latin_entity_selections = {
+            e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
+        }
         self._presence = [presence_test(r.condition) for r in self.rules]
         self._automaton = ahocorasick_rs.AhoCorasick(list(patterns.keys()))
         self.phrase_count = len(self._patterns)
@@ -104,7 +119,8 @@ class Matcher:
         return [*self.rules, *self.ruleset.filters]
 
     def match_article(self, article: Article) -> Match:
-        return self.match(article.title, article.summary, article.content)
+        lang = article_language(article) if self._by_language else None
+        return self.match(article.title, article.summary, article.content, lang=lang)
 
     def explain(self, title: str, summary: str = "", content: str = "") -> list[str]:
         """One line per rule that fired: headline or not, severity and the modifiers applied (for debugging)."""
@@ -112,9 +128,20 @@ class Matcher:
         self.match(title, summary, content, trace=trace)
         return trace
 
-    def match(self, title: str, summary: str = "", content: str = "", *, trace: list[str] | None = None) -> Match:
-        """What the pack finds in one document (any field may be empty)."""
+    def match(
+        self,
+        title: str,
+        summary: str = "",
+        content: str = "",
+        *,
+        trace: list[str] | None = None,
+        lang: str | None = None,
+    ) -> Match:
+        """What the pack finds in one document (any field may be empty), written in ``lang`` (told from the text
+        when not given and the pack has rules for some languages only)."""
         parts = [normalize(title), normalize(summary), normalize(content)]
+        if self._vocabulary:
+            parts = [p if p.isascii() else detach_clitics(p, self._vocabulary) for p in parts]
         if len(parts[1]) > 2 and parts[1].strip() in parts[2]:
             parts[1] = " "  # a summary repeated in the body is one piece of evidence, not two
         starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
@@ -122,14 +149,17 @@ class Matcher:
         found = self._automaton.find_matches_as_indexes(text.text, overlapping=True)
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
-        if not self._may_fire(found) and trace is None:
+        latin = text.text.isascii()
+        if not self._may_fire(found, latin) and trace is None:
             return self._entities_only(found)
-        return self._evaluate(text, found, trace)
+        if lang is None and self._by_language:
+            lang = detect_language(title, summary, content)
+        return self._evaluate(text, found, trace, lang)
 
-    def _may_fire(self, found: list[tuple[int, int, int]]) -> bool:
+    def _may_fire(self, found: list[tuple[int, int, int]], latin: bool) -> bool:
         """Could any rule fire, judging only by which selections have hits? ``False`` is certain."""
         present: dict[int, set[str]] = defaultdict(set)
-        feeds = self._feeds
+        feeds = self._latin_feeds if latin else self._feeds
         for pid, _, _ in found:
             for ri, name in feeds[pid]:
                 present[ri].add(name)
@@ -141,35 +171,46 @@ class Matcher:
     def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[Hit]]:
         """Entities named in the text: the longest name wins, ambiguous names count only in their context."""
         entity_hits: dict[str, list[Hit]] = defaultdict(list)
-        ambiguous: list[tuple[str, Hit]] = []
+        ambiguous: list[tuple[int, Hit]] = []
         for pid, start, end in found:
             pat = self._patterns[pid]
             if pat.entity is not None:
                 hit = Hit(start, end, pat.phrase)
                 if pat.ambiguous:
-                    ambiguous.append((pat.entity, hit))
+                    ambiguous.append((pid, hit))
                 else:
                     entity_hits[pat.entity].append(hit)
-        _drop_nested(entity_hits)
-        for entity_id, hit in ambiguous:
-            if any(ctx in entity_hits for ctx in self.ruleset.entities[entity_id].context):
-                entity_hits[entity_id].append(hit)
+        drop_nested(entity_hits)
+        spans = [(h.start, h.end) for hits in entity_hits.values() for h in hits]
+        for pid, hit in ambiguous:
+            pat = self._patterns[pid]
+            assert pat.entity is not None
+            if any(s <= hit.start and hit.end <= e for s, e in spans):
+                continue  # part of a longer name
+            if any(ctx in entity_hits for ctx in self.ruleset.entities[pat.entity].context):
+                entity_hits[pat.entity].append(hit)
+            elif pat.fallback is not None:
+                entity_hits[pat.fallback].append(hit)
         return entity_hits
 
-    def _evaluate(self, text: ArticleText, found: list[tuple[int, int, int]], trace: list[str] | None = None) -> Match:
-        by_rule, entity_hits = self._selection_hits(text, found)
-        suppressed = self._suppressed(by_rule, text)
+    def _evaluate(
+        self, text: ArticleText, found: list[tuple[int, int, int]], trace: list[str] | None, lang: str | None
+    ) -> Match:
+        by_rule, entity_hits = self._selection_hits(text, found, text.text.isascii())
+        suppressed = self._suppressed(by_rule, text, lang)
         fired: list[_Fired] = []
         for ri, rule in enumerate(self.rules):
             if ri not in by_rule or rule.id in suppressed or "*" in suppressed:
                 continue
-            outcome = self._fire(ri, rule, by_rule[ri], text, trace)
+            if rule.languages is not None and lang not in rule.languages:
+                continue
+            outcome = self._fire(ri, rule, by_rule[ri], text, trace, lang)
             if outcome is not None:
                 fired.append(outcome)
         return self._verdict(fired, entity_hits, text)
 
     def _selection_hits(
-        self, text: ArticleText, found: list[tuple[int, int, int]]
+        self, text: ArticleText, found: list[tuple[int, int, int]], latin: bool
     ) -> tuple[dict[int, dict[str, list[Hit]]], dict[str, list[Hit]]]:
         """Hits per rule (and filter) index and selection: keywords, then entities, then regexes; and the
         entities named in the text."""
@@ -182,7 +223,7 @@ class Matcher:
                     by_rule[ri][name].append(hit)
         entity_hits = self._entity_hits(found)
         for entity_id, ent_hits in entity_hits.items():
-            for ri, name in self._entity_selections.get(entity_id, ()):
+            for ri, name in (self._latin_entity_selections if latin else self._entity_selections).get(entity_id, ()):
                 by_rule[ri][name].extend(ent_hits)
         for (ri, name), regexes in self._regex.items():
             if ri not in by_rule:
@@ -192,23 +233,29 @@ class Matcher:
                     by_rule[ri][name].append(Hit(m.start(), m.end(), m.group().strip()))
         return by_rule, entity_hits
 
-    def _suppressed(self, by_rule: dict[int, dict[str, list[Hit]]], text: ArticleText) -> set[str]:
+    def _suppressed(self, by_rule: dict[int, dict[str, list[Hit]]], text: ArticleText, lang: str | None) -> set[str]:
         """The ids (or ``*``) of the rules that a filter whose condition holds suppresses."""
         suppressed: set[str] = set()
         for fi, flt in enumerate(self.ruleset.filters, start=len(self.rules)):
             if fi in by_rule:
-                hits = self._scoped(flt.selections, by_rule[fi], text)
+                hits = self._scoped(flt.selections, by_rule[fi], text, lang)
                 if evaluate(flt.condition, RuleHits(text, hits)):
                     suppressed |= set(flt.rules)
         return suppressed
 
     def _fire(
-        self, ri: int, rule: Rule, raw: dict[str, list[Hit]], text: ArticleText, trace: list[str] | None
+        self,
+        ri: int,
+        rule: Rule,
+        raw: dict[str, list[Hit]],
+        text: ArticleText,
+        trace: list[str] | None,
+        lang: str | None,
     ) -> _Fired | None:
         """The rule at index ``ri`` with its severity, score and headline rank, if its condition holds."""
         if not self._presence[ri](raw.keys()):
             return None
-        hits = self._scoped(rule.selections, raw, text)
+        hits = self._scoped(rule.selections, raw, text, lang)
         view = RuleHits(text, hits)
         if not evaluate(rule.condition, view):
             return None
@@ -266,10 +313,14 @@ class Matcher:
         return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
 
     @staticmethod
-    def _scoped(selections: dict[str, Selection], raw: dict[str, list[Hit]], text: ArticleText) -> dict[str, list[Hit]]:
+    def _scoped(
+        selections: dict[str, Selection], raw: dict[str, list[Hit]], text: ArticleText, lang: str | None
+    ) -> dict[str, list[Hit]]:
         out: dict[str, list[Hit]] = {}
         for name, hits in raw.items():
             sel = selections[name]
+            if sel.languages is not None and lang not in sel.languages:
+                continue
             if sel.fields is not None:
                 hits = [h for h in hits if FIELDS[text.field_of(h.start + 1)] in sel.fields]
             if hits and (sel.min == 1 or len({h.phrase.lower() for h in hits}) >= sel.min):
@@ -295,6 +346,17 @@ class Matcher:
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
 
 
+def _name_entity(p: _Pattern, entity_id: str, ambiguous: bool) -> None:
+    """Record that ``p`` names ``entity_id``: the first plain name wins, and a name ambiguous for one entity but
+    plain for another names the first in its context and the second otherwise."""
+    if p.entity is None:
+        p.entity, p.ambiguous = entity_id, ambiguous
+    elif p.ambiguous and not ambiguous and p.fallback is None:
+        p.fallback = entity_id
+    elif not p.ambiguous and ambiguous and p.entity != entity_id:
+        p.entity, p.ambiguous, p.fallback = entity_id, True, p.entity
+
+
 def _winner(live: list[_Fired], heading: Direction | None) -> _Fired:
     """The best ranked rule names the story, unless another rule the headline satisfies supersedes it, or the
     story runs the other way: when the headline (else the lead) has the US side acting, or acted on, the best
@@ -317,24 +379,6 @@ def _heading(text: ArticleText) -> Direction | None:
     last week", before or after the news, so their first cue says less than the headline's.)"""
     title = text.text[: text.starts[1]]
     return direction(f" {title.strip(' |')} ")
-
-
-def _drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
-    """Among entity names, the longest wins: "Islamic Resistance in Iraq" is a militia, not also the place
-    "Iraq"; "Kataib Hezbollah" is not also Lebanon's "Hezbollah". Keyword hits keep all their overlaps."""
-    spans = [(h.start, h.end) for hits in entity_hits.values() for h in hits]
-    if len(spans) < 2:
-        return
-    for entity_id in list(entity_hits):
-        kept = [
-            h
-            for h in entity_hits[entity_id]
-            if not any(s <= h.start and h.end <= e and (e - s) > (h.end - h.start) for s, e in spans)
-        ]
-        if kept:
-            entity_hits[entity_id] = kept
-        else:
-            del entity_hits[entity_id]
 
 
 def _focus(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:

@@ -7,6 +7,10 @@ as the object of one ("rocket attack on US base", "drones target American troops
 wounded in ...", "Americans killed in ...", "base hosting coalition troops hit"). The first cue in reading order
 wins, because a headline's main clause comes first ("US hits back after attack on American troops").
 
+Arabic, Persian and Sorani headlines have cues of their own (``_ARABIC_SCRIPT``): the US side as an adjective
+of the strike ("غارة أمريكية", "حمله هوایی آمریکا", "هێرشی ئەمریکا"), or as the owner of the base or forces attacked
+("استهداف قاعدة ... الاحتلال الأمريكي", "حمله به پایگاه آمریکا", "هێرش کرایە سەر بنکەی ئەمریکی").
+
 Pure and small: regular expressions over the normal form of ``monitor.detection.text`` (lower case, ``usa`` for the
 country, one space between words, ``|`` between sentences).
 """
@@ -95,10 +99,31 @@ _PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
 )
 
 
+# Arabic-script cues, in the normal form (folded letters, no article; Sorani ئ reads ی).
+_US_ADJ = r"(?:امریکیه|امریکی|امیرکیه|امیرکی|امریکا|امریکایی|یەمریکا|یەمریکی)"
+_AS_STRIKE = (
+    r"(?:غاره|غارات|قصف|ضربه|ضربات|هجوم|عدوان|طایره|طایرات|مسیره|طیران|مقاتلات|حمله|حملات|بمباران|تجاوز|پهپاد|"
+    r"جنگنده|جنگنده ها|هێرشی|هێرشە|هێرشەکانی|بۆردومانی|درۆنی|درۆنێکی|فڕۆکەی|فڕۆکە)"
+)
+_AS_ATTACK = r"(?:استهداف|استهدف|استهدفت|هجوم|هجمات|قصف|صواریخ|مسیره|مسیرات|حمله|حملات|موشک|پهپاد|راکت|هێرش\S*)"
+_AS_POST = r"(?:قاعده|قواعد|قوات|رتل|سفاره|جنود|پایگاه|پایگاه های|نیروهای|سفارت|کاروان|نظامیان|بنکەی|بنکە|هێزەکانی)"
+_AS_OWNER = rf"(?:{_US_ADJ}|احتلال|اشغالگر|اشغالگران|داگیرکەر|تحالف|ایتلاف)"
+_AS_HIT = r"(?:هدف قرار گرفت|مورد حمله قرار گرفت|کرایە یامانج|تعرضت|تعرض)"
+_ARABIC_SCRIPT: tuple[tuple[Direction, re.Pattern[str]], ...] = (
+    (Direction.US_ACTS, re.compile(rf" {_AS_STRIKE}(?: جویه| هوایی| یاسمانیی| پهپادی)? {_US_ADJ} ")),
+    (
+        Direction.US_ACTS,
+        re.compile(rf" (?:{_US_ADJ}|واشنطن|قوات امریکیه|جیش امریکی) (?:تقصف|تستهدف|تشن|قصفت|استهدفت|شنت) "),
+    ),
+    (Direction.US_TARGETED, re.compile(rf" {_AS_ATTACK}(?: \S+){{0,4}} {_AS_POST}(?: \S+){{0,3}} {_AS_OWNER} ")),
+    (Direction.US_TARGETED, re.compile(rf" {_AS_POST}(?: \S+){{0,2}} {_AS_OWNER}(?: \S+){{0,3}} {_AS_HIT} ")),
+)
+
+
 def direction(text: str) -> Direction | None:
     """The direction of the first cue in ``text`` (normalised), or None when no cue is found."""
     best: tuple[int, Direction] | None = None
-    for kind, pattern in _PATTERNS:
+    for kind, pattern in _PATTERNS if text.isascii() else (*_PATTERNS, *_ARABIC_SCRIPT):
         m = pattern.search(text)
         if m is not None and (best is None or m.start() < best[0]):
             best = (m.start(), kind)

@@ -11,13 +11,17 @@ since no phrase contains ``|`` no match can cross a sentence. Folding rules:
 * other dotted acronyms lose their dots (``U.N.`` -> ``un``); abbreviations such as ``Gen.`` or ``Jan.`` do
   not end a sentence;
 * the possessive ``'s`` is dropped and other apostrophes join (``Kata'ib`` -> ``kataib``);
-* any other run of non-alphanumeric characters is one space (``al-Asad`` -> ``al asad``).
+* any other run of non-alphanumeric characters is one space (``al-Asad`` -> ``al asad``);
+* Arabic-script text (Arabic, Persian, Sorani) keeps its letters, folded by ``detection.scripts``; ``~`` after
+  an Arabic-script word adds that script's common suffixes (``scripts.arabic_forms``).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from monitor.detection.scripts import arabic_forms, arabic_words, fold_arabic, has_arabic
 
 __all__ = ["SENTENCE_BREAK", "inflections", "normalize"]
 
@@ -100,20 +104,24 @@ def _stop(m: re.Match[str]) -> str:
     return " | "
 
 
-def _fold(text: str) -> str:
+def _fold(text: str) -> tuple[str, bool]:
+    """Folded text, and whether it keeps Arabic-script letters (else it is ASCII)."""
     text = _DASHES.sub(" ", _QUOTES.sub("'", text))
     if text.isascii():  # typographic quotes and dashes were the only non-ASCII characters
-        return text
-    # Latin letters keep their base form; other scripts are dropped, since the rule pack is written in English.
-    return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii")
+        return text, False
+    if has_arabic(text):
+        return fold_arabic(text), True
+    # Latin letters keep their base form; scripts the pack is not written in are dropped.
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii"), False
 
 
 def normalize(text: str) -> str:
     """The normal form of ``text`` (see the module docstring). Pure, and the same for phrases and articles."""
     if not text:
         return "  "
+    arabic = False
     if not text.isascii():
-        text = _fold(text)
+        text, arabic = _fold(text)
     if "US" in text or "U.S" in text:
         text = _US.sub(_us, text)
     if _ACRONYM.search(text):
@@ -123,7 +131,10 @@ def normalize(text: str) -> str:
     text = _STOP.sub(_stop, text)
     if "'" in text:
         text = _POSSESSIVE.sub("", text)
-    text = " ".join(text.encode("ascii").translate(_WORDS, b"'`").decode("ascii").split())
+    if arabic:
+        text = arabic_words(text)
+    else:
+        text = " ".join(text.encode("ascii").translate(_WORDS, b"'`").decode("ascii").split())
     while "| |" in text:
         text = text.replace("| |", "|")
     return f" {text.strip(' |')} "
@@ -142,10 +153,12 @@ _CUT_STEMS = (
 )
 
 
-def _word_forms(word: str) -> set[str]:
+def _word_forms(word: str, language: str | None) -> set[str]:
     if not word.endswith("~"):
         return {word}
     stem = word[:-1]
+    if has_arabic(stem):
+        return arabic_forms(stem, language)
     forms = {stem, stem + "s", stem + "es", stem + "ed", stem + "d", stem + "ing"}
     if stem.endswith("e"):
         forms.add(stem[:-1] + "ing")
@@ -160,9 +173,10 @@ def _word_forms(word: str) -> set[str]:
     return forms
 
 
-def inflections(phrase: str) -> list[str]:
+def inflections(phrase: str, language: str | None = None) -> list[str]:
     """Forms of a keyword whose words end in ``~``: ``attack~`` -> attack, attacks, attacked, attacking;
-    ``suspend~ attack~`` -> every combination.
+    ``suspend~ attack~`` -> every combination. Arabic-script words take the suffixes of ``language`` when it is
+    known (a name in an alias file), else those of Arabic, Persian and Sorani.
 
     Over-generation is harmless (a form that is not a word never occurs); missing a form would be a miss.
     """
@@ -170,5 +184,5 @@ def inflections(phrase: str) -> list[str]:
         return [phrase]
     variants = [""]
     for word in phrase.split(" "):
-        variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word))]
+        variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word, language))]
     return variants

@@ -56,6 +56,9 @@ def event_alert(event: EventState, *, escalation_level: int, changes: list[str] 
             {"url": s.url, "title": s.title, "source": s.feed, "published": _iso(s.published)}
             for s in reversed(event.sources[-MAX_ARTICLES:])
         ],
+        # Extensions: claimed / reported / confirmed / denied, and the languages its reports came in.
+        "status": event.status,
+        "languages": list(event.languages),
     }
     if event.revision > 1:  # so that a receiver can find the message or record it shows and replace it
         body["previous_id"] = alert_id(event.id, event.revision - 1)

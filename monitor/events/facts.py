@@ -1,11 +1,31 @@
-"""Facts an alert reports, read from an article's text: whether an official confirmed it, and how many were killed
-or wounded. Pure: regular expressions over plain text."""
+"""Facts an alert reports, read from an article's text: whether an official confirmed it (or denied it), whether a
+group claims it, and how many were killed or wounded. Pure: regular expressions over plain text; Arabic-script text
+is matched in its normal form (``detection.text``), so hamza, yeh and kaf spellings do not matter."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["casualty_count", "official_confirmation"]
+from monitor.detection.language import detect_language
+from monitor.detection.scripts import fold_arabic, has_arabic
+from monitor.detection.text import normalize
+
+__all__ = [
+    "STATUSES",
+    "casualty_count",
+    "claim_of_responsibility",
+    "event_status",
+    "is_follow_up",
+    "official_confirmation",
+    "official_denial",
+    "reports_earlier",
+    "revised_status",
+    "status_change",
+]
+
+#: What is known of an event: a group's claim only, reported (by news, unconfirmed), officially confirmed, or
+#: officially denied.
+STATUSES = ("claimed", "reported", "confirmed", "denied")
 
 _CONFIRMATION = re.compile(
     r"\b(?:Pentagon|Department of (?:Defense|War)|Defen[cs]e (?:Department|Secretary)|CENTCOM|Central Command|"
@@ -38,9 +58,77 @@ _CASUALTIES = re.compile(
 )
 
 
+_DENIAL = re.compile(
+    r"\b(?:Pentagon|Department of (?:Defense|War)|Defen[cs]e (?:Department|Secretary)|CENTCOM|Central Command|"
+    r"White House|State Department|Iraqi (?:government|military|prime minister|PM|security media cell|"
+    r"joint operations command|foreign ministry)|Security Media Cell|US officials?|U\.S\. officials?)\b"
+    r"(?:\W+\w+){0,4}?\W+(?:denied|denies|rejected reports|dismissed reports)\b",
+    re.IGNORECASE,
+)
+_CLAIM = re.compile(
+    r"\bclaim(?:ed|s|ing)? (?:responsibility|the (?:\w+ )?(?:attack|strike)|an? (?:\w+ )?(?:attack|strike))|"
+    r"\bsaid (?:it|they) (?:had )?(?:targeted|attacked|struck|launched)|\bresponsibility for the (?:\w+ )?attack",
+    re.IGNORECASE,
+)
+# Arabic-script officials and verbs, without the article (letters are folded when compiled): Arabic, Persian, Sorani.
+_OFFICIAL_AS = (
+    r"(?:بنتاغون|بنتاجون|وزاره دفاع امریکیه|وزاره دفاع امیرکیه|وزاره حرب امریکیه|قیاده مرکزیه امریکیه|"
+    r"قیاده مرکزیه امیرکیه|سنتکوم|بیت ابیض|خارجیه امریکیه|مسوول امریکی|مسوولون امریکیون|خلیه اعلام امنی|"
+    r"قیاده عملیات مشترکه|حکومه عراقیه|ناطق باسم قاید عام|یحیی رسول|پنتاگون|سنتکام|فرماندهی مرکزی امریکا|"
+    r"کاخ سفید|وزارت دفاع امریکا|وزارت جنگ امریکا|دولت عراق|پێنتاگۆن|پنتاگۆن|سێنتکۆم|کۆشکی سپی|حکومەتی عێراق)"
+)
+_CONFIRM_VERB = {
+    "ar": r"(?:اکد|اکدت|یوکد|توکد|اعلن|اعلنت|یعلن|تعلن|اقر|اقرت|اعترف|اعترفت|قال|قالت|ذکر|ذکرت)",
+    "fa": r"(?:تایید کرد|تایید شد|اعلام کرد|گفت|اذعان کرد)",
+    "ckb": r"(?:ڕایگەیاند|پشتڕاستی کردەوە|پشتڕاست کردەوە|پشتڕاستکردەوە|ووتی|وتی)",
+}
+_DENY_VERB = {
+    "ar": r"(?:نفی|نفت|ینفی|تنفی|نفیا|کذب|کذبت|تکذیب)",
+    "fa": r"(?:تکذیب کرد|تکذیب شد|رد کرد|انکار کرد)",
+    "ckb": r"(?:ڕەتیکردەوە|ڕەتکردەوە|نکۆڵی لێکرد|نکۆڵی کرد)",
+}
+_CLAIM_AS = {
+    "ar": r"(?:مجاهدونا|مجاهدو مقاومه|مجاهدی مقاومه|تبنت|تبنی|مسوولیتها|مسیولیتها|مسوولیه|مسیولیه|استهدفنا|"
+    r"نعلن|(?:تعلن|اعلنت|بیان) مقاومه اسلامیه)",
+    "fa": r"(?:مسیولیت|مسوولیت)(?: \S+){0,6} (?:بر عهده گرفت|پذیرفت|به عهده گرفت)|"
+    r"مقاومت اسلامی عراق (?:\S+ ){0,5}اعلام کرد",
+    "ckb": r"بەرپرسیارێتی(?: \S+){0,6} (?:گرتە ئەستۆ|گرتەئەستۆ)|بەرگریی? ئیسلامی لە عێراق (?:\S+ ){0,5}ڕایگەیاند",
+}
+
+
+def _around(who: str, verb: str) -> re.Pattern[str]:
+    """``who`` then ``verb`` within six words (Persian and Sorani put the verb last), or (verb-first Arabic)
+    ``verb`` then ``who``."""
+    return re.compile(fold_arabic(rf" (?:{who}(?: \S+){{0,6}} {verb}|{verb}(?: \S+){{0,3}} {who}) "))
+
+
+_CONFIRMATION_AS = {lang: _around(_OFFICIAL_AS, verb) for lang, verb in _CONFIRM_VERB.items()}
+_DENIAL_AS = {lang: _around(_OFFICIAL_AS, verb) for lang, verb in _DENY_VERB.items()}
+_CLAIM_AS_RE = {lang: re.compile(fold_arabic(rf" (?:{pattern}) ")) for lang, pattern in _CLAIM_AS.items()}
+
+
+def _arabic_script(text: str, patterns: dict[str, re.Pattern[str]]) -> bool:
+    """Whether the pattern of the text's language (when in Arabic script) matches its normal form."""
+    if not has_arabic(text):
+        return False
+    pattern = patterns.get(detect_language(text) or "")
+    return pattern is not None and pattern.search(normalize(text)) is not None
+
+
 def official_confirmation(text: str) -> bool:
     """Whether an official (US or Iraqi government, Pentagon, CENTCOM) is reported confirming or stating it."""
-    return _CONFIRMATION.search(text) is not None
+    return _CONFIRMATION.search(text) is not None or _arabic_script(text, _CONFIRMATION_AS)
+
+
+def official_denial(text: str) -> bool:
+    """Whether an official (US or Iraqi government, Pentagon, CENTCOM) is reported denying it."""
+    return _DENIAL.search(text) is not None or _arabic_script(text, _DENIAL_AS)
+
+
+def claim_of_responsibility(text: str) -> bool:
+    """Whether the text is (or reports) a group's claim of an attack: "claimed responsibility", a militia's
+    first-person "استهدف مجاهدونا", "مسئولیت ... بر عهده گرفت", "بەرپرسیارێتی ... گرتە ئەستۆ"."""
+    return _CLAIM.search(text) is not None or _arabic_script(text, _CLAIM_AS_RE)
 
 
 def casualty_count(text: str) -> int | None:
@@ -52,3 +140,60 @@ def casualty_count(text: str) -> int | None:
         if value is not None and value < 2000 and (best is None or value > best):
             best = value
     return best
+
+
+def event_status(text: str) -> str:
+    """The status an article gives a new event: an official denial or confirmation outweighs a claim."""
+    if official_denial(text):
+        return "denied"
+    if official_confirmation(text):
+        return "confirmed"
+    return "claimed" if claim_of_responsibility(text) else "reported"
+
+
+def revised_status(status: str, text: str) -> str:
+    """The status after an article joins: an official denial denies it, an official confirmation (later than a
+    denial, or in the same article) confirms it."""
+    if official_denial(text) and not official_confirmation(text):
+        return "denied"
+    if official_confirmation(text):
+        return "confirmed"
+    return status
+
+
+def status_change(old: str, new: str, *, revise_on_confirmation: bool = True) -> str | None:
+    """The revision reason a change of status gives, if any: a denial always; a confirmation of a claimed or
+    denied event when confirmations are revised (a reported one's confirmation says "officially confirmed")."""
+    if new == old or (old, new) == ("reported", "confirmed"):
+        return None
+    return f"status: {old} -> {new}" if new == "denied" or revise_on_confirmation else None
+
+
+# Headline words of Arabic-script reports on an earlier happening (normal form): its dead mourned and buried, the
+# attack condemned, investigated or claimed after the fact ("نحن من استهدف": "we are the ones who targeted").
+_EARLIER_AS = re.compile(
+    fold_arabic(
+        r" (?:تشییع|تشیع|یشیع|تزف|نعی|ینعی|تنعی|عزاء|یدین|تدین|ادانه|تحقیق|تحقیقات|نحن من|تبنت|تبنی|مراسم|پیکر|"
+        r"تشییع|محکوم کرد|محکومیت|تحقیقات|سوگواری|ناشتن\S*|پرسە\S*|ئیدانە\S*|لێکۆڵینەوە\S*|ناسنامەی|هەڵوێست\S*) "
+    )
+)
+
+
+def reports_earlier(title: str) -> bool:
+    """Whether an Arabic-script headline reports on an earlier happening (see ``cluster.is_follow_up``)."""
+    return has_arabic(title) and _EARLIER_AS.search(normalize(title)) is not None
+
+
+#: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
+_FOLLOW_UP = re.compile(
+    r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
+    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnosed)\b",
+    re.IGNORECASE,
+)
+_NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
+
+
+def is_follow_up(title: str) -> bool:
+    """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
+    not a new occurrence ("again", "another", "second")."""
+    return (_FOLLOW_UP.search(title) is not None or reports_earlier(title)) and _NEW_OCCURRENCE.search(title) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from monitor.config import EscalationConfig, EventsConfig
 from monitor.core.clock import Clock
 from monitor.core.models import Article, Match, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
+from monitor.detection.language import article_language
 from monitor.detection.matcher import Matcher
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
@@ -144,6 +145,7 @@ class Processor:
             if self.too_old(article):
                 counts["too_old"] += 1
                 continue
+            article = replace(article, language=article_language(article))  # told from the text when in Arabic script
             match = self.matcher.match_article(article)
             if match.shadow_rules:
                 log.info("shadow_rule_matched", feed=article.feed, article=article.id, rules=list(match.shadow_rules))

@@ -14,7 +14,7 @@ from monitor.detection.condition import Node, names, negative_names, parse_condi
 from monitor.detection.rulefile.model import LEVELS, Entity, Example, Filter, Rule, RuleSet, Selection, SeverityModifier
 from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec, FilterSpec, RuleSpec, problem_at
 from monitor.detection.rulefile.selections import DetectionCompiler
-from monitor.detection.text import normalize
+from monitor.detection.text import inflections, normalize
 
 __all__ = ["compile_pack"]
 
@@ -24,7 +24,7 @@ _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severit
 def compile_pack(documents: Documents, files: tuple[str, ...]) -> RuleSet:
     """The pack's entities, rules and filters; problems go to ``documents.problems``."""
     problems = documents.problems
-    entities = compile_entities(documents.entities, problems)
+    entities = compile_entities(_with_aliases(documents, problems), problems)
     detections = DetectionCompiler(entities, problems)
     for detection, doc, owner in documents.orphan_detections:
         detections.compile(detection, doc, owner)
@@ -33,23 +33,49 @@ def compile_pack(documents: Documents, files: tuple[str, ...]) -> RuleSet:
     return RuleSet(entities, tuple(rules), tuple(filters), files)
 
 
+def _with_aliases(documents: Documents, problems: list[Problem]) -> list[tuple[EntitySpec, Located, int]]:
+    """The entity specs with the names of the pack's alias files added; unknown ids are problems."""
+    extra: dict[str, dict[str, list[str]]] = {}
+    known = {spec.id for spec, _, _ in documents.entities}
+    for alias, doc in documents.aliases:
+        for kind in ("names", "ambiguous", "context"):
+            for entity_id, values in getattr(alias, kind).items():
+                if entity_id not in known:
+                    problems.append(problem_at(doc, ("aliases", kind, entity_id), f"unknown entity {entity_id!r}"))
+                    continue
+                if kind != "context":  # a name's ``~`` stands for the suffixes of the file's language
+                    values = [form for v in values for form in inflections(v, alias.language)]
+                extra.setdefault(entity_id, {}).setdefault(kind, []).extend(values)
+    out = []
+    for spec, doc, i in documents.entities:
+        more = extra.get(spec.id)
+        if more:
+            update = {kind: [*getattr(spec, kind), *values] for kind, values in more.items()}
+            spec = spec.model_copy(update=update)
+        out.append((spec, doc, i))
+    return out
+
+
 def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: list[Problem]) -> dict[str, Entity]:
     out: dict[str, Entity] = {}
-    alias_owner: dict[str, str] = {}  # normalised name -> the entity it names
+    # normalised name -> the entity it names, per kind: a name may be ambiguous for one entity and plain for
+    # another (Sorani "سلێمانی" is the general in his context, else the city).
+    alias_owner: dict[tuple[str, bool], str] = {}
     for spec, doc, i in specs:
         line = doc.line(("entities", i))
         if spec.id in out:
             problems.append(Problem(doc.path, line, f"duplicate entity id {spec.id!r}"))
             continue
-        for name in (*spec.names, *spec.ambiguous):
+        for name, ambiguous in (*((n, False) for n in spec.names), *((n, True) for n in spec.ambiguous)):
             norm = normalize(name).strip()
+            key = (norm, ambiguous)
             if not norm:
                 problems.append(Problem(doc.path, line, f"{spec.id}: name {name!r} has no letters"))
-            elif alias_owner.get(norm, spec.id) != spec.id:
+            elif alias_owner.get(key, spec.id) != spec.id:
                 problems.append(
-                    Problem(doc.path, line, f"{spec.id}: name {name!r} also names entity {alias_owner[norm]!r}")
+                    Problem(doc.path, line, f"{spec.id}: name {name!r} also names entity {alias_owner[key]!r}")
                 )
-            alias_owner.setdefault(norm, spec.id)
+            alias_owner.setdefault(key, spec.id)
         if spec.ambiguous and not spec.context:
             problems.append(Problem(doc.path, line, f"{spec.id}: 'ambiguous' names need a 'context'"))
         out[spec.id] = Entity(
@@ -193,6 +219,7 @@ def _build_rule(
         path=doc.path,
         line=doc.line(("id",)),
         direction=spec.direction,
+        languages=frozenset(spec.languages) if spec.languages is not None else None,
     )
 
 

@@ -56,6 +56,7 @@ class Selection:
     regex: tuple[str, ...]
     fields: frozenset[str] | None
     min: int
+    languages: frozenset[str] | None = None  # hits count only in articles in these languages
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Rule:
     path: str
     line: int | None
     direction: str | None = None  # "us_acts", "us_targeted" or None (see the rule schema)
+    languages: frozenset[str] | None = None  # fires only on articles in these languages; None: any
 
 
 @dataclass(frozen=True, slots=True)

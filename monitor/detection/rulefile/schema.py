@@ -15,6 +15,9 @@ from monitor.config.yamlsrc import Located
 from monitor.core.errors import Problem
 
 __all__ = [
+    "LANGUAGE_CODES",
+    "AliasFile",
+    "AliasSpec",
     "Documents",
     "EntityFile",
     "EntitySpec",
@@ -31,6 +34,9 @@ __all__ = [
 
 _ID = r"^[a-z0-9][a-z0-9_.-]*$"
 Field_ = Literal["title", "summary", "content"]
+#: Languages a rule or selection may be restricted to (``detection.language``).
+Language = Literal["en", "ar", "fa", "ckb"]
+LANGUAGE_CODES = ("en", "ar", "fa", "ckb")
 
 
 class _Strict(BaseModel):
@@ -58,6 +64,20 @@ class EntityFile(_Strict):
     entities: list[EntitySpec]
 
 
+class AliasSpec(_Strict):
+    """More names for entities defined elsewhere, in one language: the gazetteer in a language of its own file,
+    so that the entities keep one id across languages."""
+
+    language: Language
+    names: dict[str, list[str]] = Field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = Field(default_factory=dict)
+    context: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class AliasFile(_Strict):
+    aliases: AliasSpec
+
+
 class SelectionSpec(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
@@ -68,6 +88,8 @@ class SelectionSpec(_Strict):
     regex: list[str] = Field(default_factory=list)
     fields: list[Field_] | None = None
     min: int = Field(1, ge=1, le=20, description="distinct phrases needed")
+    #: Hits count only in articles in these languages.
+    languages: list[Language] | None = Field(None, min_length=1)
 
 
 class SeveritySpec(_Strict):
@@ -112,6 +134,8 @@ class RuleSpec(_Strict):
     #: on US forces, its embassy or people). When rules of both directions fire, the headline's own direction
     #: (``monitor.detection.roles``) picks between them, whatever verb each rule matched.
     direction: Literal["us_acts", "us_targeted"] | None = None
+    #: The rule fires only on articles in these languages (``detection.language`` tells an article's).
+    languages: list[Language] | None = Field(None, min_length=1)
     examples: ExamplesSpec = Field(default_factory=ExamplesSpec)
 
     @field_validator("description")
@@ -160,6 +184,7 @@ class Documents:
 
     problems: list[Problem] = field(default_factory=list)
     entities: list[tuple[EntitySpec, Located, int]] = field(default_factory=list)  # (spec, document, index)
+    aliases: list[tuple[AliasSpec, Located]] = field(default_factory=list)
     rules: list[tuple[RuleSpec, Located]] = field(default_factory=list)
     filters: list[tuple[FilterSpec, Located]] = field(default_factory=list)
     #: Detections of rules that failed their schema: still compiled, so one run shows every problem.
@@ -176,6 +201,8 @@ class Documents:
             if "entities" in data:
                 spec = EntityFile.model_validate(data)
                 self.entities.extend((e, doc, i) for i, e in enumerate(spec.entities))
+            elif "aliases" in data:
+                self.aliases.append((AliasFile.model_validate(data).aliases, doc))
             elif "filter" in data:
                 self.filters.append((FilterFile.model_validate(data).filter, doc))
             elif "detection" in data or "id" in data:

@@ -109,7 +109,8 @@ class DetectionCompiler:
         if not (spec.keywords or refs or spec.regex):
             self._report(doc, loc, f"{owner}: selection {name!r} is empty")
         fields = frozenset(spec.fields) if spec.fields is not None else None
-        return Selection(name, tuple(spec.keywords), frozenset(refs), tuple(spec.regex), fields, spec.min)
+        languages = frozenset(spec.languages) if spec.languages is not None else None
+        return Selection(name, tuple(spec.keywords), frozenset(refs), tuple(spec.regex), fields, spec.min, languages)
 
     def _entity_refs(self, spec: SelectionSpec, doc: Located, loc: Loc, owner: str) -> set[str]:
         """The entities a selection names, directly or through ``entity_types`` and ``affiliations``."""

@@ -1,0 +1,179 @@
+"""Arabic-script text (Arabic, Persian, Sorani Kurdish) folded to one matching form, and its word forms.
+
+The three languages share one script but spell the same letters differently, so phrases and articles are folded
+before they meet (``detection.text`` calls ``fold_arabic`` and ``arabic_words``):
+
+* alef and hamza carriers fold to their base letter (``أ إ آ ٱ`` -> ``ا``, ``ؤ`` -> ``و``, ``ئ`` -> ``ی``),
+  Arabic ``ي``/``ى`` and Persian ``ی`` are one letter, Arabic ``ك`` and Persian ``ک`` too, and the feminine
+  ``ة`` is matched as ``ه`` (as is Persian ``ۀ``, whose ezafe mark says nothing about the word);
+* Sorani's own letters ``ە ێ ۆ ڵ ڕ ڤ`` stay distinct: ``سلێمانی`` (the city) is not ``سلیمانی`` (the general);
+* short vowels (tashkeel), the tatweel and Quranic marks are dropped; Arabic-Indic and Persian digits become ASCII;
+  bidi and zero-width controls are removed, and the zero-width non-joiner (Persian ``حزب‌الله``) is a word break;
+* the definite article and a proclitic before it are not part of the word: ``القاعدة``, ``والقاعدة``,
+  ``بالقاعدة`` and ``للقوات`` are ``قاعده`` and ``قوات`` (only when three letters remain, so ``الله`` stays).
+
+A lone proclitic (``و ف ب ل ک``: ``وصواريخ``, ``لقوات``) cannot be told from a word's first letter without a
+vocabulary, so the matcher detaches it only when what remains is a word of the rule pack (``detach_clitics``).
+
+``~`` after an Arabic-script word stands for it with the common suffixes of the three languages (plural, dual,
+relative adjective, pronoun, Persian plural and ezafe, Sorani definite and plural markers): ``arabic_forms``.
+Prefix inflection (Arabic verb persons, Persian ``می``) is not covered: rules list those forms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = [
+    "ARABIC_LETTERS",
+    "arabic_forms",
+    "arabic_words",
+    "detach_clitics",
+    "fold_arabic",
+    "has_arabic",
+    "joined_forms",
+]
+
+#: Letters of the script that make up words (after folding), as a character-class body.
+ARABIC_LETTERS = "\u0621-\u063a\u0641-\u064a\u066e-\u06d3\u06d5\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f"
+_ANY_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+_PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
+_NON_WORD = re.compile(f"[^a-z0-9|{ARABIC_LETTERS}]+")
+_ARABIC_WORD = re.compile(f"[{ARABIC_LETTERS}]")
+_SORANI_LETTER = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
+
+_DROP = (
+    *range(0x0300, 0x0370),  # Latin combining accents (after NFKD)
+    *range(0x064B, 0x0660),  # tashkeel, and the hamza and madda marks NFKD splits from alef, waw and yeh
+    0x0670,  # superscript alef
+    0x0640,  # tatweel
+    *range(0x06D6, 0x06DD),  # Quranic marks
+    *range(0x06DF, 0x06E5),
+    0x06E7,
+    0x06E8,
+    *range(0x06EA, 0x06EE),
+    0x200B,  # zero-width space, joiner, and the bidi marks and embeddings
+    0x200D,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0x061C,
+    0x2060,
+    0xFEFF,
+    0x00AD,
+)
+_MAP = {
+    "\u0623": "\u0627",  # أ
+    "\u0625": "\u0627",  # إ
+    "\u0622": "\u0627",  # آ
+    "\u0671": "\u0627",  # ٱ
+    "\u0624": "\u0648",  # ؤ -> و
+    "\u0626": "\u06cc",  # ئ -> ی
+    "\u064a": "\u06cc",  # ي -> ی
+    "\u0649": "\u06cc",  # ى -> ی
+    "\u0643": "\u06a9",  # ك -> ک
+    "\u0629": "\u0647",  # ة -> ه
+    "\u06c0": "\u0647",  # ۀ -> ه
+    "\u06be": "\u0647",  # ھ -> ه (Sorani h)
+    "\u06c1": "\u0647",  # ہ
+    "\u200c": " ",  # ZWNJ: a break inside a compound
+    "\u060c": ",",  # ،
+    "\u061b": ";",  # ؛
+    "\u061f": "?",  # ؟
+    "\u06d4": ".",  # ۔
+    "\u066b": ".",  # Arabic decimal separator
+    "\u066c": ",",  # Arabic thousands separator
+    "\u00ab": '"',  # «
+    "\u00bb": '"',  # »
+}
+_TABLE: dict[int, str | None] = {c: None for c in _DROP}
+_TABLE.update({ord(k): v for k, v in _MAP.items()})
+_TABLE.update({0x0660 + i: str(i) for i in range(10)})
+_TABLE.update({0x06F0 + i: str(i) for i in range(10)})
+
+# The article with the proclitics that attach before it, longest first; ``لل`` is ``ل`` + ``ال``.
+_ARTICLES = ("وبال", "فبال", "وکال", "ولل", "فلل", "وال", "فال", "بال", "کال", "لل", "ال")
+_MIN_STEM = 3
+_PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "ک")
+
+# Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
+# one language simply never occurs there).
+_SUFFIXES = {
+    # Arabic: plural, dual, relative adjective, pronouns
+    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "ی", "یه", "یین", "یون", "یات"),
+    # Persian: plural, ezafe and indefinite
+    "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
+    # Sorani: definite, indefinite, plural, ezafe
+    "ckb": ("ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی"),
+}
+_ALL_SUFFIXES = tuple(dict.fromkeys(s for group in _SUFFIXES.values() for s in group))
+# A feminine stem (ending in ة, folded to ه) takes them on its t: ضربة -> ضربات, ضربتين, ضربته.
+_FEMININE = ("ات", "تان", "تین", "ته", "تها", "تهم")
+
+
+def has_arabic(text: str) -> bool:
+    """Whether ``text`` has any character of the Arabic script (letters, digits, marks or presentation forms)."""
+    return _ANY_ARABIC.search(text) is not None
+
+
+def fold_arabic(text: str) -> str:
+    """``text`` with Arabic-script letters folded (see the module docstring) and Latin letters stripped of their
+    accents. Other characters pass through; ``arabic_words`` makes words of the result."""
+    if "\u06c0" in text:
+        text = text.replace("\u06c0", "\u0647")  # before NFKD, which would make it Sorani ە
+    if _PRESENTATION.search(text):
+        text = unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFKD", text).translate(_TABLE)
+
+
+def _strip_article(word: str) -> str:
+    for prefix in _ARTICLES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= _MIN_STEM:
+            return word[len(prefix) :]
+    return word
+
+
+def arabic_words(text: str) -> str:
+    """Folded text as words: lower case, anything but letters, digits and ``|`` a space, articles detached."""
+    words = _NON_WORD.sub(" ", text.lower().replace("'", "").replace("`", "")).split()
+    return " ".join(_strip_article(w) if _ARABIC_WORD.match(w) else w for w in words)
+
+
+def detach_clitics(text: str, vocabulary: frozenset[str]) -> str:
+    """Normalised ``text`` with a proclitic (``و ف ب ل ک`` or two of them) dropped from each Arabic-script word
+    that is not itself in ``vocabulary`` but is once the proclitic is gone: ``وصواریخ`` -> ``صواریخ``."""
+    out = []
+    for word in text.split(" "):
+        if word and word not in vocabulary and _ARABIC_WORD.match(word):
+            for clitic in _PROCLITICS:
+                if word.startswith(clitic) and word[len(clitic) :] in vocabulary:
+                    word = word[len(clitic) :]
+                    break
+        out.append(word)
+    return " ".join(out)
+
+
+def arabic_forms(stem: str, language: str | None = None) -> set[str]:
+    """The forms ``stem~`` stands for: the stem and the stem with each common suffix of ``language`` (``ar``,
+    ``fa``, ``ckb``), or of all three when it is not known (a rule written for the three languages)."""
+    if language is None and _SORANI_LETTER.search(stem):
+        language = "ckb"  # a word with Sorani's own letters takes Sorani's suffixes
+    forms = {stem, *(stem + s for s in _SUFFIXES.get(language or "", _ALL_SUFFIXES))}
+    if language in (None, "ar") and stem.endswith(("ة", "ه")) and len(stem) > 2:
+        forms |= {stem[:-1] + s for s in _FEMININE}
+    return forms
+
+
+def joined_forms(phrase: str) -> tuple[str, ...]:
+    """A normalised phrase and its spellings with two neighbouring Arabic-script words written as one, as Persian
+    and Sorani write compounds apart, with a non-joiner (a break once normalised) or joined: ``حزب الله``,
+    ``حزبالله``."""
+    words = phrase.split(" ")
+    forms = [phrase]
+    for i in range(1, len(words) - 2):
+        left, right = words[i], words[i + 1]
+        if left != "|" and right != "|" and _ARABIC_WORD.match(left) and _ARABIC_WORD.match(right):
+            forms.append(" ".join([*words[:i], left + right, *words[i + 2 :]]))
+    return tuple(forms)
