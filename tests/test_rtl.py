@@ -238,3 +238,16 @@ def test_the_parser_strips_bidi_controls_before_anything_is_stored() -> None:
     ).posts
     assert post.article.title == "عاجل | قصف قاعدة حرير في أربيل"
     assert not BIDI_CONTROLS.search(post.article.summary)
+
+
+def test_telegram_and_apprise_messages_carry_no_bidi_control_and_keep_the_headline_in_its_order() -> None:
+    """The bot formats added for edited messages: Telegram's HTML text and Apprise's title and body."""
+    from monitor.delivery.sinks.apprise_sink import apprise_text
+    from monitor.delivery.sinks.telegram import telegram_text
+
+    text = telegram_text(hostile_rtl_alert())
+    title, body = apprise_text(hostile_rtl_alert())
+    for produced in (text, title, body):
+        assert not BIDI_CONTROLS.search(produced)
+    assert TITLE in text and TITLE[::-1] not in text
+    assert TITLE in title
