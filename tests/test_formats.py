@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from monitor.delivery.sinks.factory import build_sinks
 from monitor.delivery.sinks.formats import FORMATS, render_payload
 from monitor.delivery.sinks.view import AlertView, clip, safe_url
 from monitor.delivery.sinks.webhook import WebhookSink
+from tests.support.payloads import strings
 from tests.support.webhook_receiver import WebhookReceiver
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -33,18 +33,6 @@ INPUTS = ("alert", "escalation")
 def load(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
     return loaded
-
-
-def strings(value: Any) -> Iterator[str]:
-    """Every string anywhere in a JSON value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
 
 
 def huge_alert() -> dict[str, Any]:

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,6 +29,7 @@ from monitor.digests.build import LogEntry, build_digest
 from monitor.digests.render import render_digest
 from monitor.digests.window import Window
 from monitor.parsing.telegram import parse_channel_page
+from tests.support.payloads import strings
 from tests.support.tgchannel import Post as ChannelPost
 from tests.support.tgchannel import page
 
@@ -55,17 +55,6 @@ def hostile_rtl_alert() -> dict[str, Any]:
         article["title"] = "\u202d" + article["title"] + "\u2068"
         article["source"] = article["source"] + "\u202a"
     return alert
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
 
 
 def email_parts(message: EmailMessage) -> tuple[str, str]:
