@@ -103,3 +103,29 @@ async def test_a_clock_step_forward_and_back_neither_freezes_nor_repeats(
             OFFSET[0] = timedelta(0)
     ids = alerts()
     assert len(ids) == 3 == len(set(ids))
+
+
+async def test_a_job_rescheduled_between_the_step_and_its_notice_is_not_moved_again() -> None:
+    """The race behind a frozen feed: after a step forward a poll runs at once and picks its next run by the new
+    clock before the watch has noticed the step; shifting every job then would push that poll a whole step away."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from monitor.service.clockwatch import shift_jobs
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.start(paused=True)
+    try:
+        now = datetime.now(UTC)
+        for step in (timedelta(days=1), -timedelta(days=1, hours=1)):
+            old = scheduler.add_job(print, "date", run_date=now - step + timedelta(seconds=30))
+            new = scheduler.add_job(print, "date", run_date=now + timedelta(seconds=30))
+            digest = scheduler.add_job(print, CronTrigger(hour=7, timezone=UTC))
+            before = digest.next_run_time
+            assert shift_jobs(scheduler, step, now) == 1
+            assert old.next_run_time == now + timedelta(seconds=30)  # the old timeline, moved by the step
+            assert new.next_run_time == now + timedelta(seconds=30)  # already timed by the new clock
+            assert digest.next_run_time == before  # wall-clock times stay
+            scheduler.remove_all_jobs()
+    finally:
+        scheduler.shutdown(wait=False)

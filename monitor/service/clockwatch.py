@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
@@ -29,12 +29,19 @@ log = structlog.get_logger(__name__)
 STEP_S = 2.0
 
 
-def shift_jobs(scheduler: BaseScheduler, step: timedelta) -> int:
-    """Move the next run of every job timed by a delay (polls, interval jobs) by ``step``; the number moved. Cron
-    jobs (digests) are left alone: "at 07:00" means the wall clock's 07:00, stepped or not."""
+def shift_jobs(scheduler: BaseScheduler, step: timedelta, now: datetime) -> int:
+    """Move the next run of every job timed by a delay (polls, interval jobs) before the step by ``step``; the
+    number moved. Cron jobs (digests) are left alone: "at 07:00" means the wall clock's 07:00, stepped or not.
+
+    A job rescheduled in the moment between the step and this call (a poll that ran and chose its next delay) is
+    already timed by the new clock and must not move again: jobs of the old timeline lie about ``step`` away from
+    those of the new one, so a job counts as old when its next run is on the far side of ``now - step / 2``."""
     moved = 0
+    middle = now - step / 2
     for job in scheduler.get_jobs():
-        if job.next_run_time is not None and not isinstance(job.trigger, CronTrigger):
+        if job.next_run_time is None or isinstance(job.trigger, CronTrigger):
+            continue
+        if (job.next_run_time < middle) == (step > timedelta(0)):
             job.modify(next_run_time=job.next_run_time + step)
             moved += 1
     scheduler.wakeup()

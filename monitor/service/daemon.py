@@ -87,7 +87,7 @@ class Daemon:
 
     def _clock_stepped(self, step: timedelta) -> None:
         if self.scheduler is not None and self.scheduler.running:
-            shift_jobs(self.scheduler, step)
+            shift_jobs(self.scheduler, step, self.app.clock.now())
 
     async def _poll(self, feed: FeedConfig) -> None:
         """One poll, then the next one is scheduled after the delay the poll chose (adaptive, see schedule.py)."""
