@@ -11,8 +11,8 @@ import pytest
 from monitor.cli import main
 from monitor.core.errors import RuleError
 from monitor.detection.matcher import Matcher
+from monitor.detection.packcache import load_pack_cached, load_rules_cached
 from monitor.detection.rulefile import load_rules
-from monitor.detection.rulefile.cache import load_rules_cached
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 HEADLINES = [
@@ -92,3 +92,17 @@ def test_scan_uses_the_cache_folder_and_can_turn_it_off(
     monkeypatch.setenv("MONITOR_RULE_CACHE", "off")
     assert main(["scan", "-r", str(pack), str(article)]) == 0
     assert not cache.exists()
+
+
+def test_the_cached_matcher_is_read_back_whole_and_takes_the_threshold_asked(pack: Path, tmp_path: Path) -> None:
+    """The compiled matcher itself is kept (its automaton, regular expressions and presence tests rebuilt on
+    loading), so a cached start skips building it; the threshold is the caller's, not the cached one's."""
+    cache = tmp_path / "cache"
+    first = load_pack_cached([pack], cache, min_severity=3)
+    again = load_pack_cached([pack], cache, min_severity=5)
+    assert again is not first and again.min_severity == 5 and first.min_severity == 3
+    for title, expected in HEADLINES:
+        assert again.match(title).event_type == expected
+        assert again.match(title).alert == (first.match(title).severity >= 5)
+    evidence = {e.phrase for e in again.match(HEADLINES[0][0]).evidence}
+    assert evidence == {e.phrase for e in first.match(HEADLINES[0][0]).evidence}

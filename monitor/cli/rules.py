@@ -37,10 +37,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from monitor.detection.scan import scan
     from monitor.service.offline import load_pack_for_cli
 
-    ruleset, min_severity = load_pack_for_cli(
-        config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir()
-    )
-    scan(args.paths, ruleset, min_severity=args.min_severity or min_severity, out=sys.stdout, evidence=args.evidence)
+    matcher = load_pack_for_cli(config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir())
+    if args.min_severity:
+        matcher = matcher.at_threshold(args.min_severity)
+    scan(args.paths, matcher, out=sys.stdout, evidence=args.evidence)
     return EXIT_OK
 
 
@@ -54,14 +54,16 @@ def _rules_test(args: argparse.Namespace) -> int:
     from monitor.detection.evaluation import run_rule_tests
     from monitor.service.offline import load_pack_for_cli
 
-    ruleset, min_severity = load_pack_for_cli(
-        config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir()
-    )
+    matcher = load_pack_for_cli(config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir())
     ok = run_rule_tests(
-        ruleset, min_severity=min_severity, corpora=args.corpus or [], out=sys.stdout, show_errors=args.show_errors
+        matcher.ruleset,
+        min_severity=matcher.min_severity,
+        corpora=args.corpus or [],
+        out=sys.stdout,
+        show_errors=args.show_errors,
     )
     if args.corpus:
-        _event_scores(args, ruleset)
+        _event_scores(args, matcher.ruleset)
     return EXIT_OK if ok else EXIT_FAILURE
 
 

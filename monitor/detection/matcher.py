@@ -9,6 +9,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -16,10 +17,10 @@ import ahocorasick_rs
 import re2
 
 from monitor.core.models import Article, Evidence, Match
+from monitor.detection.arbitration import Fired, heading, winner
 from monitor.detection.condition import evaluate, presence_test
 from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
-from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
 from monitor.detection.text import inflections, normalize
@@ -30,24 +31,6 @@ TITLE_WEIGHT = 2.0
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _NO_MATCH = Match(rules=(), event_type=None, severity=0, score=0.0, entities=(), evidence=(), alert=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fired:
-    """A rule whose condition held in one article, and what ranks it against the other rules that fired."""
-
-    in_headline: bool  # the headline alone satisfies the condition
-    first_action: int  # minus the offset of the rule's first action in the headline; 0 when not in_headline
-    severity: int
-    score: float
-    order: int  # minus the rule's index, so that on a tie the rule listed first wins
-    rule: Rule
-    hits: dict[str, list[Hit]]  # per selection, the hits that count (fields and ``min`` applied)
-
-    @property
-    def rank(self) -> tuple[bool, int, int, float, int]:
-        """Higher is better: fires on the headline, action first, severity, score, then pack order."""
-        return (self.in_headline, self.first_action, self.severity, self.score, self.order)
 
 
 @dataclass(slots=True)
@@ -67,7 +50,7 @@ class Matcher:
         self.min_severity = min_severity
         self.rules = ruleset.rules
         self._entity_selections: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        self._regex: dict[tuple[int, str], list[re2._Regexp]] = {}
+        self._regex: dict[tuple[int, str], list[re2._Regexp]]
         patterns: dict[str, _Pattern] = {}
 
         def pattern(phrase: str) -> list[_Pattern]:
@@ -87,8 +70,6 @@ class Matcher:
                                 p.keyword_of.append((ri, name))
                 for entity_id in sel.entities:
                     self._entity_selections[entity_id].append((ri, name))
-                if sel.regex:
-                    self._regex[(ri, name)] = [re2.compile(r, _RE2_OPTIONS) for r in sel.regex]
         for entity in ruleset.entities.values():
             for names, ambiguous in ((entity.names, False), (entity.ambiguous, True)):
                 for name in names:
@@ -111,9 +92,37 @@ class Matcher:
         self._latin_entity_selections = {
             e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
         }
-        self._presence = [presence_test(r.condition) for r in self.rules]
-        self._automaton = ahocorasick_rs.AhoCorasick(list(patterns.keys()))
+        self._pattern_keys = list(patterns.keys())
+        self._compile()
         self.phrase_count = len(self._patterns)
+
+    def _compile(self) -> None:
+        """The parts built from the rest that do not pickle: the automaton, the conditions' presence tests, the
+        regular expressions (so a compiled matcher can be kept on disk, ``monitor.detection.packcache``)."""
+        self._regex = {
+            (ri, name): [re2.compile(r, _RE2_OPTIONS) for r in sel.regex]
+            for ri, rule in enumerate(self._all_rules())
+            for name, sel in rule.selections.items()
+            if sel.regex
+        }
+        self._presence = [presence_test(r.condition) for r in self.rules]
+        self._automaton = ahocorasick_rs.AhoCorasick(self._pattern_keys)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        for name in ("_regex", "_presence", "_automaton"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._compile()
+
+    def at_threshold(self, min_severity: int) -> Matcher:
+        """The same compiled pack alerting from ``min_severity``."""
+        other = copy.copy(self)
+        other.min_severity = min_severity
+        return other
 
     def _all_rules(self) -> list[Rule | Filter]:
         return [*self.rules, *self.ruleset.filters]
@@ -198,7 +207,7 @@ class Matcher:
     ) -> Match:
         by_rule, entity_hits = self._selection_hits(text, found, text.text.isascii())
         suppressed = self._suppressed(by_rule, text, lang)
-        fired: list[_Fired] = []
+        fired: list[Fired] = []
         for ri, rule in enumerate(self.rules):
             if ri not in by_rule or rule.id in suppressed or "*" in suppressed:
                 continue
@@ -251,7 +260,7 @@ class Matcher:
         text: ArticleText,
         trace: list[str] | None,
         lang: str | None,
-    ) -> _Fired | None:
+    ) -> Fired | None:
         """The rule at index ``ri`` with its severity, score and headline rank, if its condition holds."""
         if not self._presence[ri](raw.keys()):
             return None
@@ -277,32 +286,32 @@ class Matcher:
                 f"{rule.id}: severity {severity} (level {rule.level}{'; ' if reasons else ''}{reasons})"
                 f"{', fires on the headline' if in_headline else ''}, score {score:g}"
             )
-        return _Fired(in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits)
+        return Fired(in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits)
 
-    def _verdict(self, fired: list[_Fired], entity_hits: dict[str, list[Hit]], text: ArticleText) -> Match:
+    def _verdict(self, fired: list[Fired], entity_hits: dict[str, list[Hit]], text: ArticleText) -> Match:
         """The article's ``Match`` from the rules that fired: experimental ones only shadow, the best names it."""
         live = [f for f in fired if f.rule.status != "experimental"]
         shadow = tuple(f.rule.id for f in fired if f.rule.status == "experimental")
         if not live:
             return self._without_alert(entity_hits, shadow)
         live.sort(key=lambda f: f.rank, reverse=True)
-        winner = _winner(live, _heading(text))
-        best = winner.rule
+        top = winner(live, heading(text))
+        best = top.rule
         evidence = tuple(
             self._evidence(best, name, hit, text)
-            for name, hits in winner.hits.items()
+            for name, hits in top.hits.items()
             if name not in best.negative
             for hit in sorted(hits, key=lambda h: h.start)
         )
         return Match(
             rules=tuple(f.rule.id for f in live),
             event_type=best.event_type,
-            severity=winner.severity,
-            score=round(winner.score + winner.severity, 2),
+            severity=top.severity,
+            score=round(top.score + top.severity, 2),
             entities=_entities(entity_hits, self.ruleset),
             focus=_focus(entity_hits, self.ruleset, text),
             evidence=evidence,
-            alert=winner.severity >= self.min_severity,
+            alert=top.severity >= self.min_severity,
             shadow_rules=shadow,
         )
 
@@ -355,30 +364,6 @@ def _name_entity(p: _Pattern, entity_id: str, ambiguous: bool) -> None:
         p.fallback = entity_id
     elif not p.ambiguous and ambiguous and p.entity != entity_id:
         p.entity, p.ambiguous, p.fallback = entity_id, True, p.entity
-
-
-def _winner(live: list[_Fired], heading: Direction | None) -> _Fired:
-    """The best ranked rule names the story, unless another rule the headline satisfies supersedes it, or the
-    story runs the other way: when the headline (else the lead) has the US side acting, or acted on, the best
-    ranked rule of that direction names it, whichever verb each rule matched."""
-    winner = live[0]
-    if winner.in_headline:
-        for f in live[1:]:
-            if f.in_headline and winner.rule.id in f.rule.supersedes:
-                winner = f
-                break
-    if heading is not None and winner.rule.direction not in (None, heading.value):
-        for f in live:
-            if f.rule.direction == heading.value:
-                return f
-    return winner
-
-
-def _heading(text: ArticleText) -> Direction | None:
-    """Who acts on whom in the headline. (Not the lead: leads give the background, "after an attack on US forces
-    last week", before or after the news, so their first cue says less than the headline's.)"""
-    title = text.text[: text.starts[1]]
-    return direction(f" {title.strip(' |')} ")
 
 
 def _focus(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:

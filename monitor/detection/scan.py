@@ -8,7 +8,6 @@ from typing import Any, TextIO
 
 from monitor.core.models import Article, Match
 from monitor.detection.matcher import Matcher
-from monitor.detection.rulefile import RuleSet
 from monitor.parsing.files import read_articles
 
 __all__ = ["scan", "scan_record"]
@@ -43,9 +42,8 @@ def scan_record(article: Article, match: Match, *, evidence: bool = False) -> di
     return record
 
 
-def scan(paths: list[Path], ruleset: RuleSet, *, min_severity: int, out: TextIO, evidence: bool = False) -> int:
-    """Write one line per article; returns how many articles were read."""
-    matcher = Matcher(ruleset, min_severity=min_severity)
+def scan(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
+    """Write one line per article, classified by ``matcher`` at its threshold; returns how many were read."""
     count = 0
     write = out.write
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode

@@ -12,16 +12,17 @@ from pathlib import Path
 
 from monitor.config import Config, load_config
 from monitor.core.errors import ConfigError
-from monitor.detection.rulefile import RuleSet
-from monitor.detection.rulefile.cache import load_rules_cached
+from monitor.detection.matcher import Matcher
+from monitor.detection.packcache import load_pack_cached
 
 __all__ = ["load_pack_for_cli"]
 
 
 def load_pack_for_cli(
     path: Path, env: Mapping[str, str], rules: list[Path] | None, *, cache_dir: Path | None = None
-) -> tuple[RuleSet, int]:
-    """The rule pack and alert threshold: ``-r`` paths win, and the config is optional when they are given.
+) -> Matcher:
+    """The compiled rule pack, alerting from the config's threshold: ``-r`` paths win, and the config is optional
+    when they are given.
     ``cache_dir``: where compiled packs are kept between runs (``None``: compile every time)."""
     config: Config | None = None
     if not rules or path.exists():
@@ -31,4 +32,4 @@ def load_pack_for_cli(
             if not rules:
                 raise
     paths = rules or (config.rules if config else [Path("rules")])
-    return load_rules_cached(paths, cache_dir), config.alerts.min_severity if config else 3
+    return load_pack_cached(paths, cache_dir, min_severity=config.alerts.min_severity if config else 3)

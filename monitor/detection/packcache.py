@@ -1,12 +1,12 @@
-"""A compiled rule pack kept on disk between runs, so offline commands (``scan``, ``rules test``) start in
-milliseconds instead of re-reading and re-compiling the YAML every time.
+"""A compiled rule pack (its ``Matcher``, the ``RuleSet`` inside) kept on disk between runs, so offline commands
+(``scan``, ``rules test``) start in milliseconds instead of re-reading the YAML and rebuilding the matcher.
 
 The cache file is named by a SHA-256 over everything that decides the compiled pack: each rule file's path and
-bytes, the bytes of the code that reads and compiles rules (this package, the text normaliser and the YAML
-reader) and the Python version. Change any of them and the name changes, so a stale pack is never loaded; old
-files are simply never read again. A pack that fails to validate is never cached: errors keep their
-``path:line`` because they always come from the real loader. The cache is the user's own (``$XDG_CACHE_HOME``
-or ``~/.cache``), written atomically; a file that cannot be read or written is ignored, never an error.
+bytes, the bytes of the detection code (which reads, compiles and matches rules) and of the YAML reader, and the
+Python version. Change any of them and the name changes, so a stale pack is never loaded; old files are simply
+never read again. A pack that fails to validate is never cached: errors keep their ``path:line`` because they
+always come from the real loader. The cache is the user's own (``$XDG_CACHE_HOME`` or ``~/.cache``), written
+atomically; a file that cannot be read or written is ignored, never an error.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile.load import load_rules, rule_files
 from monitor.detection.rulefile.model import RuleSet
 
-__all__ = ["cache_key", "load_rules_cached"]
+__all__ = ["cache_key", "load_pack_cached", "load_rules_cached"]
 
-_PACKAGE = Path(__file__).resolve().parents[2]
+_PACKAGE = Path(__file__).resolve().parents[1]
 #: The code whose behaviour the compiled pack depends on.
-_COMPILER_SOURCES = ("detection/rulefile", "detection/text.py", "detection/condition.py", "config/yamlsrc.py")
-_FORMAT = b"rule-pack-cache 1"
+_COMPILER_SOURCES = ("detection", "config/yamlsrc.py")
+_FORMAT = b"rule-pack-cache 2"
 
 
 def _compiler_files() -> list[Path]:
@@ -51,25 +52,31 @@ def cache_key(files: Iterable[Path]) -> str:
 
 def load_rules_cached(paths: Iterable[Path], cache_dir: Path | None) -> RuleSet:
     """``load_rules``, through the cache in ``cache_dir`` (``None``: no cache)."""
+    return load_pack_cached(paths, cache_dir).ruleset
+
+
+def load_pack_cached(paths: Iterable[Path], cache_dir: Path | None, *, min_severity: int = 3) -> Matcher:
+    """The compiled pack of the rule files under ``paths``, through the cache in ``cache_dir`` (``None``: no
+    cache), alerting from ``min_severity``."""
     paths = list(paths)
     if cache_dir is None:
-        return load_rules(paths)
+        return Matcher(load_rules(paths), min_severity=min_severity)
     files, problems = rule_files(paths)
     if problems:
-        return load_rules(paths)  # the loader reports them with their paths
+        load_rules(paths)  # the loader reports them with their paths
     try:
         target = cache_dir / f"rules-{cache_key(files)}.pickle"
     except OSError:
-        return load_rules(paths)
+        return Matcher(load_rules(paths), min_severity=min_severity)
     cached = _read(target)
     if cached is not None:
-        return cached
-    ruleset = load_rules(paths)
-    _write(target, ruleset)
-    return ruleset
+        return cached.at_threshold(min_severity)
+    matcher = Matcher(load_rules(paths), min_severity=min_severity)
+    _write(target, matcher)
+    return matcher
 
 
-def _read(target: Path) -> RuleSet | None:
+def _read(target: Path) -> Matcher | None:
     try:
         with target.open("rb") as handle:
             value = pickle.load(handle)
@@ -77,16 +84,16 @@ def _read(target: Path) -> RuleSet | None:
         return None
     except Exception:  # a truncated or foreign file: ignore it, the loader rebuilds it
         return None
-    return value if isinstance(value, RuleSet) else None
+    return value if isinstance(value, Matcher) else None
 
 
-def _write(target: Path, ruleset: RuleSet) -> None:
+def _write(target: Path, matcher: Matcher) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".rules-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump(ruleset, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(matcher, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
