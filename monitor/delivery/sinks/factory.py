@@ -152,11 +152,16 @@ def _routed(sink: Sink, entry: Any) -> Sink:
 # -- the built-in sinks ------------------------------------------------------------------------------------
 
 
-def _webhook(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
+def _check_target(url: str, context: SinkContext, key: str) -> None:
+    """The private-network guard on a sink's URL, its refusal reported at the config ``key``."""
     try:
-        check_url(entry.url, context.allow_private_networks)
+        check_url(url, context.allow_private_networks)
     except FetchError as exc:  # its reason names the host only, never the (secret) path
-        raise SinkSetupError(exc.reason, key="url") from exc
+        raise SinkSetupError(exc.reason, key=key) from exc
+
+
+def _webhook(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
+    _check_target(entry.url, context, "url")
     try:
         return WebhookSink(
             context.name,
@@ -199,10 +204,7 @@ def _email(entry: cfg.EmailSink, context: SinkContext) -> Sink:
 def _discord(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
     if entry.secret is not None:
         raise SinkSetupError("discord webhooks cannot verify signatures; remove the secret", key="secret")
-    try:
-        check_url(entry.url, context.allow_private_networks)
-    except FetchError as exc:
-        raise SinkSetupError(exc.reason, key="url") from exc
+    _check_target(entry.url, context, "url")
     return DiscordSink(
         context.name,
         entry.url,
@@ -215,10 +217,7 @@ def _discord(entry: cfg.WebhookSink, context: SinkContext) -> Sink:
 
 
 def _slack(entry: cfg.SlackSink, context: SinkContext) -> Sink:
-    try:
-        check_url(entry.api_url, context.allow_private_networks)
-    except FetchError as exc:
-        raise SinkSetupError(exc.reason, key="api_url") from exc
+    _check_target(entry.api_url, context, "api_url")
     return SlackBotSink(
         context.name,
         entry.token,
@@ -233,10 +232,7 @@ def _slack(entry: cfg.SlackSink, context: SinkContext) -> Sink:
 
 
 def _telegram(entry: cfg.TelegramSink, context: SinkContext) -> Sink:
-    try:
-        check_url(entry.api_url, context.allow_private_networks)
-    except FetchError as exc:
-        raise SinkSetupError(exc.reason, key="api_url") from exc
+    _check_target(entry.api_url, context, "api_url")
     return TelegramSink(
         context.name,
         entry.token,
