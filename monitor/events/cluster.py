@@ -26,43 +26,18 @@ from monitor.events.facts import (
     revised_status,
     status_change,
 )
-from monitor.events.joining import (
-    CLOSE_IN_TIME,
-    CLOSENESS,
-    EARLY_SLACK,
-    FAMILIES,
-    FOLLOW_UP_REACH,
-    RELATED,
-    RELATED_MARGIN,
-    event_time,
-    family_of,
-    join_score,
-    joinable_families,
-    salient_entities,
-)
+from monitor.events.joining import family_of
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
-    "CLOSENESS",
-    "CLOSE_IN_TIME",
-    "EARLY_SLACK",
-    "FAMILIES",
-    "FOLLOW_UP_REACH",
-    "RELATED",
-    "RELATED_MARGIN",
     "EventPolicy",
     "EventState",
     "Source",
     "add_article",
     "casualty_count",
-    "event_time",
-    "family_of",
     "is_follow_up",
-    "join_score",
-    "joinable_families",
     "new_event",
     "official_confirmation",
-    "salient_entities",
 ]
 
 WIRE_COPY_SIMILARITY = 0.6

@@ -26,23 +26,19 @@ from monitor.detection.language import article_language
 from monitor.detection.matcher import Matcher
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
-from monitor.events.cluster import (
+from monitor.events.cluster import EventPolicy, EventState, add_article, is_follow_up, new_event
+from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
+from monitor.events.joining import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
     FOLLOW_UP_REACH,
     RELATED_MARGIN,
-    EventPolicy,
-    EventState,
-    add_article,
     event_time,
     family_of,
-    is_follow_up,
     join_score,
     joinable_families,
-    new_event,
     salient_entities,
 )
-from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.similarity import band_keys, minhash, shingles
 from monitor.storage.dashboard import DashboardStore
 from monitor.storage.events import EventStore

@@ -169,7 +169,7 @@ class EventStore:
     ) -> tuple[str | None, list[EventState]]:
         """(the event an exact copy belongs to, if any; events sharing a band key, events naming a salient entity
         that began within ``reach`` of the event time ``around``, and the families' events with a report within
-        ``close`` of it). Times are event times (see ``monitor.events.cluster.event_time``), not reading times."""
+        ``close`` of it). Times are event times (see ``monitor.events.joining.event_time``), not reading times."""
         low, high = (around - reach).timestamp(), (around + reach).timestamp()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:

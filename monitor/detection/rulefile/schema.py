@@ -56,7 +56,7 @@ class EntitySpec(_Strict):
     ambiguous: list[str] = Field(default_factory=list)
     context: list[str] = Field(default_factory=list)
     #: The places this one lies in (a base in its province or city): reports naming either may be about one
-    #: happening, so events compare them as shared (``monitor.events.cluster.salient_entities``).
+    #: happening, so events compare them as shared (``monitor.events.joining.salient_entities``).
     within: list[str] = Field(default_factory=list)
 
 
