@@ -62,8 +62,8 @@ def load_pack_cached(paths: Iterable[Path], cache_dir: Path | None, *, min_sever
     if cache_dir is None:
         return Matcher(load_rules(paths), min_severity=min_severity)
     files, problems = rule_files(paths)
-    if problems:
-        load_rules(paths)  # the loader reports them with their paths
+    if problems:  # missing paths: the loader raises, naming them
+        return Matcher(load_rules(paths), min_severity=min_severity)
     try:
         target = cache_dir / f"rules-{cache_key(files)}.pickle"
     except OSError:
