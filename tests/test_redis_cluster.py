@@ -25,7 +25,14 @@ from monitor.storage.topology import primary_address
 from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
 from tests.support.redis_cluster import Cluster, redis_cluster
-from tests.support.redis_cluster_stream import EVENTS, SECRET, ArticleStream, ReadyWatch, write_config
+from tests.support.redis_cluster_stream import (
+    EVENTS,
+    SECRET,
+    ArticleStream,
+    ReadyWatch,
+    events_by_article,
+    write_config,
+)
 from tests.support.webhook_receiver import WebhookReceiver
 
 __all__ = ["redis_cluster"]  # the session fixture, used below
@@ -83,10 +90,7 @@ async def test_stream_through_a_slot_migration_and_a_failover(redis_cluster: Clu
             assert redis_cluster.owner(SLOT) is promoted
             stream.reveal(STEPS, of=STEPS)
             await watch.until(200, after=time.monotonic(), timeout_s=30)
-            for _ in range(300):
-                if stream.events_alerted(rx.alerts) == EVENTS:
-                    break
-                await asyncio.sleep(0.2)
+            await stream.until_all_alerted(rx.alerts)
         finally:
             if watch is not None:
                 await watch.stop()
@@ -96,10 +100,7 @@ async def test_stream_through_a_slot_migration_and_a_failover(redis_cluster: Clu
     assert "Traceback" not in text, [line for line in text.splitlines() if "Traceback" in line][:2]
     assert stream.events_alerted(rx.alerts) == EVENTS
     # No article went out under two events: a claim lost in the failover would have made a second one.
-    events_of: dict[str, set[str]] = {}
-    for alert in rx.alerts:
-        for article in alert.get("articles", []):
-            events_of.setdefault(article["url"], set()).add(alert["event_id"])
+    events_of = events_by_article(rx.alerts)
     assert all(len(ids) == 1 for ids in events_of.values()), events_of
     assert not stream.negatives() & set(events_of)
     print(

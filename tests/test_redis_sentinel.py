@@ -6,7 +6,6 @@ names the new node, and the daemon exits cleanly on SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -25,7 +24,14 @@ from monitor.storage.topology import primary_address
 from tests.support.daemons import start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
 from tests.support.redis_cluster_servers import wait_until
-from tests.support.redis_cluster_stream import EVENTS, SECRET, ArticleStream, ReadyWatch, write_config
+from tests.support.redis_cluster_stream import (
+    EVENTS,
+    SECRET,
+    ArticleStream,
+    ReadyWatch,
+    events_by_article,
+    write_config,
+)
 from tests.support.redis_sentinel import SERVICE, SentinelGroup, redis_sentinel
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -79,10 +85,7 @@ async def test_stream_through_a_primary_killed_mid_stream(redis_sentinel: Sentin
             down = await watch.until(503, after=killed, timeout_s=20)
             up = await watch.until(200, after=down, timeout_s=40)
             stream.reveal(STEPS, of=STEPS)
-            for _ in range(300):
-                if stream.events_alerted(rx.alerts) == EVENTS:
-                    break
-                await asyncio.sleep(0.2)
+            await stream.until_all_alerted(rx.alerts)
             gauge = await _primary_gauge(port)
         finally:
             if watch is not None:
@@ -92,10 +95,7 @@ async def test_stream_through_a_primary_killed_mid_stream(redis_sentinel: Sentin
     assert code == 0, text[-3000:]
     assert "Traceback" not in text, [line for line in text.splitlines() if "Traceback" in line][:2]
     assert stream.events_alerted(rx.alerts) == EVENTS
-    events_of: dict[str, set[str]] = {}
-    for alert in rx.alerts:
-        for article in alert.get("articles", []):
-            events_of.setdefault(article["url"], set()).add(alert["event_id"])
+    events_of = events_by_article(rx.alerts)
     assert all(len(ids) == 1 for ids in events_of.values()), events_of
     new = redis_sentinel.primary()
     assert new is not old

@@ -23,7 +23,7 @@ import aiohttp
 
 from tests.support.feedserver import FeedServer
 
-__all__ = ["EVENTS", "ArticleStream", "ReadyWatch", "write_config"]
+__all__ = ["EVENTS", "ArticleStream", "ReadyWatch", "events_by_article", "write_config"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVSET = ROOT / "tests" / "data" / "devset2"
@@ -89,6 +89,23 @@ class ArticleStream:
 
     def negatives(self) -> set[str]:
         return {r["url"] for r in self.rows if not r["label"]}
+
+    async def until_all_alerted(self, alerts: list[dict[str, Any]], timeout_s: float = 60) -> None:
+        """Wait (at most ``timeout_s``) until every real event has an alert among ``alerts``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.events_alerted(alerts) == EVENTS:
+                return
+            await asyncio.sleep(0.2)
+
+
+def events_by_article(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """For each article URL, the events whose alerts carried it (one each, unless a lost claim made a second)."""
+    events_of: dict[str, set[str]] = {}
+    for alert in alerts:
+        for article in alert.get("articles", []):
+            events_of.setdefault(article["url"], set()).add(alert["event_id"])
+    return events_of
 
 
 def write_config(path: Path, feeds: FeedServer, hook_url: str, redis: dict[str, Any]) -> Path:
