@@ -142,7 +142,7 @@ class Processor:
                 counts["too_old"] += 1
                 continue
             article = replace(article, language=article_language(article))  # told from the text when in Arabic script
-            match = self.matcher.match_article(article)
+            match = self.matcher.match(article.title, article.summary, article.content, lang=article.language)
             if match.shadow_rules:
                 log.info("shadow_rule_matched", feed=article.feed, article=article.id, rules=list(match.shadow_rules))
                 async with self.dashboard.safely("shadow hits"):
