@@ -278,3 +278,43 @@ async def test_clustering_lock_queues_this_process_and_still_excludes_other_repl
     assert await lock_attempts() - before == 40
     await asyncio.gather(*(hold(store if i % 2 else other, f"mixed-{i}") for i in range(10)))
     assert overlaps == 0
+
+
+async def test_report_typed_another_way_joins_the_event_of_its_base(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Missiles on a base are Iran's retaliation in one headline and a plain attack in the next: the event owns
+    the type, so the second report joins it when it is about the same base and comes within hours; a report about
+    another base the same night is its own event."""
+    first = await processor.process(
+        [
+            article(
+                "i1",
+                "Iran fires ballistic missiles at Ain al-Asad air base hosting US troops",
+                "The Revolutionary Guards said the strike on the base in Anbar was revenge for the killing of their "
+                "commander.",
+            )
+        ]
+    )
+    clock.advance(hours=2)
+    attack = article(
+        "i2",
+        "Missiles slam into Ain al-Asad base in western Iraq where US forces are stationed",
+        "Sirens sounded at the base in Anbar province and troops took to bunkers, a coalition official said.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    elsewhere = article(
+        "i3",
+        "Rockets hit Harir base hosting US troops north of Erbil",
+        "Two rockets landed inside the base used by US forces, Kurdish security officials said.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(attack).event_type == "attack_on_us_forces_in_iraq"
+    later = await processor.process([attack, elsewhere])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:i2"] == placed["u:i1"]
+    assert placed["u:i3"] != placed["u:i1"]
+    alerts = await events_of(redis)
+    assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:i1"]] == "iran_retaliation_or_threat"

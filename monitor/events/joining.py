@@ -8,7 +8,7 @@ and their salient entities and text agree enough (``join_score``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,8 @@ __all__ = [
     "GENERIC_TYPES",
     "RELATED",
     "RELATED_MARGIN",
+    "best_event",
+    "crosses_to",
     "event_time",
     "family_of",
     "join_score",
@@ -55,6 +57,10 @@ RELATED = {
 RELATED_MARGIN = 1.0
 #: Entity types too general to tell two events apart (every story names the US and Iraq).
 GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
+#: What joining an event of an unrelated family must clear beyond the join threshold (see ``crosses_to``).
+CROSS_MARGIN = 2.0
+#: Kinds of entity that anchor a report to one happening whatever it is typed: a named base or person.
+ANCHOR_KINDS = frozenset({"base"})
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
@@ -170,3 +176,68 @@ def join_score(
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
+
+
+def crosses_to(
+    event: EventState, *, family: str, focus: frozenset[str], at: datetime, types: Mapping[str, str]
+) -> bool:
+    """Whether an article of ``family`` may join ``event`` of a related family (``RELATED``) that its rules did
+    not fire for.
+
+    One happening is often typed two ways by the reports about it: missiles on a base read as an attack in one
+    headline and as Iran's retaliation in the next. The event owns the type, so such a report may join it when what
+    its headline and lead are about (``focus``) names the base the event is about, and it came while the event was
+    being reported (within the closeness of the event's family). A person is no anchor: a vote or a threat "after
+    the killing of X" is an event of its own."""
+    if event.family not in RELATED.get(family, ()):
+        return False
+    shared = focus & set(event.focus or event.salient)
+    if not any(types.get(e) in ANCHOR_KINDS for e in shared):
+        return False
+    first, last = event.span
+    return abs(at - min(max(at, first), last)) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
+
+
+def best_event(
+    candidates: Iterable[EventState],
+    *,
+    copy_of: str | None,
+    families: Sequence[str],
+    named: tuple[frozenset[str], frozenset[str]],
+    signature: np.ndarray,
+    at: datetime,
+    types: Mapping[str, str],
+    policy: EventPolicy,
+    follow_up: bool = False,
+) -> EventState | None:
+    """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), of a
+    related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``), or of another family that
+    ``crosses_to`` allows (by ``CROSS_MARGIN``). ``named``: the article's salient and focus entities."""
+    salient, focus = named
+    scored = []
+    for event in candidates:
+        if event.family in families:
+            if event.id == copy_of:
+                return event  # an exact copy of an article already in this event
+            margin = 0.0 if event.family == families[0] else RELATED_MARGIN
+        elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types):
+            margin = CROSS_MARGIN
+        else:
+            continue
+        score = join_score(
+            event,
+            family=event.family,
+            salient=salient,
+            focus=focus,
+            follow_up=follow_up,
+            signature=signature,
+            at=at,
+            types=types,
+            policy=policy,
+        )
+        if score >= policy.join_threshold + margin:
+            scored.append((score, event.first_seen, event))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    return scored[0][2]

@@ -32,10 +32,9 @@ from monitor.events.joining import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
     FOLLOW_UP_REACH,
-    RELATED_MARGIN,
+    best_event,
     event_time,
     family_of,
-    join_score,
     joinable_families,
     salient_entities,
 )
@@ -216,39 +215,54 @@ class Processor:
 
     async def _cluster(self, article: Article, match: Match, *, silent: bool = False) -> _Outcome:
         assert match.event_type is not None
+        families = joinable_families(match.event_type, (self._rule_types.get(r, "") for r in match.rules))
+        locked = tuple(families)
+        while True:
+            outcome = await self._cluster_locked(article, match, families, locked, silent)
+            if isinstance(outcome, _Outcome):
+                return outcome
+            locked = (*locked, outcome)  # the article joins an event of a family not locked yet: lock it, again
+
+    async def _cluster_locked(
+        self, article: Article, match: Match, families: Sequence[str], locked: Sequence[str], silent: bool
+    ) -> _Outcome | str:
+        """Place the article holding the clustering locks of ``locked``; or, when it would join an event of a
+        family not among them, that family (the caller takes its lock too and places the article again)."""
         now = self.clock.now()
         at = event_time(article, now, self.max_age)
-        families = joinable_families(match.event_type, (self._rule_types.get(r, "") for r in match.rules))
         text = f"{article.title}\n{article.summary}\n{article.content}"
         signature = minhash(shingles(text))
         bands = band_keys(signature)
-        salient = salient_entities(match.entities, self._types, self._within)
-        focus = salient_entities(match.focus, self._types, self._within)
+        named = (
+            salient_entities(match.entities, self._types, self._within),
+            salient_entities(match.focus, self._types, self._within),
+        )
         digest = fingerprint(article)
         async with contextlib.AsyncExitStack() as locks:
-            for name in sorted(families):  # one order everywhere: two polls never wait on each other's locks
+            for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
             copy_of, candidates = await self.events.candidates(
                 fingerprint=digest,
                 bands=bands,
-                salient=sorted(salient),
+                salient=sorted(named[0]),
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + FOLLOW_UP_REACH,
                 families=families,
                 close=CLOSE_IN_TIME,
             )
-            best = self._best(
-                candidates, copy_of, families, (salient, focus), signature, at, is_follow_up(article.title)
-            )
-            event, reasons, alert, kind = await self._placement(
-                best, article, match, (salient, focus), signature, now, at, silent
-            )
+            best = best_event(
+                candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
+                types=self._types, policy=self.event_policy, follow_up=is_follow_up(article.title),
+            )  # fmt: skip
+            if best is not None and best.family not in locked:
+                return best.family
+            event, reasons, alert, kind = await self._placement(best, article, match, named, signature, now, at, silent)
             committed = await self.events.commit(
                 article_id=article.id,
                 fingerprint=digest,
                 event=event,
                 bands=bands,
-                salient=sorted(salient),
+                salient=sorted(named[0]),
                 alert=alert,
                 now=now,
                 generation=self.generation.token if self.generation is not None else None,
@@ -288,43 +302,6 @@ class Processor:
             return event, reasons, None, "revised" if reasons else "joined"
         alert = event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
         return event, reasons, alert, "revised"
-
-    def _best(
-        self,
-        candidates: Sequence[EventState],
-        copy_of: str | None,
-        families: Sequence[str],
-        named: tuple[frozenset[str], frozenset[str]],
-        signature: np.ndarray,
-        at: datetime,
-        follow_up: bool = False,
-    ) -> EventState | None:
-        """The event the article joins, if any: the best-scoring candidate of its own family, or of a related one
-        (``families[1:]``) by a margin."""
-        scored = []
-        for event in candidates:
-            if event.family not in families:
-                continue
-            if event.id == copy_of:
-                return event  # an exact copy of an article already in this event
-            score = join_score(
-                event,
-                family=event.family,
-                salient=named[0],
-                focus=named[1],
-                follow_up=follow_up,
-                signature=signature,
-                at=at,
-                types=self._types,
-                policy=self.event_policy,
-            )
-            needed = self.event_policy.join_threshold + (0.0 if event.family == families[0] else RELATED_MARGIN)
-            if score >= needed:
-                scored.append((score, event.first_seen, event))
-        if not scored:
-            return None
-        scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-        return scored[0][2]
 
     def _new_id(self, article: Article) -> str:
         return "ev_" + hashlib.sha1(article.id.encode(), usedforsecurity=False).hexdigest()[:20]
