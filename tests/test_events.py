@@ -318,3 +318,13 @@ async def test_report_typed_another_way_joins_the_event_of_its_base(
     assert placed["u:i3"] != placed["u:i1"]
     alerts = await events_of(redis)
     assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:i1"]] == "iran_retaliation_or_threat"
+
+
+def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
+    from monitor.events.facts import is_follow_up
+
+    assert is_follow_up("Brain injury count from the missile strike on the base climbs to 109")
+    assert is_follow_up("Pentagon now says 11 troops were hurt, contrary to earlier accounts")
+    assert is_follow_up("Troops diagnosed with concussions weeks after the barrage")
+    assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
+    assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")

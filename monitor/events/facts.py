@@ -187,7 +187,8 @@ def reports_earlier(title: str) -> bool:
 #: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
-    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnosed)\b",
+    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
+    r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?)\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
