@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -328,3 +328,38 @@ def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     assert is_follow_up("Troops diagnosed with concussions weeks after the barrage")
     assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
     assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")
+
+
+async def test_two_men_killed_in_one_strike_are_one_event(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Reports of one strike lead with either of the men it killed; each names the other further down. A strike
+    that killed someone else, named nowhere in the event, stays apart."""
+    lead = article(
+        "m1",
+        "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani",
+        "The Pentagon said the president ordered the strike on his convoy as it left the airport.",
+    )
+    lead = replace(lead, content="Iraqi officials said Abu Mahdi al-Muhandis was in the second car and died too.")
+    first = await processor.process([lead])
+    clock.advance(hours=1)
+    other_lead = article(
+        "m2",
+        "PMF deputy chief Abu Mahdi al-Muhandis among dead in US strike in Baghdad",
+        "The Popular Mobilization Forces said their deputy commander died when the convoy was hit.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    other_lead = replace(other_lead, content="The Quds Force commander Qassem Soleimani was killed in the same strike.")
+    later = await processor.process([other_lead])
+    assert later.placed[0][1] == first.placed[0][1]
+    clock.advance(hours=2)
+    unrelated = article(
+        "m3",
+        "US drone strike in Baghdad kills Nujaba commander Abu Taqwa",
+        "The strike hit a car near a militia headquarters in eastern Baghdad, Iraqi security officials said.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    apart = await processor.process([unrelated])
+    assert apart.placed and apart.placed[0][1] != first.placed[0][1]

@@ -102,3 +102,44 @@ def test_shipped_pack_on_archive_style_probes(shipped: Matcher) -> None:
     scores = score_corpus(DATA / "devset2" / "probes_headlines.jsonl", shipped)
     precision, recall, _ = scores.overall
     assert precision == 1.0 and recall >= 0.9 and scores.type_accuracy >= 0.9, scores.errors
+
+
+def test_rockets_into_the_green_zone_are_aimed_at_the_embassy(shipped: Matcher) -> None:
+    hit = shipped.match("Three Katyusha rockets land in Baghdad's International Zone, no losses - security source")
+    assert hit.alert and hit.event_type == "us_embassy_or_diplomatic_incident"
+    clashes = shipped.match(
+        "Rockets fall in the Green Zone as gunmen fight security forces",
+        "Sadrist fighters and government units clashed overnight after the cleric quit politics.",
+    )
+    assert not clashes.alert
+
+
+def test_named_bases_without_the_word_us(shipped: Matcher) -> None:
+    assert shipped.match("K1 military base hosting coalition forces hit by mortar round").alert
+    assert shipped.match("Two rockets hit Besmaya base south of Baghdad, military says").event_type == (
+        "attack_on_us_forces_in_iraq"
+    )
+
+
+def test_an_analysis_headline_does_not_alert_on_its_background(shipped: Matcher) -> None:
+    background = (
+        "Kataib Hezbollah fired rockets at Ain al-Asad air base hosting US troops in January, and US strikes on "
+        "its sites in Iraq followed."
+    )
+    assert not shipped.match("How Iraq's armed factions built up their arsenal", background).alert
+    assert shipped.match("US raids on Kataib Hezbollah test Baghdad's balancing act", background).alert
+
+
+def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
+    from monitor.detection.roles import Direction, direction
+    from monitor.detection.text import normalize
+
+    assert direction(normalize("AC-130 gunship hits militia fighters after missile attack on Al Asad")) == (
+        Direction.US_ACTS
+    )
+    assert direction(normalize("Militia drone hit U.S. barracks in Iraq but failed to explode")) == (
+        Direction.US_TARGETED
+    )
+    assert direction(normalize("Rockets strike camp housing American trainers north of Baghdad")) == (
+        Direction.US_TARGETED
+    )

@@ -29,19 +29,23 @@ class Direction(Enum):
 
 
 # Words that name the US side as an actor.
-_US = r"(?:usa|american|americans|america|washington|pentagon|centcom|coalition|biden|trump|white house)"
+_US = (
+    r"(?:usa|american|americans|america|washington|pentagon|centcom|coalition|biden|trump|white house|"
+    # aircraft only the US side flies over Iraq: "ac-130 gunship hits militia fighters"
+    r"ac 130s?|mq 9s?|f 15es?|b 1bs?|a 10s?)"
+)
 # Nouns of the US side that are what gets hit: people, places, convoys.
 _TARGET = (
     r"(?:troops?|forces?|soldiers?|service ?members?|servicemen|personnel|contractors?|bases?|air ?bases?|"
     r"embassy|embassies|consulate|compound|convoys?|diplomats?|citizens|staff|advisers?|advisors?|marines?|"
     r"military (?:base|bases|personnel|facility|facilities)|facility|facilities|outpost|mission|interests|targets|"
-    r"occupation|occupiers|occupying forces)"
+    r"occupation|occupiers|occupying forces|barracks|quarters|headquarters|trainers?|camps?)"
 )
 # A US-side target phrase: "usa troops", "american air base", "coalition convoy", "the usa embassy".
 _US_TARGET = rf"(?:{_US}(?: \w+){{0,2}} {_TARGET}|americans)"
 # A base named as hosting the US side: "base hosting usa troops", "bases housing american forces".
 _HOSTS = r"(?:hosting|housing|used by|with|that hosts?|where|packed with|home to)"
-_HOSTING = rf"(?:bases?|air ?bases?|facility|compound) {_HOSTS} (?:\w+ ){{0,2}}{_US}"
+_HOSTING = rf"(?:bases?|air ?bases?|facility|compound|barracks|camps?) {_HOSTS} (?:\w+ ){{0,2}}{_US}"
 _HARMED = (
     r"(?:wounded|injured|killed|hurt|dead|die|dies|died|hit|targeted|attacked|struck|shelled|under fire|"
     r"come under|came under|comes under|suffer|suffered|suffers|treated for|evacuated for)"

@@ -163,7 +163,10 @@ def join_score(
     for kind in VETOES.get(family, ()):
         mine = {e for e in about if types.get(e) == kind}
         theirs = {e for e in theirs_about if types.get(e) == kind}
-        if mine and theirs and not mine & theirs:
+        # Two people, unless each report names the other's elsewhere in its text: two men killed in one strike,
+        # one report leading with each. (Bases named further down are often earlier attacks' targets.)
+        named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient)
+        if mine and theirs and not mine & theirs and not named_elsewhere:
             return 0.0
     if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
