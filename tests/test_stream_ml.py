@@ -36,7 +36,7 @@ def _rows(pattern: str) -> list[dict[str, Any]]:
 
 def _slice() -> list[dict[str, Any]]:
     multilingual = _rows("devset_ml/*.jsonl")
-    english = _rows("devset2/articles_*.jsonl")
+    english = _rows("devset2/articles_[a-h].jsonl")  # the slices the test was written with: later ones add reports
     positives = [r for r in multilingual + english if r["label"] and r["event_key"] in EVENTS]
     negatives = [r for r in multilingual if not r["label"]][:NEGATIVES]
     return sorted(positives + negatives, key=lambda r: (r["published"], r["id"]))
