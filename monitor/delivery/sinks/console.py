@@ -3,7 +3,8 @@
 Text from the payload is written in logical order, as it came: a terminal that implements the bidi algorithm
 (VTE, Konsole, mlterm...) shows Arabic and Persian right to left, and none is ever reordered here (that would
 mirror it everywhere else: in a log file, a pager, a copy and paste). The headline has a line of its own, and bidi
-embedding, override and isolate controls are removed, so that an open one cannot reorder the lines after it.
+embedding, override and isolate controls are removed, so that an open one cannot reorder the lines after it. Under
+the headline, "who:" and "where:" name the event's actors and places in English (``entity_labels``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from monitor.delivery.sinks.view import STATUS_LABELS, one_line
+from monitor.delivery.sinks.view import STATUS_LABELS, AlertView, one_line
 
 __all__ = ["ConsoleSink", "render_alert"]
 
@@ -45,6 +46,8 @@ def render_alert(alert: dict[str, Any]) -> str:
         if alert.get("status") in STATUS_LABELS:
             head += f" [{STATUS_LABELS[alert['status']]}]"
     lines = [head, f"  {one_line(alert.get('title')) or '(no title)'}"]
+    # The actors and places in English, each on a line that starts with an English word (so, left to right).
+    lines.extend(f"  {label.lower()}: {text}" for label, text in AlertView.of(alert).names)
     sources = _sources(alert)
     if sources:
         lines.append(f"  sources: {', '.join(sources)}")
