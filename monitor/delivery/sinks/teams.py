@@ -3,7 +3,8 @@
 Workflows ("Post to a channel when a webhook request is received") take a ``message`` whose attachment is the
 card. ``TextBlock`` text is Markdown in Teams, so text from a payload (titles, summaries, source names) goes into
 ``RichTextBlock`` text runs instead, which are never parsed: a headline cannot become a link or a mention, and
-needs no escaping. Only strings built here go into ``TextBlock``/``FactSet``. Teams refuses messages over about
+needs no escaping. Only strings built here go into ``TextBlock``/``FactSet``, and the English entity names
+(``Who``/``Where`` facts) stripped to letters, digits and plain punctuation first. Teams refuses messages over about
 28 KB, so the card is kept under ``MAX_BYTES``: sources are dropped first, then the summary is shortened.
 """
 
