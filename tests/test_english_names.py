@@ -136,6 +136,7 @@ async def test_every_format_names_who_and_where_in_english(
     await ConsoleSink(stream=stream).send(alert)
     console = stream.getvalue()
     assert f"  {report.title}\n" in console
+    assert console.startswith("[ALERT severity 3/5] Attack on US forces in Iraq (attack_on_us_forces_in_iraq)")
     names_in(console, who, where)
 
     async with WebhookReceiver() as rx:

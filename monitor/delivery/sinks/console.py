@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from monitor.delivery.sinks.view import STATUS_LABELS, AlertView, one_line
+from monitor.delivery.sinks.view import STATUS_LABELS, AlertView, event_type_label, one_line
 
 __all__ = ["ConsoleSink", "render_alert"]
 
@@ -39,7 +39,11 @@ def render_alert(alert: dict[str, Any]) -> str:
         head = f"[FEED {one_line(alert.get('state') or 'notice').upper()}] {one_line(alert.get('feed'))}".rstrip()
         return f"{head}\n  {one_line(alert.get('title'))}\n  {one_line(alert.get('summary'))}\n\n"
     else:
-        head = f"[ALERT severity {severity}/5] {one_line(alert.get('event_type')) or 'unknown event'}"
+        event_type = one_line(alert.get("event_type"))
+        # The type in English, and its id (what routing keys and the rules name) beside it.
+        head = f"[ALERT severity {severity}/5] " + (
+            f"{event_type_label(event_type)} ({event_type})" if event_type else "unknown event"
+        )
         revision = alert.get("revision")
         if isinstance(revision, int) and revision > 1:
             head += f" (update, revision {revision})"
