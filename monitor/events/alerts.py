@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from monitor.core.clock import utc_iso
+from monitor.detection.rulefile import Entity
 from monitor.events.cluster import EventState
 from monitor.events.escalation import Reading
 
-__all__ = ["MAX_ARTICLES", "SUMMARY_LIMIT", "alert_id", "escalation_alert", "event_alert", "feed_notice"]
+__all__ = [
+    "MAX_ARTICLES",
+    "SUMMARY_LIMIT",
+    "alert_id",
+    "entity_labels",
+    "escalation_alert",
+    "event_alert",
+    "feed_notice",
+]
 
 SUMMARY_LIMIT = 600
 MAX_ARTICLES = 20
@@ -31,11 +41,29 @@ def _iso(value: str | None) -> str | None:
     return utc_iso(datetime.fromisoformat(value)) if value else None
 
 
-def event_alert(event: EventState, *, escalation_level: int, changes: list[str] | None = None) -> dict[str, Any]:
+def entity_labels(ids: list[str], gazetteer: Mapping[str, Entity]) -> list[dict[str, str]]:
+    """``{"id", "label", "type"}`` for each of ``ids`` that the gazetteer gives an English display label, in order:
+    what lets every format name the event's actors and places in English whatever its headline's language."""
+    out = []
+    for entity_id in ids:
+        entity = gazetteer.get(entity_id)
+        if entity is not None and entity.label:
+            out.append({"id": entity_id, "label": entity.label, "type": entity.type})
+    return out
+
+
+def event_alert(
+    event: EventState,
+    *,
+    escalation_level: int,
+    changes: list[str] | None = None,
+    gazetteer: Mapping[str, Entity] | None = None,
+) -> dict[str, Any]:
     """The ``kind: event`` body for an event's current revision (revision 1 is the new-event alert).
 
     ``changes`` (an extension of the contract) says why a revision was sent. Articles are listed newest first,
-    at most ``MAX_ARTICLES``.
+    at most ``MAX_ARTICLES``. With the rule pack's ``gazetteer``, ``entity_labels`` (an extension) names the
+    entities in English.
     """
     body: dict[str, Any] = {
         "id": alert_id(event.id, event.revision),
@@ -60,6 +88,8 @@ def event_alert(event: EventState, *, escalation_level: int, changes: list[str] 
         "status": event.status,
         "languages": list(event.languages),
     }
+    if gazetteer is not None:
+        body["entity_labels"] = entity_labels(event.entities, gazetteer)
     if event.revision > 1:  # so that a receiver can find the message or record it shows and replace it
         body["previous_id"] = alert_id(event.id, event.revision - 1)
     if changes:

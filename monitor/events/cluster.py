@@ -5,6 +5,10 @@ article falls within the family's time window of the event, and their salient en
 otherwise it starts a new event. Joining may make the event worth a revision alert: severity rose, official
 confirmation arrived, the casualty figure changed, or it reached another threshold of independent outlets (wire
 copies, i.e. near-duplicate texts, count once).
+
+An event known only from a group's claim (status ``claimed``) alerts one severity step below what its reports give
+(``claim_severity``): a militia's channel claims more than happens. Its severity rises back, in a revision, when an
+official confirms it; a denial leaves it where it was.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "Source",
     "add_article",
     "casualty_count",
+    "claim_severity",
     "is_follow_up",
     "new_event",
     "official_confirmation",
@@ -89,6 +94,9 @@ class EventState:
     #: One of ``facts.STATUSES``, and the languages of its articles in order of first appearance.
     status: str = "reported"
     languages: list[str] = field(default_factory=list)
+    #: The severity its reports give, before an unconfirmed claim's step down (``claim_severity``); None in events
+    #: stored before it existed, whose ``severity`` is it.
+    report_severity: int | None = None
 
     @property
     def span(self) -> tuple[datetime, datetime]:
@@ -129,6 +137,12 @@ class EventPolicy:
         return self.windows.get(family, self.window)
 
 
+def claim_severity(report: int, status: str) -> int:
+    """The severity an event alerts at: one step below its reports' (not below 1) while only a claim says it
+    happened."""
+    return max(1, report - 1) if status == "claimed" else report
+
+
 def _source(article: Article, now: datetime, independent: bool) -> Source:
     return Source(
         url=article.url,
@@ -155,11 +169,12 @@ def new_event(
     """A new event opened by ``article`` (read at ``now``, its event time ``at``, by default ``now``)."""
     assert match.event_type is not None
     text = f"{article.title}\n{article.summary}\n{article.content}"
+    status = event_status(text)
     return EventState(
         id=event_id,
         family=family_of(match.event_type),
         event_type=match.event_type,
-        severity=match.severity,
+        severity=claim_severity(match.severity, status),
         revision=1,
         first_seen=now.isoformat(),
         updated=now.isoformat(),
@@ -176,8 +191,9 @@ def new_event(
         first_published=(at or now).isoformat(),
         last_published=(at or now).isoformat(),
         focus=sorted(focus),
-        status=event_status(text),
+        status=status,
         languages=[lang] if (lang := article_language(article)) else [],
+        report_severity=match.severity,
     )
 
 
@@ -208,7 +224,7 @@ def add_article(
     copy = any(
         estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
     )
-    severity, event_type, reasons = _graver(event, match, policy)
+    report, event_type, reasons = _graver(event, match)
     confirmed = event.confirmed
     if not confirmed and official_confirmation(text):
         confirmed = True
@@ -219,6 +235,9 @@ def add_article(
     status = revised_status(event.status, text)
     if change := status_change(event.status, status, revise_on_confirmation=policy.revise_on_confirmation):
         reasons.append(change)
+    severity = _severity(event, report, status)
+    if severity > event.severity and policy.revise_on_severity:
+        reasons.insert(0, f"severity {event.severity} -> {severity}")
     first, last = event.span
     when = at or now
     updated = replace(
@@ -237,6 +256,7 @@ def add_article(
         focus=sorted(set(event.focus) | focus),
         status=status,
         languages=list(dict.fromkeys([*event.languages, *filter(None, [article_language(article)])])),
+        report_severity=report,
     )
     outlets = updated.independent_outlets
     if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):
@@ -247,17 +267,28 @@ def add_article(
     return updated, reasons
 
 
-def _graver(event: EventState, match: Match, policy: EventPolicy) -> tuple[int, str, list[str]]:
-    """The event's severity and type after a report of ``match``, and the revision reasons that gives: a graver
-    report of the same family names the event anew; one of a related family joins it as it is."""
+def _report_severity(event: EventState) -> int:
+    return event.report_severity if event.report_severity is not None else event.severity
+
+
+def _severity(event: EventState, report: int, status: str) -> int:
+    """The event's severity after an article: ``claim_severity``, except that a denial keeps a claim's step down
+    (a denial is no confirmation)."""
+    if status == "denied" and event.severity < _report_severity(event):
+        return max(1, report - 1)
+    return claim_severity(report, status)
+
+
+def _graver(event: EventState, match: Match) -> tuple[int, str, list[str]]:
+    """The severity the event's reports give after a report of ``match``, its type, and the revision reason that
+    gives: a graver report of the same family names the event anew; one of a related family joins it as it is."""
     assert match.event_type is not None
-    if match.severity <= event.severity:
-        return event.severity, event.event_type, []
-    reasons = [f"severity {event.severity} -> {match.severity}"] if policy.revise_on_severity else []
+    known = _report_severity(event)
+    if match.severity <= known:
+        return known, event.event_type, []
     if family_of(match.event_type) == event.family and match.event_type != event.event_type:
-        reasons.append(f"type: {event.event_type} -> {match.event_type}")
-        return match.severity, match.event_type, reasons
-    return match.severity, event.event_type, reasons
+        return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
+    return match.severity, event.event_type, []
 
 
 def _casualties(known: int | None, figure: int | None, policy: EventPolicy) -> tuple[int | None, list[str]]:

@@ -110,6 +110,7 @@ class Processor:
         self.max_age = timedelta(hours=max_age_hours) if max_age_hours > 0 else None
         self.event_policy = event_policy
         self.escalation_policy = escalation_policy
+        self._gazetteer = matcher.ruleset.entities  # the English names alerts show
         self._types: Mapping[str, str] = {e.id: e.type for e in matcher.ruleset.entities.values()}
         self._within: Mapping[str, tuple[str, ...]] = {
             e.id: e.within for e in matcher.ruleset.entities.values() if e.within
@@ -292,7 +293,9 @@ class Processor:
                 self._new_id(article), article, match, salient=salient, signature=signature, now=now, at=at,
                 focus=focus,
             )  # fmt: skip
-            alert = None if silent else event_alert(event, escalation_level=await self._level_with(event))
+            alert = None
+            if not silent:
+                alert = event_alert(event, escalation_level=await self._level_with(event), gazetteer=self._gazetteer)
             return event, [], alert, "new"
         event, reasons = add_article(
             best, article, match, salient=salient, signature=signature, now=now,
@@ -300,7 +303,8 @@ class Processor:
         )  # fmt: skip
         if not reasons or silent:
             return event, reasons, None, "revised" if reasons else "joined"
-        alert = event_alert(event, escalation_level=await self._level_with(event), changes=reasons)
+        level = await self._level_with(event)
+        alert = event_alert(event, escalation_level=level, changes=reasons, gazetteer=self._gazetteer)
         return event, reasons, alert, "revised"
 
     def _new_id(self, article: Article) -> str:

@@ -51,7 +51,7 @@ def apprise_text(alert: dict[str, Any]) -> tuple[str, str]:
     """The title and plain-text body of an alert's notification."""
     view = AlertView.of(alert)
     title = clip(f"{view.label} · {view.title}", 250)
-    lines = [view.type_label]
+    lines = [view.type_label, *(f"{label}: {text}" for label, text in view.names)]
     if view.summary:
         lines.append(clip(view.summary, 1000))
     lines.extend(f"- {clip(link.title, 200)} ({link.source}) {link.url or ''}".rstrip() for link in view.links[:5])

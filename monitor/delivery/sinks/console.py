@@ -3,7 +3,8 @@
 Text from the payload is written in logical order, as it came: a terminal that implements the bidi algorithm
 (VTE, Konsole, mlterm...) shows Arabic and Persian right to left, and none is ever reordered here (that would
 mirror it everywhere else: in a log file, a pager, a copy and paste). The headline has a line of its own, and bidi
-embedding, override and isolate controls are removed, so that an open one cannot reorder the lines after it.
+embedding, override and isolate controls are removed, so that an open one cannot reorder the lines after it. Under
+the headline, "who:" and "where:" name the event's actors and places in English (``entity_labels``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from monitor.delivery.sinks.view import STATUS_LABELS, one_line
+from monitor.delivery.sinks.view import STATUS_LABELS, AlertView, event_type_label, one_line
 
 __all__ = ["ConsoleSink", "render_alert"]
 
@@ -38,13 +39,19 @@ def render_alert(alert: dict[str, Any]) -> str:
         head = f"[FEED {one_line(alert.get('state') or 'notice').upper()}] {one_line(alert.get('feed'))}".rstrip()
         return f"{head}\n  {one_line(alert.get('title'))}\n  {one_line(alert.get('summary'))}\n\n"
     else:
-        head = f"[ALERT severity {severity}/5] {one_line(alert.get('event_type')) or 'unknown event'}"
+        event_type = one_line(alert.get("event_type"))
+        # The type in English, and its id (what routing keys and the rules name) beside it.
+        head = f"[ALERT severity {severity}/5] " + (
+            f"{event_type_label(event_type)} ({event_type})" if event_type else "unknown event"
+        )
         revision = alert.get("revision")
         if isinstance(revision, int) and revision > 1:
             head += f" (update, revision {revision})"
         if alert.get("status") in STATUS_LABELS:
             head += f" [{STATUS_LABELS[alert['status']]}]"
     lines = [head, f"  {one_line(alert.get('title')) or '(no title)'}"]
+    # The actors and places in English, each on a line that starts with an English word (so, left to right).
+    lines.extend(f"  {label.lower()}: {text}" for label, text in AlertView.of(alert).names)
     sources = _sources(alert)
     if sources:
         lines.append(f"  sources: {', '.join(sources)}")

@@ -75,6 +75,10 @@ def _fields(view: AlertView) -> list[dict[str, Any]]:
     ]
     if view.escalation_level is not None:
         fields.append({"name": "Escalation level", "value": str(view.escalation_level), "inline": True})
+    # The actors and places in English, whatever the headline's language.
+    fields.extend(
+        {"name": label, "value": clip(text, FIELD_LIMIT, escape), "inline": False} for label, text in view.names
+    )
     if view.links:
         lines = []
         for link in view.links:

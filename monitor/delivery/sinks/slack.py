@@ -55,6 +55,10 @@ def _sources(view: AlertView) -> str | None:
     return "\n".join(lines)
 
 
+def _plain_names(view: AlertView) -> list[str]:
+    return [f"{label}: {text}" for label, text in view.names]
+
+
 def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
     """The JSON body for a Slack incoming webhook (or a Slack-compatible one: Mattermost, Rocket.Chat)."""
     view = AlertView.of(alert)
@@ -67,6 +71,10 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": clip(view.title, HEADER_LIMIT, escape)}},
         {"type": "context", "elements": [_mrkdwn(clip(" · ".join(facts), SECTION_LIMIT))]},
     ]
+    if view.names:
+        # In English under the original headline, whatever its language; each line starts with an English word.
+        names = "\n".join(f"*{label}:* {escape(text)}" for label, text in view.names)
+        blocks.append({"type": "section", "text": _mrkdwn(clip(names, SECTION_LIMIT))})
     if view.summary:
         blocks.append({"type": "section", "text": _mrkdwn(clip(view.summary, SECTION_LIMIT, escape))})
     sources = _sources(view)
@@ -79,5 +87,5 @@ def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
     stamp = f" · updated {view.updated}" if view.updated else ""
     blocks.append(_context(f"Alert {view.id}{stamp}"))
     # A right-to-left headline goes on a line of its own (see ``beside``); the header block is one already.
-    fallback = beside(f"{view.label} · {view.type_label}", view.title)
+    fallback = "\n".join([beside(f"{view.label} · {view.type_label}", view.title), *_plain_names(view)])
     return {"text": clip(fallback, SECTION_LIMIT, escape), "blocks": blocks[:MAX_BLOCKS]}

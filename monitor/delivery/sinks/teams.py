@@ -3,13 +3,15 @@
 Workflows ("Post to a channel when a webhook request is received") take a ``message`` whose attachment is the
 card. ``TextBlock`` text is Markdown in Teams, so text from a payload (titles, summaries, source names) goes into
 ``RichTextBlock`` text runs instead, which are never parsed: a headline cannot become a link or a mention, and
-needs no escaping. Only strings built here go into ``TextBlock``/``FactSet``. Teams refuses messages over about
+needs no escaping. Only strings built here go into ``TextBlock``/``FactSet``, and the English entity names
+(``Who``/``Where`` facts) stripped to letters, digits and plain punctuation first. Teams refuses messages over about
 28 KB, so the card is kept under ``MAX_BYTES``: sources are dropped first, then the summary is shortened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from monitor.delivery.sinks.view import AlertView, beside, clip, is_rtl
@@ -21,7 +23,14 @@ MAX_BYTES = 24_000
 TITLE_LIMIT = 300
 SUMMARY_LIMIT = 2000
 MAX_SOURCES = 10
+_NOT_PLAIN = re.compile(r"[^\w\s.,'()/&-]|_")
 _COLOUR = {1: "Good", 2: "Good", 3: "Warning", 4: "Attention", 5: "Attention"}
+
+
+def _plain(text: str) -> str:
+    """A name fit for a ``FactSet`` value, whose text Teams reads as Markdown: only letters, digits, spaces and
+    ``. , ' ( ) / & -``, so no emphasis, link or list can be formed from it."""
+    return clip(_NOT_PLAIN.sub("", text), 500)
 
 
 def _run(text: str, **style: Any) -> dict[str, Any]:
@@ -65,6 +74,7 @@ def _card(view: AlertView, *, sources: int, summary_limit: int) -> dict[str, Any
     if view.summary and summary_limit > 0:
         body.append(_directed(_rich(_run(clip(view.summary, summary_limit))), view.summary))
     facts = [{"title": "Severity", "value": f"{view.severity}/5 ({view.severity_name})"}]
+    facts.extend({"title": label, "value": _plain(text)} for label, text in view.names)
     if view.escalation_level is not None:
         facts.append({"title": "Escalation level", "value": str(view.escalation_level)})
     if view.first_seen:
@@ -88,7 +98,10 @@ def _card(view: AlertView, *, sources: int, summary_limit: int) -> dict[str, Any
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
         "msteams": {"width": "Full"},
-        "fallbackText": clip(beside(f"{view.label} · {view.type_label}", view.title), 1000),
+        "fallbackText": clip(
+            "\n".join([beside(f"{view.label} · {view.type_label}", view.title), *(f"{k}: {v}" for k, v in view.names)]),
+            1000,
+        ),
         "body": body,
     }
     if view.lead_url:

@@ -46,6 +46,8 @@ def _compose(view: AlertView, sources: int) -> str:
         f"{_MARK[view.severity]} <b>{escape(view.label)}</b> · {escape(view.type_label)}",
         f"<b>{_link(view.lead_url, title) if view.lead_url else title}</b>",
     ]
+    if view.names:  # the actors and places in English, whatever the headline's language
+        parts.append("\n".join(f"<b>{label}:</b> {clip(text, 600, escape)}" for label, text in view.names))
     if view.summary:
         parts.append(clip(view.summary, SUMMARY_LIMIT, escape))
     if view.links and sources:

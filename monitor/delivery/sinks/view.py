@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from monitor.delivery.routing import PLACE_TYPES
+
 __all__ = [
+    "MAX_NAMES",
     "SEVERITY_COLOURS",
     "SEVERITY_NAMES",
     "STATUS_LABELS",
@@ -58,6 +61,9 @@ _RTL_CLASSES = frozenset({"R", "AL"})
 _SPACES = re.compile(r"\s+")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|[+-][0-9:]+)?")
 _MAX_URL = 2000
+#: How many English entity names a "Who" or "Where" line shows, and how long each may be.
+MAX_NAMES = 8
+_NAME_LIMIT = 80
 # Characters a URL may carry as they are; anything else (spaces, quotes, <, >, |, parentheses, backslash...) is
 # percent-encoded, so a link survives every format's link syntax (Slack's <url|text>, Markdown's [text](url)).
 _URL_SAFE = "/:?#[]@!$&*+,;=%~-._"
@@ -195,6 +201,21 @@ def _links(value: Any) -> list[Link]:
     return links
 
 
+def _names(value: Any) -> tuple[list[str], list[str]]:
+    """The English names of the payload's ``entity_labels``, split into who (actors, targets) and where (places and
+    bases); entities of type ``other`` (the gazetteer's helpers) are not shown."""
+    who: list[str] = []
+    where: list[str] = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict) or item.get("type") == "other":
+            continue
+        name = clip(one_line(item.get("label")), _NAME_LIMIT)
+        side = where if item.get("type") in PLACE_TYPES else who
+        if name and name not in side:
+            side.append(name)
+    return who, where
+
+
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """The fields a person reads, cleaned: one-line title, bounded severity, checked links."""
@@ -217,6 +238,9 @@ class AlertView:
     changes: list[str]
     links: list[Link]
     status: str | None = None
+    #: The English names of the event's actors and targets, and of its places (``entity_labels``).
+    who: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, alert: dict[str, Any]) -> AlertView:
@@ -225,6 +249,7 @@ class AlertView:
         level = alert.get("escalation_level")
         previous = alert.get("previous_level")
         summary = alert.get("summary")
+        who, where = _names(alert.get("entity_labels"))
         return cls(
             id=one_line(alert.get("id")) or "?",
             kind=kind,
@@ -251,6 +276,8 @@ class AlertView:
             changes=_texts(alert.get("changes")),
             links=_links(alert.get("articles")),
             status=alert.get("status") if alert.get("status") in STATUS_LABELS else None,
+            who=who,
+            where=where,
         )
 
     @property
@@ -283,6 +310,18 @@ class AlertView:
         if self.status is not None:
             head += f" · {STATUS_LABELS[self.status]}"
         return f"Update {self.revision} · {head}" if self.is_update else head
+
+    @property
+    def names(self) -> list[tuple[str, str]]:
+        """The English lines under the headline, as (label, text): "Who" and "Where" when the payload names them (at
+        most ``MAX_NAMES`` each, then "and N more"). Every format shows them, so an Arabic, Persian or Sorani headline
+        comes with its actors and places in English."""
+        lines = []
+        for label, names in (("Who", self.who), ("Where", self.where)):
+            if names:
+                more = f" and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
+                lines.append((label, ", ".join(names[:MAX_NAMES]) + more))
+        return lines
 
     @property
     def sources(self) -> list[str]:

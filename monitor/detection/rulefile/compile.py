@@ -8,6 +8,8 @@ list; the ``RuleSet`` returned is only meaningful when that list stayed empty.
 
 from __future__ import annotations
 
+import unicodedata
+
 from monitor.config.yamlsrc import Located
 from monitor.core.errors import Problem
 from monitor.detection.condition import Node, names, negative_names, parse_condition
@@ -16,7 +18,7 @@ from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec
 from monitor.detection.rulefile.selections import DetectionCompiler
 from monitor.detection.text import inflections, normalize
 
-__all__ = ["compile_pack"]
+__all__ = ["compile_pack", "display_label", "is_latin", "unlabelled_entities"]
 
 _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severity`` list, parsed ``when``, modifier)
 
@@ -86,6 +88,7 @@ def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: lis
             tuple(spec.ambiguous),
             tuple(spec.context),
             tuple(spec.within),
+            display_label(spec),
         )
     for spec, doc, i in specs:
         for kind in ("context", "within"):
@@ -95,6 +98,32 @@ def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: lis
                         problem_at(doc, ("entities", i, kind), f"{spec.id}: {kind} names unknown entity {ref!r}")
                     )
     return out
+
+
+def is_latin(text: str) -> bool:
+    """Whether every letter of ``text`` is a Latin one (accents allowed), and it has some."""
+    letters = [char for char in text if char.isalpha()]
+    return bool(letters) and all(unicodedata.name(char, "").startswith("LATIN") for char in letters)
+
+
+def display_label(spec: EntitySpec) -> str | None:
+    """The English name alerts show for the entity: its ``label``, else its first name if that is in Latin letters
+    (an entity named only in Arabic script has none unless it is given one)."""
+    if spec.label is not None:
+        return spec.label if is_latin(spec.label) else None
+    return spec.names[0] if is_latin(spec.names[0]) else None
+
+
+def unlabelled_entities(documents: Documents) -> list[Problem]:
+    """A problem at ``path:line`` for each entity without a Latin display label (``display_label``): the shipped
+    pack is tested to have none, so an alert can name every entity in English."""
+    return [
+        Problem(
+            doc.path, doc.line(("entities", i)), f"{spec.id}: no 'label:' in Latin letters, nor a first name in them"
+        )
+        for spec, doc, i in documents.entities
+        if display_label(spec) is None
+    ]
 
 
 def compile_filters(

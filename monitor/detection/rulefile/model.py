@@ -46,6 +46,7 @@ class Entity:
     ambiguous: tuple[str, ...]
     context: tuple[str, ...]
     within: tuple[str, ...] = ()  # the places it lies in (ids)
+    label: str | None = None  # its English display name; None when it has none in Latin letters
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,16 @@ class EntitySpec(_Strict):
     #: The places this one lies in (a base in its province or city): reports naming either may be about one
     #: happening, so events compare them as shared (``monitor.events.joining.salient_entities``).
     within: list[str] = Field(default_factory=list)
+    #: The English name alerts show for it ("Ain al-Asad air base"); without one, its first name when that is
+    #: written in Latin letters (``compile.display_label``).
+    label: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a label must not be empty")
+        return " ".join(value.split()) if value is not None else None
 
 
 class EntityFile(_Strict):
