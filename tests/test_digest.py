@@ -401,7 +401,9 @@ def test_preview_command_writes_the_html(redis_url: str, tmp_path: Path, capsys:
     client = sync_redis.Redis.from_url(redis_url)
     client.flushdb()
     now = datetime.now(UTC)
-    millis = int((now - timedelta(minutes=1)).timestamp() * 1000)
+    # Logged now, not a minute ago: the preview covers the time since the last scheduled run (07:00 for the daily
+    # digest), which at 07:00:30 began only half a minute ago.
+    millis = int(now.timestamp() * 1000)
     alert = event_alert(1, severity=5, title="Preview <b>headline</b>", at=now)
     client.xadd(KEYS.alert_log, {"id": alert["id"], "alert": json.dumps(alert)}, id=f"{millis}-0")
     client.close()
