@@ -179,3 +179,19 @@ async def test_two_replicas_never_both_post_an_events_first_message(
     assert len(fake.of("discord.post")) == 1 and len(fake.discord_messages) == 1
     [message] = fake.discord_messages.values()
     assert message["embeds"][0]["footer"]["text"].startswith("Update 2")
+
+
+async def test_a_replica_that_looked_before_the_other_posted_does_not_post_again(
+    redis: aioredis.Redis, session: aiohttp.ClientSession, fake: ChatFakes
+) -> None:
+    """The other replica looked (no message yet), then this one posted and let go of its claim: when the other
+    takes the claim it finds the message and leaves it to its retry to edit."""
+    first, second = discord(fake, redis, session), discord(fake, redis, session)
+    alerts = revisions(9, 2)
+    await first.send(alerts[0])
+    store = MessageStore(redis, KEYS)
+    with pytest.raises(DeliveryError) as refused:
+        await second._first(store, alerts[1]["event_id"], alerts[1], 2)  # the step after its look found nothing
+    assert refused.value.retry_after == 1.0 and len(fake.of("discord.post")) == 1
+    await second.send(alerts[1])
+    assert len(fake.of("discord.post")) == 1 and len(fake.of("discord.patch")) == 1

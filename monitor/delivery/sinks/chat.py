@@ -155,6 +155,10 @@ class EditingSink:
     ) -> None:
         if not await messages.claim_post(self.name, event_id, self._post_claim_s):
             raise DeliveryError("the event's first message is being posted elsewhere", retry_after=1.0)
+        if not reposted and await messages.get(self.name, event_id) is not None:
+            # Another replica posted it between our look and our claim: the retry edits that message instead.
+            await messages.release_post(self.name, event_id)
+            raise DeliveryError("the event's first message was just posted elsewhere", retry_after=1.0)
         try:
             posted = await self._post(alert)
             await messages.put(self.name, event_id, replace(posted, revision=revision))
