@@ -143,3 +143,16 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
     assert direction(normalize("Rockets strike camp housing American trainers north of Baghdad")) == (
         Direction.US_TARGETED
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "floor"),
+    [("articles", (0.94, 0.96, 0.94)), ("headlines", (0.96, 0.84, 0.91))],
+)
+def test_shipped_pack_on_slice_i(shipped: Matcher, tmp_path: Path, kind: str, floor: tuple[float, ...]) -> None:
+    """Slice i was labelled before the pack ever read it (0.94/0.92/0.94 articles, 0.98/0.73/0.91 headlines then)
+    and tuned on afterwards: a regression floor."""
+    scores = score_corpus(write_fold(kind, "tune", tmp_path / f"{kind}_i.jsonl", slices="i"), shipped)
+    precision, recall, _ = scores.overall
+    figures = (precision, recall, scores.type_accuracy)
+    assert all(f >= lowest for f, lowest in zip(figures, floor, strict=True)), figures
