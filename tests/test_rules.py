@@ -156,3 +156,15 @@ def test_shipped_pack_on_slice_i(shipped: Matcher, tmp_path: Path, kind: str, fl
     precision, recall, _ = scores.overall
     figures = (precision, recall, scores.type_accuracy)
     assert all(f >= lowest for f, lowest in zip(figures, floor, strict=True)), figures
+
+
+def test_a_proxy_named_by_its_backer_is_not_iran_acting(shipped: Matcher) -> None:
+    proxy = shipped.match(
+        "Iran-backed militia drone hits US base hosting American troops in Iraq",
+        "The Islamic Resistance in Iraq claimed the attack on Ain al-Asad.",
+    )
+    assert proxy.event_type == "attack_on_us_forces_in_iraq"
+    assert shipped.match("Iran fires missiles at US base hosting American troops in Iraq").event_type == (
+        "iran_retaliation_or_threat"
+    )
+    assert not shipped.match("Iran-aligned factions in Iraq offer truce on US targets if a timetable is set").alert
