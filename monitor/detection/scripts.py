@@ -17,7 +17,11 @@ vocabulary, so the matcher detaches it only when what remains is a word of the r
 
 ``~`` after an Arabic-script word stands for it with the common suffixes of the three languages (plural, dual,
 relative adjective, pronoun, Persian plural and ezafe, Sorani definite and plural markers): ``arabic_forms``.
-Prefix inflection (Arabic verb persons, Persian ``می``) is not covered: rules list those forms.
+``^`` before an Arabic verb in the past tense stands for its family (``arabic_verb_forms``): the persons of the
+past (``قصفت``, ``قصفوا``, ``قصفنا``), of the present and the future (``يقصف``, ``تقصف``, ``نقصف``, ``ستقصف``,
+``يقصفون``; a leading alef of the derived stems is dropped there: ``استهدف`` -> ``يستهدف``, ``أجلى`` -> ``تجلي``)
+and an object pronoun after either (``استهدفها``, ``سنستهدفها``). Persian and Sorani verbs are mostly compounds
+(``حمله کرد``, ``کردە ئامانج``): rules list their forms.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import unicodedata
 __all__ = [
     "ARABIC_LETTERS",
     "arabic_forms",
+    "arabic_verb_forms",
     "arabic_words",
     "detach_clitics",
     "fold_arabic",
@@ -102,7 +107,7 @@ _PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "
 # one language simply never occurs there).
 _SUFFIXES = {
     # Arabic: plural, dual, relative adjective, pronouns
-    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "ی", "یه", "یین", "یون", "یات"),
+    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات"),
     # Persian: plural, ezafe and indefinite
     "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
     # Sorani: definite, indefinite, plural, ezafe
@@ -164,6 +169,33 @@ def arabic_forms(stem: str, language: str | None = None) -> set[str]:
     if language in (None, "ar") and stem.endswith(("ة", "ه")) and len(stem) > 2:
         forms |= {stem[:-1] + s for s in _FEMININE}
     return forms
+
+
+# The Arabic verb: endings of the past (she or I, the two, they, we, you), the present's persons (he, she or you,
+# we, I) with the future's «س» before them and the present's plural endings, and the object pronouns.
+_PAST_ENDINGS = ("", "ت", "تا", "وا", "نا", "تم", "ن")
+_PRESENT_PREFIXES = ("ی", "ت", "ن", "ا")
+_PRESENT_ENDINGS = ("", "ون", "ان", "ین", "ن")
+_OBJECTS = ("ه", "ها", "هم", "هما")
+
+
+def arabic_verb_forms(stem: str) -> set[str]:
+    """The forms ``^stem`` stands for, ``stem`` an Arabic verb in the past tense, third person (``قصف``,
+    ``استهدف``, ``اطلق``): its persons in the past, the present and the future, and those with an object pronoun.
+    Stems are written as folded text spells them (``ی`` for ``ى`` and ``ي``, ``ا`` for ``أ``); a weak verb's final
+    ``ی`` falls before the endings of the past that start with ``ت`` or ``و`` (``اجلی`` -> ``اجلت``, ``ارتقوا``).
+    Over-generation is harmless."""
+    present_stem = stem[1:] if stem.startswith("ا") and len(stem) > 3 else stem
+    past = {stem + e for e in _PAST_ENDINGS} | {stem + "و" + o for o in _OBJECTS}
+    if stem.endswith("ی") and len(stem) > 3:
+        past |= {stem[:-1] + e for e in ("ت", "تا", "وا")} | {stem[:-1] + "و" + o for o in _OBJECTS}
+    present = {p + present_stem + e for p in _PRESENT_PREFIXES for e in _PRESENT_ENDINGS}
+    future = {"س" + f for f in present}
+    with_object = {
+        f + o for f in (stem, stem + "ت", stem + "نا", *(p + present_stem for p in _PRESENT_PREFIXES)) for o in _OBJECTS
+    }
+    with_object |= {"س" + f for f in with_object if not f.startswith(stem)}
+    return past | present | future | with_object
 
 
 def joined_forms(phrase: str) -> tuple[str, ...]:
