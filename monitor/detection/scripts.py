@@ -7,6 +7,8 @@ before they meet (``detection.text`` calls ``fold_arabic`` and ``arabic_words``)
   Arabic ``ي``/``ى`` and Persian ``ی`` are one letter, Arabic ``ك`` and Persian ``ک`` too, and the feminine
   ``ة`` is matched as ``ه`` (as is Persian ``ۀ``, whose ezafe mark says nothing about the word);
 * Sorani's own letters ``ە ێ ۆ ڵ ڕ ڤ`` stay distinct: ``سلێمانی`` (the city) is not ``سلیمانی`` (the general);
+  Sorani typed on an Arabic keyboard writes ``ە`` as ``ه`` (with a non-joiner inside a word: ``بنكه‌ی``, ``كرده``),
+  which text that looks Sorani (one of ``ێ ۆ ڵ ڕ ڤ``, or ``ئه‌``) has turned back into ``ە`` (``sorani_spelling``);
 * short vowels (tashkeel), the tatweel and Quranic marks are dropped; Arabic-Indic and Persian digits become ASCII;
   bidi and zero-width controls are removed, and the zero-width non-joiner (Persian ``حزب‌الله``) is a word break;
 * the definite article and a proclitic before it are not part of the word: ``القاعدة``, ``والقاعدة``,
@@ -38,6 +40,7 @@ __all__ = [
     "fold_arabic",
     "has_arabic",
     "joined_forms",
+    "sorani_spelling",
 ]
 
 #: Letters of the script that make up words (after folding), as a character-class body.
@@ -47,6 +50,10 @@ _PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
 _NON_WORD = re.compile(f"[^a-z0-9|{ARABIC_LETTERS}]+")
 _ARABIC_WORD = re.compile(f"[{ARABIC_LETTERS}]")
 _SORANI_LETTER = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
+# Sorani in the legacy spelling: its letters other than ە, or ئه‌ (Persian never writes ئ before ه).
+_LEGACY_SORANI = re.compile("[\u06ce\u06c6\u06b5\u0695\u06a4]|\u0626\u0647\u200c")
+# ه standing for ە: before a non-joiner, or ending a word.
+_LEGACY_E = re.compile("\u0647\u200c|\u0647(?![\u0600-\u06ff])")
 
 _DROP = (
     *range(0x0300, 0x0370),  # Latin combining accents (after NFKD)
@@ -123,9 +130,18 @@ def has_arabic(text: str) -> bool:
     return _ANY_ARABIC.search(text) is not None
 
 
+def sorani_spelling(text: str) -> str:
+    """``text`` with the legacy Sorani ``ه`` for ``ە`` (before a non-joiner or ending a word) written ``ە``, when
+    the text looks Sorani; other text is returned as it is (Persian ``خانه‌ها`` keeps its ``ه``)."""
+    if "\u0647" not in text or not _LEGACY_SORANI.search(text):
+        return text
+    return _LEGACY_E.sub("\u06d5", text)
+
+
 def fold_arabic(text: str) -> str:
     """``text`` with Arabic-script letters folded (see the module docstring) and Latin letters stripped of their
     accents. Other characters pass through; ``arabic_words`` makes words of the result."""
+    text = sorani_spelling(text)
     if "\u06c0" in text:
         text = text.replace("\u06c0", "\u0647")  # before NFKD, which would make it Sorani ە
     if _PRESENTATION.search(text):
