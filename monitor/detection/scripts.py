@@ -117,8 +117,11 @@ _SUFFIXES = {
     "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات"),
     # Persian: plural, ezafe and indefinite
     "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
-    # Sorani: definite, indefinite, plural, ezafe
-    "ckb": ("ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی"),
+    # Sorani: definite, indefinite, plural, ezafe; the postpositions that close «لە … دا», «لە … ەوە» and «-یش»
+    "ckb": (
+        "ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی",
+        "دا", "ەدا", "ێکدا", "ەکەدا", "ەکاندا", "یدا", "ەوە", "وە", "ەکەوە", "ەکانەوە", "یش", "ش",
+    ),  # fmt: skip
 }
 _ALL_SUFFIXES = tuple(dict.fromkeys(s for group in _SUFFIXES.values() for s in group))
 # A feminine stem (ending in ة, folded to ه) takes them on its t: ضربة -> ضربات, ضربتين, ضربته.
