@@ -112,16 +112,31 @@ _PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "
 
 # Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
 # one language simply never occurs there).
+_SORANI_MARKERS = (
+    "ەکە",
+    "ەکەی",
+    "ەکان",
+    "ەکانی",
+    "ێک",
+    "ێکی",
+    "ان",
+    "انی",
+    "ی",
+    "یان",
+    "ە",
+    "کە",
+    "کەی",
+    "کان",
+    "کانی",
+)
+_SORANI_POSTPOSITIONS = ("دا", "ەدا", "ێکدا", "ەکەدا", "ەکاندا", "یدا", "ەوە", "وە", "ەکەوە", "ەکانەوە", "یش", "ش")
 _SUFFIXES = {
     # Arabic: plural, dual, relative adjective, pronouns
     "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات"),
     # Persian: plural, ezafe and indefinite
     "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
-    # Sorani: definite, indefinite, plural, ezafe; the postpositions that close «لە … دا», «لە … ەوە» and «-یش»
-    "ckb": (
-        "ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی",
-        "دا", "ەدا", "ێکدا", "ەکەدا", "ەکاندا", "یدا", "ەوە", "وە", "ەکەوە", "ەکانەوە", "یش", "ش",
-    ),  # fmt: skip
+    # Sorani: definite, indefinite, plural, ezafe; the postpositions that close «لە … دا», «لە … ەوە», and -یش
+    "ckb": _SORANI_MARKERS + _SORANI_POSTPOSITIONS,
 }
 _ALL_SUFFIXES = tuple(dict.fromkeys(s for group in _SUFFIXES.values() for s in group))
 # A feminine stem (ending in ة, folded to ه) takes them on its t: ضربة -> ضربات, ضربتين, ضربته.
