@@ -8,7 +8,8 @@ before they meet (``detection.text`` calls ``fold_arabic`` and ``arabic_words``)
   ``ة`` is matched as ``ه`` (as is Persian ``ۀ``, whose ezafe mark says nothing about the word);
 * Sorani's own letters ``ە ێ ۆ ڵ ڕ ڤ`` stay distinct: ``سلێمانی`` (the city) is not ``سلیمانی`` (the general);
   Sorani typed on an Arabic keyboard writes ``ە`` as ``ه`` (with a non-joiner inside a word: ``بنكه‌ی``, ``كرده``),
-  which text that looks Sorani (one of ``ێ ۆ ڵ ڕ ڤ``, or ``ئه‌``) has turned back into ``ە`` (``sorani_spelling``);
+  which text that looks Sorani (one of ``ێ ۆ ڵ ڕ ڤ``, or ``ئه‌``) has turned back into ``ە`` (``sorani_spelling``,
+  called by ``text.normalize`` before folding);
 * short vowels (tashkeel), the tatweel and Quranic marks are dropped; Arabic-Indic and Persian digits become ASCII;
   bidi and zero-width controls are removed, and the zero-width non-joiner (Persian ``حزب‌الله``) is a word break;
 * the definite article and a proclitic before it are not part of the word: ``القاعدة``, ``والقاعدة``,
@@ -158,8 +159,9 @@ def sorani_spelling(text: str) -> str:
 
 def fold_arabic(text: str) -> str:
     """``text`` with Arabic-script letters folded (see the module docstring) and Latin letters stripped of their
-    accents. Other characters pass through; ``arabic_words`` makes words of the result."""
-    text = sorani_spelling(text)
+    accents. Other characters pass through; ``arabic_words`` makes words of the result. (The legacy Sorani
+    spelling is read by the caller of a whole text, ``text.normalize``: a pattern built of several languages'
+    words, as ``events.facts`` compiles, is not one text.)"""
     if "\u06c0" in text:
         text = text.replace("\u06c0", "\u0647")  # before NFKD, which would make it Sorani ە
     if _PRESENTATION.search(text):

@@ -22,7 +22,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from monitor.detection.scripts import arabic_forms, arabic_verb_forms, arabic_words, fold_arabic, has_arabic
+from monitor.detection.scripts import (
+    arabic_forms,
+    arabic_verb_forms,
+    arabic_words,
+    fold_arabic,
+    has_arabic,
+    sorani_spelling,
+)
 
 __all__ = ["SENTENCE_BREAK", "inflections", "normalize"]
 
@@ -111,7 +118,7 @@ def _fold(text: str) -> tuple[str, bool]:
     if text.isascii():  # typographic quotes and dashes were the only non-ASCII characters
         return text, False
     if has_arabic(text):
-        return fold_arabic(text), True
+        return fold_arabic(sorani_spelling(text)), True
     # Latin letters keep their base form; scripts the pack is not written in are dropped.
     return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii"), False
 
