@@ -74,7 +74,9 @@ async def test_a_redirect_to_a_backslash_url_is_refused(fetcher: Fetcher) -> Non
 def test_a_backslash_feed_url_in_the_config_is_refused_at_load(tmp_path: Path) -> None:
     """A8 in the configuration: a feed URL the guard would refuse is a load error with ``path:line``."""
     path = tmp_path / "monitor.yaml"
-    path.write_text(f"rules: [{ROOT / 'rules'}]\nfeeds:\n  - name: odd\n    url: 'http://127.0.0.1:8888\\@example.com/'\n")
+    path.write_text(
+        f"rules: [{ROOT / 'rules'}]\nfeeds:\n  - name: odd\n    url: 'http://127.0.0.1:8888\\@example.com/'\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert any(str(p).startswith(f"{path}:4") for p in caught.value.problems), caught.value.problems
@@ -181,7 +183,7 @@ async def test_an_external_dtd_is_never_opened_nor_fetched(tmp_path: Path, fast:
         events: list[tuple[str, str]] = []
         for system in (canary.as_uri(), server.url("/evil.dtd")):
             body = rss(ESCALATION[:1]).replace(
-                b"<rss version='2.0'>", f'<!DOCTYPE rss SYSTEM "{system}"><rss version=\'2.0\'>'.encode()
+                b"<rss version='2.0'>", f"<!DOCTYPE rss SYSTEM \"{system}\"><rss version='2.0'>".encode()
             )
             body = body.replace(b"</description>", b" &leak;</description>", 1)
             with _watching(events):

@@ -73,6 +73,8 @@ def test_tilde_adds_the_common_suffixes_of_the_three_languages() -> None:
     # Sorani postpositions close «لە … دا» and «لە … ەوە» on the word: «لە هێرشێکی ئەمریکادا»
     forms = {normalize(f).strip() for f in inflections("ئەمریکا~")}
     assert {normalize(w).strip() for w in ("ئەمریکادا", "ئەمریکاوە", "ئەمریکاش")} <= forms
+    # after a vowel the indefinite is «یەک»: «تەقینەوەیەک», «بنکەیەک»
+    assert normalize("تەقینەوەیەک").strip() in {normalize(f).strip() for f in inflections("تەقینەوە~")}
 
 
 def test_caret_stands_for_an_arabic_verb_family() -> None:
