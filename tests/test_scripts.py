@@ -70,6 +70,33 @@ def test_tilde_adds_the_common_suffixes_of_the_three_languages() -> None:
     forms = {normalize(f).strip() for f in inflections("هێرش~")}
     assert {"هێرش", "هێرشەکە", "هێرشەکان", "هێرشێک"} <= forms  # Sorani
     assert {"موشکها", "موشکهای"} <= {normalize(f).strip() for f in arabic_forms("موشک")}  # Persian
+    # Sorani postpositions close «لە … دا» and «لە … ەوە» on the word: «لە هێرشێکی ئەمریکادا»
+    forms = {normalize(f).strip() for f in inflections("ئەمریکا~")}
+    assert {normalize(w).strip() for w in ("ئەمریکادا", "ئەمریکاوە", "ئەمریکاش")} <= forms
+    # after a vowel the indefinite is «یەک»: «تەقینەوەیەک», «بنکەیەک»
+    assert normalize("تەقینەوەیەک").strip() in {normalize(f).strip() for f in inflections("تەقینەوە~")}
+
+
+def test_caret_stands_for_an_arabic_verb_family() -> None:
+    forms = {normalize(f).strip() for f in inflections("^استهدف")}
+    # the past's persons, the present's and the future's, and an object pronoun after either
+    assert {"استهدف", "استهدفت", "استهدفوا", "استهدفنا", "یستهدف", "تستهدف", "نستهدف", "یستهدفون"} <= forms
+    assert {"ستستهدف", "سنستهدف", "استهدفها", "استهدفوه", "سنستهدفها"} <= forms
+    assert {"اطلقت", "یطلق", "تطلق", "اطلقوا"} <= {normalize(f).strip() for f in inflections("^أطلق")}
+    weak = {normalize(f).strip() for f in inflections("^أجلى")}
+    assert {"اجلی", "اجلت", "اجلوا", "تجلی", "یجلی"} <= weak  # a weak verb's ی falls before ت and و
+    assert inflections("^attack") == ["^attack"]  # Latin words are left to the English rules
+
+
+def test_sorani_typed_on_an_arabic_keyboard_is_respelled() -> None:
+    # ه for ە: with a non-joiner inside a word, plain at its end; Arabic ك ي fold as they always do.
+    assert normalize("سوپاي پاسداران بنكه‌ي عه‌ين ئه‌سه‌دي كرده ئامانج") == normalize(
+        "سوپای پاسداران بنکەی عەین ئەسەدی کردە ئامانج"
+    )
+    assert normalize("درۆن كرانه ئامانج") == normalize("درۆن کرانە ئامانج")
+    # Persian keeps its ه before a non-joiner, and Arabic its final ه: neither looks Sorani.
+    assert normalize("حمله‌ها به پایگاه") == " حمله ها به پایگاه "
+    assert normalize("قاعدة عين الأسد وأطلق عليه") == " قاعده عین اسد واطلق علیه "
 
 
 def test_latin_inside_arabic_text_keeps_its_english_normal_form() -> None:
@@ -94,6 +121,9 @@ def test_english_normal_form_is_unchanged() -> None:
         ("عاجل | استهدفنا قاعدة حرير", "ar"),
         ("فوری: حمله به پایگاه حریر", "fa"),
         ("بەپەلە: هێرش بۆ سەر بنکەی حەریر", "ckb"),
+        ("سوپاي پاسداران بنكه‌ي عه‌ين ئه‌سه‌دي به مووشه‌ك كرده ئامانج", "ckb"),  # Sorani on an Arabic keyboard
+        ("مامۆستاياني سلێماني بۆ پێنجه‌مين ڕۆژ مانيان گرتووه", "ckb"),
+        ("قال رئيس حكومة إقليم كردستان في مؤتمر صحفي إن قناة ڕووداو نقلت الخبر عنه", "ar"),  # a Kurdish name
         ("Iraq's parliament, known in Arabic as مجلس النواب, voted on Sunday to end the mission", "en"),
         ("", None),
         ("2024 - 5", None),

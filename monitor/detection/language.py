@@ -13,6 +13,7 @@ import re
 from monitor.core.models import Article
 from monitor.detection.condition import presence_test
 from monitor.detection.rulefile import Filter, Rule
+from monitor.detection.scripts import sorani_spelling
 
 __all__ = ["ARABIC_SCRIPT_LANGUAGES", "LANGUAGES", "article_language", "detect_language", "needs_arabic_script"]
 
@@ -72,6 +73,8 @@ _STOP_WORDS = {
     ),
     "ckb": frozenset({"لە", "بە", "کە", "بۆ", "ئەم", "ئەو", "دەکات", "کرد", "بوو", "لەگەڵ"}),
 }
+_SORANI_NOT_E = re.compile("[\u06ce\u06c6\u06b5\u0695\u06a4]")
+_SORANI_KEYBOARD = str.maketrans({"\u0643": "\u06a9", "\u064a": "\u06cc", "\u200c": ""})
 _SAMPLE = 4000  # characters: enough to decide, and the cost stays flat for long articles
 
 
@@ -87,12 +90,27 @@ def detect_language(*texts: str) -> str | None:
         return "en"  # an English story quoting a name in Arabic script
     words = _WORD.findall(text)
     score = {lang: sum(1 for w in words if w in stops) for lang, stops in _STOP_WORDS.items()}
+    if _legacy_sorani(text, arabic, score["ar"] + score["fa"]):
+        return "ckb"
     score["ckb"] += 3 * len(_SORANI.findall(text))
     score["ar"] += len(_ARABIC_ONLY.findall(text))
     score["fa"] += len(_PERSIAN_ONLY.findall(text))
     if score["ckb"] * 40 < arabic:
         score["ckb"] = 0  # a stray Sorani letter in a name does not make Arabic or Persian text Kurdish
     return max(("ar", "fa", "ckb"), key=lambda lang: score[lang])
+
+
+def _legacy_sorani(text: str, letters: int, other_stop_words: int) -> bool:
+    """Whether ``text`` is Sorani typed on an Arabic keyboard (ه for ە, Arabic ك ي), which the letter counts would
+    call Arabic: its stop words, once respelled, and its letters other than ە outweigh the Arabic or Persian
+    stop words (ە is left out: respelling makes one of every Arabic word ending in ه)."""
+    respelled = sorani_spelling(text)
+    if respelled == text:
+        return False
+    words = _WORD.findall(respelled.translate(_SORANI_KEYBOARD))
+    evidence = sum(1 for w in words if w in _STOP_WORDS["ckb"]) + 3 * len(_SORANI_NOT_E.findall(text))
+    evidence += 3 * text.count("\u0626\u0647\u200c")  # ئه‌: Sorani's ئە, never Persian
+    return evidence * 40 >= letters and evidence > 2 * other_stop_words
 
 
 def article_language(article: Article) -> str | None:

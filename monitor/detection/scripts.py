@@ -7,6 +7,9 @@ before they meet (``detection.text`` calls ``fold_arabic`` and ``arabic_words``)
   Arabic ``ي``/``ى`` and Persian ``ی`` are one letter, Arabic ``ك`` and Persian ``ک`` too, and the feminine
   ``ة`` is matched as ``ه`` (as is Persian ``ۀ``, whose ezafe mark says nothing about the word);
 * Sorani's own letters ``ە ێ ۆ ڵ ڕ ڤ`` stay distinct: ``سلێمانی`` (the city) is not ``سلیمانی`` (the general);
+  Sorani typed on an Arabic keyboard writes ``ە`` as ``ه`` (with a non-joiner inside a word: ``بنكه‌ی``, ``كرده``),
+  which text that looks Sorani (one of ``ێ ۆ ڵ ڕ ڤ``, or ``ئه‌``) has turned back into ``ە`` (``sorani_spelling``,
+  called by ``text.normalize`` before folding);
 * short vowels (tashkeel), the tatweel and Quranic marks are dropped; Arabic-Indic and Persian digits become ASCII;
   bidi and zero-width controls are removed, and the zero-width non-joiner (Persian ``حزب‌الله``) is a word break;
 * the definite article and a proclitic before it are not part of the word: ``القاعدة``, ``والقاعدة``,
@@ -17,7 +20,11 @@ vocabulary, so the matcher detaches it only when what remains is a word of the r
 
 ``~`` after an Arabic-script word stands for it with the common suffixes of the three languages (plural, dual,
 relative adjective, pronoun, Persian plural and ezafe, Sorani definite and plural markers): ``arabic_forms``.
-Prefix inflection (Arabic verb persons, Persian ``می``) is not covered: rules list those forms.
+``^`` before an Arabic verb in the past tense stands for its family (``arabic_verb_forms``): the persons of the
+past (``قصفت``, ``قصفوا``, ``قصفنا``), of the present and the future (``يقصف``, ``تقصف``, ``نقصف``, ``ستقصف``,
+``يقصفون``; a leading alef of the derived stems is dropped there: ``استهدف`` -> ``يستهدف``, ``أجلى`` -> ``تجلي``)
+and an object pronoun after either (``استهدفها``, ``سنستهدفها``). Persian and Sorani verbs are mostly compounds
+(``حمله کرد``, ``کردە ئامانج``): rules list their forms.
 """
 
 from __future__ import annotations
@@ -28,11 +35,13 @@ import unicodedata
 __all__ = [
     "ARABIC_LETTERS",
     "arabic_forms",
+    "arabic_verb_forms",
     "arabic_words",
     "detach_clitics",
     "fold_arabic",
     "has_arabic",
     "joined_forms",
+    "sorani_spelling",
 ]
 
 #: Letters of the script that make up words (after folding), as a character-class body.
@@ -42,6 +51,10 @@ _PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
 _NON_WORD = re.compile(f"[^a-z0-9|{ARABIC_LETTERS}]+")
 _ARABIC_WORD = re.compile(f"[{ARABIC_LETTERS}]")
 _SORANI_LETTER = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
+# Sorani in the legacy spelling: its letters other than ە, or ئه‌ (Persian never writes ئ before ه).
+_LEGACY_SORANI = re.compile("[\u06ce\u06c6\u06b5\u0695\u06a4]|\u0626\u0647\u200c")
+# ه standing for ە: before a non-joiner, or ending a word.
+_LEGACY_E = re.compile("\u0647\u200c|\u0647(?![\u0600-\u06ff])")
 
 _DROP = (
     *range(0x0300, 0x0370),  # Latin combining accents (after NFKD)
@@ -100,13 +113,36 @@ _PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "
 
 # Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
 # one language simply never occurs there).
+_SORANI_MARKERS = (
+    "ەکە",
+    "ەکەی",
+    "ەکان",
+    "ەکانی",
+    "ێک",
+    "ێکی",
+    "ان",
+    "انی",
+    "ی",
+    "یان",
+    "ە",
+    "کە",
+    "کەی",
+    "کان",
+    "کانی",
+    "ەکانیان",
+    "یەک",
+    "یەکی",
+    "یەکدا",
+    "یەکەوە",
+)
+_SORANI_POSTPOSITIONS = ("دا", "ەدا", "ێکدا", "ەکەدا", "ەکاندا", "یدا", "ەوە", "وە", "ەکەوە", "ەکانەوە", "یش", "ش")
 _SUFFIXES = {
     # Arabic: plural, dual, relative adjective, pronouns
-    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "ی", "یه", "یین", "یون", "یات"),
+    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات"),
     # Persian: plural, ezafe and indefinite
     "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
-    # Sorani: definite, indefinite, plural, ezafe
-    "ckb": ("ەکە", "ەکەی", "ەکان", "ەکانی", "ێک", "ێکی", "ان", "انی", "ی", "یان", "ە", "کە", "کەی", "کان", "کانی"),
+    # Sorani: definite, indefinite, plural, ezafe; the postpositions that close «لە … دا», «لە … ەوە», and -یش
+    "ckb": _SORANI_MARKERS + _SORANI_POSTPOSITIONS,
 }
 _ALL_SUFFIXES = tuple(dict.fromkeys(s for group in _SUFFIXES.values() for s in group))
 # A feminine stem (ending in ة, folded to ه) takes them on its t: ضربة -> ضربات, ضربتين, ضربته.
@@ -118,9 +154,19 @@ def has_arabic(text: str) -> bool:
     return _ANY_ARABIC.search(text) is not None
 
 
+def sorani_spelling(text: str) -> str:
+    """``text`` with the legacy Sorani ``ه`` for ``ە`` (before a non-joiner or ending a word) written ``ە``, when
+    the text looks Sorani; other text is returned as it is (Persian ``خانه‌ها`` keeps its ``ه``)."""
+    if "\u0647" not in text or not _LEGACY_SORANI.search(text):
+        return text
+    return _LEGACY_E.sub("\u06d5", text)
+
+
 def fold_arabic(text: str) -> str:
     """``text`` with Arabic-script letters folded (see the module docstring) and Latin letters stripped of their
-    accents. Other characters pass through; ``arabic_words`` makes words of the result."""
+    accents. Other characters pass through; ``arabic_words`` makes words of the result. (The legacy Sorani
+    spelling is read by the caller of a whole text, ``text.normalize``: a pattern built of several languages'
+    words, as ``events.facts`` compiles, is not one text.)"""
     if "\u06c0" in text:
         text = text.replace("\u06c0", "\u0647")  # before NFKD, which would make it Sorani ە
     if _PRESENTATION.search(text):
@@ -164,6 +210,33 @@ def arabic_forms(stem: str, language: str | None = None) -> set[str]:
     if language in (None, "ar") and stem.endswith(("ة", "ه")) and len(stem) > 2:
         forms |= {stem[:-1] + s for s in _FEMININE}
     return forms
+
+
+# The Arabic verb: endings of the past (she or I, the two, they, we, you), the present's persons (he, she or you,
+# we, I) with the future's «س» before them and the present's plural endings, and the object pronouns.
+_PAST_ENDINGS = ("", "ت", "تا", "وا", "نا", "تم", "ن")
+_PRESENT_PREFIXES = ("ی", "ت", "ن", "ا")
+_PRESENT_ENDINGS = ("", "ون", "ان", "ین", "ن")
+_OBJECTS = ("ه", "ها", "هم", "هما")
+
+
+def arabic_verb_forms(stem: str) -> set[str]:
+    """The forms ``^stem`` stands for, ``stem`` an Arabic verb in the past tense, third person (``قصف``,
+    ``استهدف``, ``اطلق``): its persons in the past, the present and the future, and those with an object pronoun.
+    Stems are written as folded text spells them (``ی`` for ``ى`` and ``ي``, ``ا`` for ``أ``); a weak verb's final
+    ``ی`` falls before the endings of the past that start with ``ت`` or ``و`` (``اجلی`` -> ``اجلت``, ``ارتقوا``).
+    Over-generation is harmless."""
+    present_stem = stem[1:] if stem.startswith("ا") and len(stem) > 3 else stem
+    past = {stem + e for e in _PAST_ENDINGS} | {stem + "و" + o for o in _OBJECTS}
+    if stem.endswith("ی") and len(stem) > 3:
+        past |= {stem[:-1] + e for e in ("ت", "تا", "وا")} | {stem[:-1] + "و" + o for o in _OBJECTS}
+    present = {p + present_stem + e for p in _PRESENT_PREFIXES for e in _PRESENT_ENDINGS}
+    future = {"س" + f for f in present}
+    with_object = {
+        f + o for f in (stem, stem + "ت", stem + "نا", *(p + present_stem for p in _PRESENT_PREFIXES)) for o in _OBJECTS
+    }
+    with_object |= {"س" + f for f in with_object if not f.startswith(stem)}
+    return past | present | future | with_object
 
 
 def joined_forms(phrase: str) -> tuple[str, ...]:

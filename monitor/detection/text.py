@@ -13,7 +13,8 @@ since no phrase contains ``|`` no match can cross a sentence. Folding rules:
 * the possessive ``'s`` is dropped and other apostrophes join (``Kata'ib`` -> ``kataib``);
 * any other run of non-alphanumeric characters is one space (``al-Asad`` -> ``al asad``);
 * Arabic-script text (Arabic, Persian, Sorani) keeps its letters, folded by ``detection.scripts``; ``~`` after
-  an Arabic-script word adds that script's common suffixes (``scripts.arabic_forms``).
+  an Arabic-script word adds that script's common suffixes (``scripts.arabic_forms``), ``^`` before an Arabic verb
+  its persons and tenses (``scripts.arabic_verb_forms``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from monitor.detection.scripts import arabic_forms, arabic_words, fold_arabic, has_arabic
+from monitor.detection.scripts import (
+    arabic_forms,
+    arabic_verb_forms,
+    arabic_words,
+    fold_arabic,
+    has_arabic,
+    sorani_spelling,
+)
 
 __all__ = ["SENTENCE_BREAK", "inflections", "normalize"]
 
@@ -110,7 +118,7 @@ def _fold(text: str) -> tuple[str, bool]:
     if text.isascii():  # typographic quotes and dashes were the only non-ASCII characters
         return text, False
     if has_arabic(text):
-        return fold_arabic(text), True
+        return fold_arabic(sorani_spelling(text)), True
     # Latin letters keep their base form; scripts the pack is not written in are dropped.
     return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii"), False
 
@@ -154,6 +162,8 @@ _CUT_STEMS = (
 
 
 def _word_forms(word: str, language: str | None) -> set[str]:
+    if word.startswith("^") and has_arabic(word):
+        return arabic_verb_forms(fold_arabic(word[1:]))
     if not word.endswith("~"):
         return {word}
     stem = word[:-1]
@@ -180,7 +190,7 @@ def inflections(phrase: str, language: str | None = None) -> list[str]:
 
     Over-generation is harmless (a form that is not a word never occurs); missing a form would be a miss.
     """
-    if "~" not in phrase:
+    if "~" not in phrase and "^" not in phrase:
         return [phrase]
     variants = [""]
     for word in phrase.split(" "):
