@@ -59,8 +59,13 @@ RELATED_MARGIN = 1.0
 GENERIC_TYPES = frozenset({"country", "state_actor", "military_unit", "other"})
 #: What joining an event of an unrelated family must clear beyond the join threshold (see ``crosses_to``).
 CROSS_MARGIN = 2.0
-#: Kinds of entity that anchor a report to one happening whatever it is typed: a named base or person.
+#: Kinds of entity that anchor a report to one happening whatever it is typed: a named base.
 ANCHOR_KINDS = frozenset({"base"})
+#: Families whose reports of one happening on one base may be typed either way: missiles, rockets and drones on a
+#: base or the embassy. An advisory or a staff drawdown names the embassy too, but is an event of its own.
+KINETIC_FAMILIES = frozenset(
+    {"attack_on_us_forces_in_iraq", "iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident"}
+)
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
@@ -192,7 +197,7 @@ def crosses_to(
     its headline and lead are about (``focus``) names the base the event is about, and it came while the event was
     being reported (within the closeness of the event's family). A person is no anchor: a vote or a threat "after
     the killing of X" is an event of its own."""
-    if event.family not in RELATED.get(family, ()):
+    if event.family not in RELATED.get(family, ()) or not {event.family, family} <= KINETIC_FAMILIES:
         return False
     shared = focus & set(event.focus or event.salient)
     if not any(types.get(e) in ANCHOR_KINDS for e in shared):
