@@ -193,3 +193,27 @@ async def test_a_batch_refused_as_a_whole_is_sent_again_call_by_call(redis: aior
     assert isinstance(replies[1], NoPermissionError)
     assert await redis.lrange("allowed:list", 0, -1) == [b"a", b"b"]  # each written once
     assert not await redis.exists("forbidden:list")
+
+
+# Holds Redis for about 5 ms (Redis runs one script at a time), then returns ARGV[1].
+SLOW = LuaScript("""
+local start = redis.call('TIME')
+while true do
+  local now = redis.call('TIME')
+  if (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 5000 then return ARGV[1] end
+end
+""")
+
+
+async def test_a_burst_waits_its_turn_instead_of_timing_out_in_the_connection_pool(redis_url: str) -> None:
+    """300 pipelines of 5 ms on a pool of two connections that gives up on a connection after 1 s: sent all at once,
+    the later ones would fail waiting for a connection; a few at a time, every call gets its reply."""
+    pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=2, timeout=1)
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        batch = ScriptBatch(client, max_batch=1)
+        replies = await asyncio.gather(*(batch.run(SLOW, ["k"], [str(i)]) for i in range(300)))
+        assert replies == [str(i).encode() for i in range(300)]
+    finally:
+        await client.aclose()
+        await pool.aclose()  # the client was given the pool, so it leaves the pool's connections open

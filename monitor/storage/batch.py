@@ -32,11 +32,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-__all__ = ["MAX_BATCH", "BatchedScript", "LuaScript", "ScriptBatch", "run_script"]
+__all__ = ["MAX_BATCH", "MAX_IN_FLIGHT", "BatchedScript", "LuaScript", "ScriptBatch", "run_script"]
 
 #: Calls per pipeline: big enough that a burst of thousands of polls needs few round trips, small enough that one
 #: pipeline's replies are read (and its callers resumed) in a few milliseconds; a bigger burst is split.
 MAX_BATCH = 256
+#: Pipelines of one batcher in flight at once. A burst of 100,000 polls is 400 pipelines: sent all at once they would
+#: wait for the connection pool's 64 connections, and those that wait longer than its timeout would fail; past a
+#: few in flight Redis, which runs them one after another anyway, gets them no sooner.
+MAX_IN_FLIGHT = 4
 
 Arg = str | int | float
 
@@ -153,7 +157,8 @@ def _entries(calls: list[_Call]) -> list[_Entry]:
 
 
 class ScriptBatch:
-    """Runs script calls, coalescing those made in the same event-loop tick into pipelines of ``max_batch``.
+    """Runs script calls, coalescing those made in the same event-loop tick into pipelines of ``max_batch``, at most
+    ``MAX_IN_FLIGHT`` of them sent at once (the others wait their turn here, not in the connection pool).
 
     A script error (a ``ResponseError``) fails only the call that caused it. A failure of the round trip itself
     (connection lost, timeout: a ``RedisError`` after redis-py's own retry) fails every call of that pipeline with
@@ -163,6 +168,7 @@ class ScriptBatch:
     def __init__(self, redis: aioredis.Redis, *, max_batch: int = MAX_BATCH) -> None:
         self.redis = redis
         self.max_batch = max_batch
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._queued: list[_Call] = []
         self._senders: set[asyncio.Task[None]] = set()
 
@@ -195,7 +201,7 @@ class ScriptBatch:
             return
         entries = _entries(calls)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self._in_flight, self.redis.pipeline(transaction=False) as pipe:
                 for entry in entries:
                     entry.send(pipe)
                 replies = await pipe.execute(raise_on_error=False)
