@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import DataError, NoPermissionError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.config import RedisConfig
@@ -217,3 +217,15 @@ async def test_a_burst_waits_its_turn_instead_of_timing_out_in_the_connection_po
     finally:
         await client.aclose()
         await pool.aclose()  # the client was given the pool, so it leaves the pool's connections open
+
+
+async def test_a_call_whose_arguments_are_not_text_fails_alone(redis: aioredis.Redis) -> None:
+    """A string holding surrogate escapes (bytes that were not UTF-8) cannot be sent: that call fails, and the calls
+    joined with it are sent without it."""
+    batch = ScriptBatch(redis)
+    replies = await asyncio.gather(
+        *(batch.run(PUSH, ["list", "h"], [v]) for v in ("a", "b\udcff", "c")), return_exceptions=True
+    )
+    assert replies[0] == ["a", 1, None] and replies[2] == ["c", 2, None]
+    assert isinstance(replies[1], DataError)
+    assert await redis.lrange("list", 0, -1) == [b"a", b"c"]

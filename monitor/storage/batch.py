@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import DataError, NoScriptError, RedisError, ResponseError
 
 __all__ = ["MAX_BATCH", "MAX_IN_FLIGHT", "BatchedScript", "LuaScript", "ScriptBatch", "run_script"]
 
@@ -135,8 +135,29 @@ class _Entry:
             pipe.evalsha(self.script.sha, len(call.keys), *call.keys, *call.args)
             return
         keys = [key for call in self.calls for key in call.keys]
-        args = json.dumps([list(call.args) for call in self.calls], ensure_ascii=False, separators=(",", ":"))
-        pipe.evalsha(self.script.sha, len(keys), *keys, args)
+        pipe.evalsha(self.script.sha, len(keys), *keys, self.arguments())
+
+    def arguments(self) -> bytes:
+        """The joined calls' arguments as one UTF-8 JSON list. A call whose arguments are not text (a header
+        decoded with surrogate escapes, from a server that sent bytes that are not UTF-8) fails alone here: sent,
+        it would fail the whole pipeline, every other feed's call with it."""
+        try:
+            return _json([list(call.args) for call in self.calls])
+        except UnicodeEncodeError:
+            pass
+        kept = []
+        for call in self.calls:
+            try:
+                _json(list(call.args))
+                kept.append(call)
+            except UnicodeEncodeError:
+                _fail(call, DataError("an argument is not valid text (bytes that are not UTF-8)"))
+        self.calls = kept
+        return _json([list(call.args) for call in kept])
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _entries(calls: list[_Call]) -> list[_Entry]:

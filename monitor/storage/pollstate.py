@@ -162,7 +162,7 @@ class PollState:
             fields += ["cursor", result.cursor]
         saved: list[Arg] = ["", "", ""]
         if validators is not None:
-            saved = [str(VALIDATORS_TTL_S), validators.etag or "", validators.last_modified or ""]
+            saved = [str(VALIDATORS_TTL_S), _header_text(validators.etag), _header_text(validators.last_modified)]
         args: list[Arg] = [lease_token or "", str(lease_ttl_ms), "1" if ok else "0", str(items), stamp, *saved, *fields]
         keys = (self.keys.feed_lease(feed), self.keys.validators(feed), self.keys.feed_state(feed))
         try:
@@ -188,6 +188,18 @@ class PollState:
         except RedisError as exc:
             raise StoreError(f"Redis failed: {exc}") from exc
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _header_text(value: str | None) -> str:
+    """A validator as it can be saved: one holding bytes that are not UTF-8 (aiohttp keeps them as surrogate
+    escapes) is not saved, and the feed is fetched in full next time, as if its server had sent none."""
+    if not value:
+        return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return ""
+    return value
 
 
 def _count(value: bytes | None) -> int:
