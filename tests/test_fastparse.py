@@ -186,6 +186,7 @@ def test_fast_path_declines_what_it_does_not_reproduce(name: str) -> None:
     assert fast == reference  # through feedparser either way
 
 
+@pytest.mark.timeout(240)  # about 20 s of CPU: over the suite's 60 s on two cores shared with other test runs
 def test_corpus_feeds_give_the_same_articles_both_ways(corpus: Path) -> None:
     """Every file of the shared corpus (feedparser's own edge cases and 199 captured feeds) under several
     response headers: where the fast path answers, the articles are the ones feedparser gives."""
@@ -213,6 +214,7 @@ def test_corpus_feeds_give_the_same_articles_both_ways(corpus: Path) -> None:
     assert real_answered > 400
 
 
+@pytest.mark.timeout(240)  # parses 17 feeds 15 times each: minutes on two loaded cores
 def test_blank_lines_before_the_declaration_change_no_article_and_leave_the_fast_path_open(corpus: Path) -> None:
     """Servers that send blank lines before ``<?xml``: ``parse_feed`` drops them, so feedparser reads the feed with its
     strict parser instead of its loose one, and the fast path may answer. The articles are the ones feedparser's loose
