@@ -4,7 +4,9 @@ A feed server runs in its own process on 127.0.0.1 and serves N feeds of 20 item
 each measured cycle it changes 10% of them. The monitor polls them all with the real pipeline (aiohttp fetcher,
 parser workers, matcher, events in an embedded Redis). Reported per cycle: wall time, the monitor's CPU (its own
 process plus its parser workers) per feed, and the split of 200 and 304 answers. The first cycle (every feed new)
-is reported apart. Peers (rss2email, feed2exec) are timed on the same kind of feeds by ``bench_peers.py``.
+is reported apart. At the end: Redis's ``used_memory`` growth per feed (everything the cycles stored: feed state,
+validators, leases, claimed articles, events) and the RSS and PSS of the monitor process and its parser workers.
+Peers (rss2email, feed2exec) are timed on the same kind of feeds by ``bench_peers.py``.
 
 Run on demand, never in the test suite.
 """
@@ -170,6 +172,34 @@ def _split_cpu(me: int, server: int) -> dict[str, float]:
     return split
 
 
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in kB from /proc (PSS 0 where smaps_rollup cannot be read); (0, 0) once it has gone."""
+    rss = pss = 0
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return rss, pss
+
+
+def _memory_report(me: int, server: int) -> str:
+    """The monitor process's RSS and PSS, and its parser workers' together (their forkserver included)."""
+    own = _memory_kb(me)
+    workers = [
+        _memory_kb(pid) for pid in _descendants(me) if pid not in (me, server) and not _comm(pid).startswith("redis")
+    ]
+    rss, pss = sum(w[0] for w in workers), sum(w[1] for w in workers)
+    return (
+        f"monitor process RSS {own[0] / 1024:.0f} MB (PSS {own[1] / 1024:.0f} MB); "
+        f"{len(workers)} parser processes (workers, forkserver, resource tracker) "
+        f"RSS {rss / 1024:.0f} MB (PSS {pss / 1024:.0f} MB)"
+    )
+
+
 def _comm(pid: int) -> str:
     """The process's command name, or "" once it has gone."""
     try:
@@ -222,6 +252,7 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
     )
     await app.start()
     me = os.getpid()
+    used_before = int((await app.redis.info("memory"))["used_memory"])
     rows = []
     async with aiohttp.ClientSession() as control:
         for cycle in range(cycles + 1):
@@ -252,6 +283,12 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
             f"for {feeds} feeds ({statistics.median(r[1] for r in steady) / feeds * 1000:.3f} ms per feed), "
             f"{statistics.median(r[2] for r in steady) / feeds * 1000:.3f} ms CPU per feed"
         )
+    used_after = int((await app.redis.info("memory"))["used_memory"])
+    print(
+        f"Redis used_memory {used_before / 2**20:.1f} -> {used_after / 2**20:.1f} MB: "
+        f"{(used_after - used_before) / feeds:.0f} bytes per feed (state, validators, leases, seen articles, events)\n"
+        + _memory_report(me, server.pid)
+    )
     await app.close()
     redis_server.stop()
     server.kill()

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from monitor.core.errors import ParseError
 from monitor.core.models import Article
+from monitor.parsing import feed as feed_module
 from monitor.parsing.fastpath import parse_simple
 from monitor.parsing.feed import parse_feed
 
@@ -185,6 +186,7 @@ def test_fast_path_declines_what_it_does_not_reproduce(name: str) -> None:
     assert fast == reference  # through feedparser either way
 
 
+@pytest.mark.timeout(240)  # about 20 s of CPU: over the suite's 60 s on two cores shared with other test runs
 def test_corpus_feeds_give_the_same_articles_both_ways(corpus: Path) -> None:
     """Every file of the shared corpus (feedparser's own edge cases and 199 captured feeds) under several
     response headers: where the fast path answers, the articles are the ones feedparser gives."""
@@ -210,3 +212,29 @@ def test_corpus_feeds_give_the_same_articles_both_ways(corpus: Path) -> None:
     # The comparison covers a large share of the corpus, real feeds included; it cannot pass by declining.
     assert answered > 3_000
     assert real_answered > 400
+
+
+@pytest.mark.timeout(240)  # about 35 s on two loaded cores: the corpus files, each under five sets of headers
+def test_blank_lines_before_the_declaration_change_no_article_and_leave_the_fast_path_open(corpus: Path) -> None:
+    """Servers that send blank lines before ``<?xml``: ``parse_feed`` drops them, so feedparser reads the feed with its
+    strict parser instead of its loose one, and the fast path may answer. The articles are the ones feedparser's loose
+    parser gives for the body as sent, for every such file of the corpus."""
+    files = sorted(p for p in (corpus / "feeds").rglob("*") if p.is_file() and re.match(rb"\s+<\?xml", p.read_bytes()))
+    assert len(files) >= 15
+    fast_answers = 0
+    for path in files:
+        body = path.read_bytes()
+        for headers in HEADER_VARIANTS:
+            with capture_logs() as logs:
+                as_sent = feed_module._articles(
+                    feed_module._feedparser(body, headers, "f", "https://example.org/feed"),
+                    headers,
+                    feed="f",
+                    url="https://example.org/feed",
+                    fetched=FETCHED,
+                )
+            assert any(entry["event"] == "feed_malformed" for entry in logs)  # the loose parser read it
+            fast, reference = _both(body, headers)
+            assert fast == reference == as_sent, (path.name, headers)
+            fast_answers += parse_simple(body.lstrip(), headers) is not None
+    assert fast_answers >= 20

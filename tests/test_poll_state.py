@@ -89,6 +89,17 @@ async def test_validators_are_saved_only_by_finish_and_kept_by_a_304(store: Poll
     assert (await store.begin_poll("wire")).validators == Validators(None, None)  # a server that sends none
 
 
+async def test_a_validator_that_is_not_text_is_not_saved_and_harms_no_other_feed(store: PollState) -> None:
+    """aiohttp keeps header bytes that are not UTF-8 as surrogate escapes, which Redis cannot be sent: such a
+    validator is dropped (the feed is fetched in full next time), and the polls recorded beside it are unaffected."""
+    odd = PollResult(at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators('"a\udcff"', "x\udc80"))
+    fine = PollResult(at=AT, ok=True, status=200, items=1, latency_s=0.1, validators=Validators('"v1"'))
+    await asyncio.gather(store.finish_poll("odd", odd), *(store.finish_poll(f"fine{i}", fine) for i in range(3)))
+    assert (await store.begin_poll("odd")).validators == Validators(None, None)
+    assert [(await store.begin_poll(f"fine{i}")).validators for i in range(3)] == [Validators('"v1"')] * 3
+    assert (await store.feed_health("odd"))["last_status"] == "200"
+
+
 async def test_health_counts_consecutive_errors_and_resets_on_success(store: PollState) -> None:
     counts = []
     for _ in range(3):

@@ -237,6 +237,8 @@ async def test_reload_in_process_keeps_unchanged_sinks_and_refuses_bad_input(red
                 break
             await asyncio.sleep(0.01)
         hook, console = app.deliverers
+        before = app.feed("a")
+        assert app.feed("b") is not None and before is not None and before.interval_s != 60
         moved = settings(
             feeds=[{"name": "a", "url": "http://127.0.0.1:9/a.xml", "interval_s": 60}],
             alerts={
@@ -252,6 +254,8 @@ async def test_reload_in_process_keeps_unchanged_sinks_and_refuses_bad_input(red
         assert app.deliverers[1] is console and app.deliverers[0] is not hook  # only the changed sink restarted
         assert app.matcher.min_severity == 4 and app.processor.matcher is app.matcher
         assert {j.id for j in daemon.scheduler.get_jobs()} >= {"a"} and daemon.scheduler.get_job("b") is None
+        feed = app.feed("a")  # the feeds by name follow the reload
+        assert app.feed("b") is None and feed is not None and feed.interval_s == 60
 
         loaded.append(ConfigError([Problem("monitor.yaml", 3, "feeds[0].url: bad")]))
         with capture_logs() as logs:

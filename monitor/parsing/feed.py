@@ -37,6 +37,8 @@ GUID_LIMIT = 1_000
 LANGUAGE_LIMIT = 35
 #: Bound on a body that arrives gzip-compressed without a Content-Encoding header.
 MAX_INFLATED_BYTES = 20_000_000
+#: The blank bytes some servers send before the XML declaration (see ``_declaration_first``).
+_BLANK = b" \t\r\n"
 #: A publisher's clock may run a little fast; beyond this, a date in the future is a mistake.
 FUTURE_SLACK = timedelta(days=1)
 
@@ -260,12 +262,23 @@ def parse_feed(
         body = _inflate(body, url, max_inflated)
     if not body.strip():
         raise ParseError(url, "empty body")
+    body = _declaration_first(body)
     lowered = {name.lower(): value for name, value in headers.items()}
     passed = {name: lowered[name] for name in _PASSED_HEADERS if name in lowered}
     parsed = parse_simple(body, passed) if fast else None
     if parsed is None:
         parsed = _feedparser(body, passed, feed, url)
     return _articles(parsed, lowered, feed=feed, url=url, fetched=fetched)
+
+
+def _declaration_first(body: bytes) -> bytes:
+    """The body without the blank lines some servers send before the XML declaration. XML allows nothing before
+    it, so with them feedparser's strict parser fails (a ``feed_malformed`` warning on every fetch) and its loose one
+    reads the feed, and the fast path declines it; without them both read it as the well-formed feed it is."""
+    if body[:1] not in _BLANK:
+        return body
+    stripped = body.lstrip(_BLANK)
+    return stripped if stripped.startswith(b"<?xml") else body
 
 
 def _feedparser(body: bytes, passed: dict[str, str], feed: str, url: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ class Daemon:
         if self.scheduler is None or not self.scheduler.running or self.should_exit.is_set():
             return
         # The current definition: a reload may have changed or removed the feed while it was being polled.
-        current = next((f for f in self.app.config.feeds if f.name == feed.name), None)
+        current = self.app.feed(feed.name)
         if current is None:
             return
         feed = current

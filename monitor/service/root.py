@@ -87,6 +87,15 @@ class App:
     observer: Observer = NULL_OBSERVER
     replica: str = ""
     stdout: TextIO | None = None
+    #: The running configuration's feeds by name, and the configuration they were read from (see ``feed``).
+    _feeds_by_name: tuple[Config, dict[str, FeedConfig]] | None = None
+
+    def feed(self, name: str) -> FeedConfig | None:
+        """The running configuration's feed of that name (None once a reload removed it). Asked on every poll:
+        a dict, built again after a reload, instead of a scan of thousands of feeds."""
+        if self._feeds_by_name is None or self._feeds_by_name[0] is not self.config:
+            self._feeds_by_name = (self.config, {f.name: f for f in self.config.feeds})
+        return self._feeds_by_name[1].get(name)
 
     async def start(self) -> None:
         """Check the generation marker (see ``monitor.storage.generation``), then create every sink's consumer group
@@ -240,7 +249,8 @@ async def build_app(
         return await app.processor.process(articles)  # the app's processor now: a reload may have replaced it
 
     def locate(feed: str) -> str | None:
-        return next((f.url for f in app.config.feeds if f.name == feed), None)
+        found = app.feed(feed)
+        return found.url if found is not None else None
 
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)

@@ -2,7 +2,8 @@
 
 A poll costs two script calls, each one atomic step: ``begin_poll`` (take the lease, read what the fetch needs)
 and ``finish_poll`` (save the validators, record health, stretch the lease to the next poll). With a
-``ScriptBatch`` the calls of concurrent polls share round trips (see ``monitor.storage.batch``).
+``ScriptBatch`` the calls of concurrent polls to each script are joined in one call of one round trip (both scripts
+are ``BatchedScript``; see ``monitor.storage.batch``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from redis.exceptions import RedisError
 
 from monitor.core.errors import StoreError
 from monitor.core.models import PollResult, Validators
-from monitor.storage.batch import Arg, LuaScript, ScriptBatch, run_script
+from monitor.storage.batch import Arg, BatchedScript, ScriptBatch, run_script
 from monitor.storage.keys import VALIDATORS_TTL_S, Keys
 from monitor.storage.leases import STRETCH_LEASE_LUA, TAKE_LEASE_LUA
 
@@ -26,9 +27,9 @@ __all__ = ["FetchRecord", "PollStart", "PollState"]
 # KEYS: lease, validators, feed state. ARGV: lease token ('' = no lease), lease TTL in ms.
 # {holder} when another replica holds the lease; else {false, etag, last_modified, interval_s, body_digest,
 # consecutive_errors, cursor} (false where missing).
-_BEGIN = LuaScript(
-    TAKE_LEASE_LUA
-    + """
+_BEGIN = BatchedScript(
+    TAKE_LEASE_LUA,
+    """
 if ARGV[1] ~= '' then
   local holder = take_lease(KEYS[1], ARGV[1], ARGV[2])
   if holder then return {holder} end
@@ -36,15 +37,16 @@ end
 local v = redis.call('HMGET', KEYS[2], 'etag', 'last_modified')
 local s = redis.call('HMGET', KEYS[3], 'interval_s', 'body_digest', 'consecutive_errors', 'cursor')
 return {false, v[1], v[2], s[1], s[2], s[3], s[4]}
-"""
+""",
+    width=3,
 )
 
 # KEYS: lease, validators, feed state. ARGV: lease token ('' = none), lease TTL in ms, ok ('1'/'0'), items, the
 # time of the attempt, validators TTL ('' = do not save), etag, last_modified, then field/value pairs for the
 # health hash. {consecutive errors before (false if none), after, the lease's ms left (-1: not ours)}.
-_FINISH = LuaScript(
-    STRETCH_LEASE_LUA
-    + """
+_FINISH = BatchedScript(
+    STRETCH_LEASE_LUA,
+    """
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[2], 'etag', ARGV[7], 'last_modified', ARGV[8])
   redis.call('EXPIRE', KEYS[2], ARGV[6])
@@ -61,7 +63,8 @@ end
 local lease = -1
 if ARGV[1] ~= '' then lease = stretch_lease(KEYS[1], ARGV[1], ARGV[2]) end
 return {before, after, lease}
-"""
+""",
+    width=3,
 )
 
 
@@ -100,17 +103,17 @@ class PollState:
         self.keys = keys
         self.batch = batch
 
-    async def _run(self, script: LuaScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    async def _run(self, script: BatchedScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         if self.batch is not None:
             return await self.batch.run(script, keys, args)
-        return await run_script(self.redis, script, keys, args)
+        return await run_script(self.redis, script.one, keys, args)
 
     async def begin_poll(self, feed: str, *, lease_token: str | None = None, lease_ttl_ms: int = 0) -> PollStart:
         """Take (or renew) the feed's lease for ``lease_token`` when given, and read the HTTP validators, the
         adaptive interval, the digest of the last body and the consecutive errors, in one atomic step."""
         keys = (self.keys.feed_lease(feed), self.keys.validators(feed), self.keys.feed_state(feed))
         try:
-            reply = await self._run(_BEGIN, keys, (lease_token or "", lease_ttl_ms))
+            reply = await self._run(_BEGIN, keys, (lease_token or "", str(lease_ttl_ms)))
         except RedisError as exc:
             raise StoreError(f"Redis failed reading feed state: {exc}") from exc
         if reply[0]:
@@ -159,8 +162,8 @@ class PollState:
             fields += ["cursor", result.cursor]
         saved: list[Arg] = ["", "", ""]
         if validators is not None:
-            saved = [VALIDATORS_TTL_S, validators.etag or "", validators.last_modified or ""]
-        args: list[Arg] = [lease_token or "", lease_ttl_ms, "1" if ok else "0", items, stamp, *saved, *fields]
+            saved = [str(VALIDATORS_TTL_S), _header_text(validators.etag), _header_text(validators.last_modified)]
+        args: list[Arg] = [lease_token or "", str(lease_ttl_ms), "1" if ok else "0", str(items), stamp, *saved, *fields]
         keys = (self.keys.feed_lease(feed), self.keys.validators(feed), self.keys.feed_state(feed))
         try:
             before, after, lease_ms = await self._run(_FINISH, keys, args)
@@ -185,6 +188,18 @@ class PollState:
         except RedisError as exc:
             raise StoreError(f"Redis failed: {exc}") from exc
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _header_text(value: str | None) -> str:
+    """A validator as it can be saved: one holding bytes that are not UTF-8 (aiohttp keeps them as surrogate
+    escapes) is not saved, and the feed is fetched in full next time, as if its server had sent none."""
+    if not value:
+        return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return ""
+    return value
 
 
 def _count(value: bytes | None) -> int:
