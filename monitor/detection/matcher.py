@@ -9,8 +9,8 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ahocorasick_rs
@@ -18,7 +18,8 @@ import re2
 
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, winner
-from monitor.detection.condition import evaluate, presence_test
+from monitor.detection.condition import evaluate, presence_expression, presence_test
+from monitor.detection.condition import names as condition_names
 from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
@@ -93,8 +94,25 @@ class Matcher:
             e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
         }
         self._pattern_keys = list(patterns.keys())
+        self._presence_masks()
         self._compile()
         self.phrase_count = len(self._patterns)
+
+    def _presence_masks(self) -> None:
+        """Each rule selection's bit, each pattern's mask of the rule selections it feeds (all of them, and those
+        a Latin text can use), and the source of the pack's presence test over such a mask (see ``_may_fire``)."""
+        bits: dict[tuple[int, str], int] = {}
+        tests: list[str] = []
+        for ri, rule in enumerate(self.rules):
+            own = {
+                name: 1 << len(bits) + k
+                for k, name in enumerate(sorted({*rule.selections, *condition_names(rule.condition)}))
+            }
+            bits.update({(ri, name): bit for name, bit in own.items()})
+            tests.append(f"((m & {sum(own.values())}) and {presence_expression(rule.condition, own)})")
+        self._masks = [sum({bits.get(f, 0) for f in feeds}) for feeds in self._feeds]
+        self._latin_masks = [sum({bits.get(f, 0) for f in feeds}) for feeds in self._latin_feeds]
+        self._presence_source = f"lambda m: bool({' or '.join(tests) or 'False'})"
 
     def _compile(self) -> None:
         """The parts built from the rest that do not pickle: the automaton, the conditions' presence tests, the
@@ -106,11 +124,13 @@ class Matcher:
             if sel.regex
         }
         self._presence = [presence_test(r.condition) for r in self.rules]
+        # Generated from integers and operators only (``condition.presence_expression``), never from rule text.
+        self._any_present: Callable[[int], bool] = eval(self._presence_source, {})
         self._automaton = ahocorasick_rs.AhoCorasick(self._pattern_keys)
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        for name in ("_regex", "_presence", "_automaton"):
+        for name in ("_regex", "_presence", "_any_present", "_automaton"):
             state.pop(name, None)
         return state
 
@@ -120,7 +140,8 @@ class Matcher:
 
     def at_threshold(self, min_severity: int) -> Matcher:
         """The same compiled pack alerting from ``min_severity``."""
-        other = copy.copy(self)
+        other = object.__new__(Matcher)
+        other.__dict__.update(self.__dict__)  # shares the compiled parts (``copy.copy`` would rebuild them)
         other.min_severity = min_severity
         return other
 
@@ -167,12 +188,11 @@ class Matcher:
 
     def _may_fire(self, found: list[tuple[int, int, int]], latin: bool) -> bool:
         """Could any rule fire, judging only by which selections have hits? ``False`` is certain."""
-        present: dict[int, set[str]] = defaultdict(set)
-        feeds = self._latin_feeds if latin else self._feeds
+        masks = self._latin_masks if latin else self._masks
+        present = 0
         for pid, _, _ in found:
-            for ri, name in feeds[pid]:
-                present[ri].add(name)
-        return any(self._presence[ri](names) for ri, names in present.items() if ri < len(self.rules))
+            present |= masks[pid]
+        return self._any_present(present)
 
     def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
         return self._without_alert(self._entity_hits(found))
