@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import ahocorasick_rs
 import re2
@@ -41,6 +42,16 @@ class _Pattern:
     entity: str | None = None
     ambiguous: bool = False
     fallback: str | None = None  # the entity an ambiguous name is plainly, when its context is absent
+
+
+class _Compiled(NamedTuple):
+    """A ``_Pattern`` once the pack is compiled: a tuple, cheap to keep on disk and to load (``packcache``)."""
+
+    phrase: str
+    keyword_of: tuple[tuple[int, str], ...]
+    entity: str | None
+    ambiguous: bool
+    fallback: str | None
 
 
 class Matcher:
@@ -76,7 +87,9 @@ class Matcher:
                 for name in names:
                     for p in (p for form in inflections(name) for p in pattern(form)):
                         _name_entity(p, entity.id, ambiguous)
-        self._patterns = list(patterns.values())
+        self._patterns = [
+            _Compiled(p.phrase, tuple(p.keyword_of), p.entity, p.ambiguous, p.fallback) for p in patterns.values()
+        ]
         # The pack's Arabic-script words: a proclitic is detached from an article's word only to make one of them.
         self._vocabulary = frozenset(w for phrase in patterns for w in phrase.split() if has_arabic(w))
         self._by_language = any(r.languages for r in self.rules) or any(
@@ -132,10 +145,12 @@ class Matcher:
         state = self.__dict__.copy()
         for name in ("_regex", "_presence", "_any_present", "_automaton"):
             state.pop(name, None)
+        state["_patterns"] = [tuple(p) for p in self._patterns]
         return state
 
-    def __setstate__(self, state: dict[str, object]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._patterns = list(map(_Compiled._make, state["_patterns"]))
         self._compile()
 
     def at_threshold(self, min_severity: int) -> Matcher:

@@ -128,7 +128,8 @@ def normalize(text: str) -> str:
         text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
     if "\n" in text or "\r" in text:
         text = text.replace("\r", "\n").replace("\n", " | ")
-    text = _STOP.sub(_stop, text)
+    if "." in text or "!" in text or "?" in text:
+        text = _STOP.sub(_stop, text)
     if "'" in text:
         text = _POSSESSIVE.sub("", text)
     if arabic:
