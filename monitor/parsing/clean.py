@@ -8,8 +8,8 @@ import re
 import unicodedata
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from selectolax.lexbor import LexborHTMLParser
-from w3lib.url import canonicalize_url
+# selectolax and w3lib are imported where they are used: ``monitor scan`` of plain-text headlines needs neither, and
+# w3lib brings urllib.request, http.client and ssl with it.
 
 __all__ = ["article_id", "canonical_url", "clean_text", "html_to_text"]
 
@@ -64,6 +64,8 @@ def html_to_text(markup: str) -> str:
     if "<" not in markup:
         # Most titles are plain text; the parser would only decode entities, so skip it.
         return " ".join(html.unescape(markup).split())
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(_BLOCK_TAG.sub(r" <\1\2", markup))
     tree.strip_tags(_INVISIBLE)
     root = tree.body or tree.root
@@ -135,6 +137,8 @@ def _is_tracking(pair: str) -> bool:
 def canonical_url(url: str) -> str:
     """One spelling per http(s) document: lower-case scheme and host, no default port, no fragment, no tracking
     parameters, remaining query sorted and percent-encoded consistently. Other URLs come back stripped."""
+    from w3lib.url import canonicalize_url
+
     url = url.strip()
     try:
         if urlsplit(url).scheme.lower() not in _DEFAULT_PORTS:

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser
-
 from monitor.core.errors import MonitorError, ParseError
 from monitor.core.models import Article
 from monitor.parsing.clean import clean_text, html_to_text
@@ -147,6 +145,8 @@ def _text_article(path: Path, text: str) -> Article:
 
 
 def _html_article(path: Path, markup: str) -> Article:
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(markup)
     heading = tree.css_first("title") or tree.css_first("h1")
     title = clean_text(heading.text() if heading is not None else "", TITLE_LIMIT)
