@@ -93,6 +93,12 @@ def _add_scan(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argpar
         metavar="N",
         help="alert threshold (default: the config's alerts.min_severity, else 3)",
     )
+    scan.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing a big JSON Lines file (default: one per core; 1: this process only)",
+    )
 
 
 def _add_rules(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argparse.ArgumentParser) -> None:

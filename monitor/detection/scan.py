@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -10,7 +11,7 @@ from monitor.core.models import Article, Match
 from monitor.detection.matcher import Matcher
 from monitor.parsing.files import Document, read_documents
 
-__all__ = ["scan", "scan_record"]
+__all__ = ["scan", "scan_documents", "scan_record"]
 
 
 def scan_record(article: Article, match: Match, *, evidence: bool = False) -> dict[str, Any]:
@@ -64,14 +65,15 @@ def _line(doc: Document, match: Match) -> str:
     )
 
 
-def scan(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
-    """Write one line per article, classified by ``matcher`` at its threshold; returns how many were read."""
+def scan_documents(docs: Iterable[Document], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
+    """Write one line per document, classified by ``matcher`` at its threshold; returns how many were read. The
+    lines go out in batches; those of the documents read before an error are written before it propagates."""
     count = 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     match = matcher.match
     lines: list[str] = []
     try:
-        for doc in read_documents(paths):
+        for doc in docs:
             found = match(doc.title, doc.summary, doc.content)
             if evidence:
                 lines.append(dumps(_record(doc, found, evidence=True)) + "\n")
@@ -81,7 +83,12 @@ def scan(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = F
             if len(lines) == _BATCH:
                 out.write("".join(lines))
                 lines.clear()
-    finally:  # what was classified before a bad file is written, as it would have been line by line
+    finally:
         out.write("".join(lines))
         out.flush()
     return count
+
+
+def scan(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
+    """Write one line per article, classified by ``matcher`` at its threshold; returns how many were read."""
+    return scan_documents(read_documents(paths), matcher, out=out, evidence=evidence)

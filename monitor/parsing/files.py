@@ -20,7 +20,17 @@ from monitor.core.errors import MonitorError, ParseError
 from monitor.core.models import Article
 from monitor.parsing.clean import clean_text, html_to_text
 
-__all__ = ["SUFFIXES", "Document", "article_from_object", "read_articles", "read_documents"]
+__all__ = [
+    "SUFFIXES",
+    "Document",
+    "article_files",
+    "article_from_object",
+    "file_contents",
+    "file_documents",
+    "json_line_documents",
+    "read_articles",
+    "read_documents",
+]
 
 SUFFIXES = (".txt", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom")
 TITLE_LIMIT = 500
@@ -167,9 +177,11 @@ def _html_article(path: Path, markup: str) -> Article:
     )
 
 
-def _json_lines(path: Path, raw: bytes) -> Iterator[tuple[dict[str, Any], str]]:
+def _json_lines(path: Path, lines: list[str], first: int = 1) -> Iterator[tuple[dict[str, Any], str]]:
+    """The objects of ``lines`` of a ``.jsonl`` file, the first of them its line ``first``, each with the id an
+    object without one gets; blank lines are skipped."""
     decode = _DECODER.decode
-    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(lines, start=first):
         try:
             obj = decode(line)
         except json.JSONDecodeError:
@@ -194,7 +206,7 @@ def _json_error(line: str) -> str:
 def _json_objects(path: Path, raw: bytes, suffix: str) -> Iterator[tuple[dict[str, Any], str]]:
     """The objects of a ``.jsonl`` or ``.json`` file, each with the id an object without one gets."""
     if suffix == ".jsonl":
-        yield from _json_lines(path, raw)
+        yield from _json_lines(path, raw.decode("utf-8-sig").splitlines())
         return
     try:
         data = json.loads(raw.decode("utf-8-sig"))
@@ -258,8 +270,29 @@ def read_articles(paths: list[Path]) -> Iterator[Article]:
                 raise MonitorError(f"{file}: cannot read: {exc.strerror or exc}") from exc
 
 
-def _read_documents(path: Path) -> Iterator[Document]:
-    raw, suffix = _contents(path)
+def article_files(paths: list[Path]) -> Iterator[Path]:
+    """The files ``read_articles`` reads from ``paths`` (folders recursively), in order."""
+    for path in paths:
+        yield from _files(path)
+
+
+def file_contents(path: Path) -> tuple[bytes, str]:
+    """The bytes of an article file (inflated when gzipped) and the suffix that tells its format."""
+    try:
+        return _contents(path)
+    except OSError as exc:
+        raise MonitorError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterator[Document]:
+    """The ``Document``s of some lines of a ``.jsonl`` file, the first of them its line ``first`` (which names
+    errors and the ids of objects without one): a part of a big file can be read apart from the rest."""
+    for obj, fallback_id in _json_lines(path, lines, first):
+        yield _document(obj, fallback_id)
+
+
+def file_documents(path: Path, raw: bytes, suffix: str) -> Iterator[Document]:
+    """The ``Document``s of one file, from its ``file_contents``."""
     if suffix in (".jsonl", ".json"):
         for obj, fallback_id in _json_objects(path, raw, suffix):
             yield _document(obj, fallback_id)
@@ -271,9 +304,5 @@ def _read_documents(path: Path) -> Iterator[Document]:
 def read_documents(paths: list[Path]) -> Iterator[Document]:
     """``read_articles`` for ``monitor scan``: the same articles, in the same order and with the same errors, as
     ``Document``s; JSON objects never become ``Article``s."""
-    for path in paths:
-        for file in _files(path):
-            try:
-                yield from _read_documents(file)
-            except OSError as exc:
-                raise MonitorError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+    for file in article_files(paths):
+        yield from file_documents(file, *file_contents(file))
