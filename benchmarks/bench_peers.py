@@ -1,4 +1,4 @@
-"""Our monitor against two peer feed readers from PyPI, feed2exec and rss2email, on the same loopback feeds.
+"""Our monitor against three peer feed readers from PyPI, feed2exec, rss2email and reader, on the same loopback feeds.
 
 Each tool gets its own feed server process on 127.0.0.1 (the feeds of ``bench_fetch``: N feeds of 20 items with
 ETags, 304 on a matching If-None-Match) that also counts its 200 and 304 answers. Every tool runs one cold cycle
@@ -8,14 +8,18 @@ a burst of load on this shared machine hits all of them alike.
 
 * rss2email: ``r2e -c CFG -d DATA run --no-send``; its config also sets ``sendmail = /bin/true``.
 * feed2exec: ``feed2exec --config INI --database DB fetch`` with the ``null`` output plugin on every feed.
+* reader (lemon24's library, Python >= 3.12): one long-lived process, as an application embedding the library runs
+  it, doing ``update_feeds(scheduled=False, workers=32)`` per cycle; its CPU is that process's (all its threads),
+  from /proc. It has its own virtualenv, ``benchmarks/.reader-venv``, made with ``$READER_PYTHON`` or pyenv's 3.12.
 * ours: ``App.cycle()`` of the real pipeline (aiohttp fetcher, parser workers, matcher, events in an embedded
   Redis), set up as ``bench_fetch`` does.
 
-The peers are run per cycle as the cron jobs they are designed to be, so their figures include their process start
-(shown apart as the cost of ``--version``). Their CPU is user+sys of the process and every child it waited for
-(``os.wait4``); ours is the monitor process plus its descendants (parser workers, embedded Redis), from /proc, as
-``bench_fetch`` measures it. The peers live in their own virtualenv, ``benchmarks/.peers-venv``, created with pinned
-versions on first use (PyPI needed then). No peer sends mail and nothing leaves loopback.
+rss2email and feed2exec are run per cycle as the cron jobs they are designed to be, so their figures include their
+process start (shown apart as the cost of ``--version``). Their CPU is user+sys of the process and every child it
+waited for (``os.wait4``); ours is the monitor process plus its descendants (parser workers, embedded Redis), from
+/proc, as ``bench_fetch`` measures it. The peers live in their own virtualenvs (``benchmarks/.peers-venv`` and
+``.reader-venv``), created with pinned versions on first use (PyPI needed then). No peer sends mail and nothing
+leaves loopback.
 
     .venv/bin/python benchmarks/bench_peers.py                # 300 feeds, 3 warm cycles: about 70 s
     .venv/bin/python benchmarks/bench_peers.py --feeds 1000 --warm 5
@@ -442,12 +446,14 @@ def report(tools: list[Tool], versions: dict[str, str]) -> None:
     print(
         "\npeers: "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + f" (in {VENV.relative_to(ROOT)}); ours: Python {sys.version.split()[0]}, concurrency {ours.concurrency}"
+        + f" (in {VENV.relative_to(ROOT)} and {READER_VENV.relative_to(ROOT)}); ours: Python {sys.version.split()[0]},"
+        f" concurrency {ours.concurrency}"
     )
     redis = median(ours.redis_cpu[1:]) / feeds * 1000
     print(
-        f"machine: {os.cpu_count()} cores; peers' warm CPU includes their start-up (the 'start CPU' column); ours "
-        f"includes the embedded redis-server, {redis:.2f} ms per feed of it warm"
+        f"machine: {os.cpu_count()} cores; rss2email's and feed2exec's warm CPU includes their start-up (the 'start "
+        "CPU' column: TOOL --version); reader runs in one process (its 'start CPU' is `import reader`, paid once); "
+        f"ours includes the embedded redis-server, {redis:.2f} ms per feed of it warm"
     )
 
 
