@@ -25,7 +25,7 @@ from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
-from monitor.detection.text import inflections, normalize
+from monitor.detection.text import inflections, normalize, normalize_fields
 
 __all__ = ["Matcher"]
 
@@ -113,7 +113,7 @@ class Matcher:
 
     def _presence_masks(self) -> None:
         """Each rule selection's bit, each pattern's mask of the rule selections it feeds (all of them, and those
-        a Latin text can use), and the source of the pack's presence test over such a mask (see ``_may_fire``)."""
+        a Latin text can use), and the source of the pack's presence test over such a mask (see ``match``)."""
         bits: dict[tuple[int, str], int] = {}
         tests: list[str] = []
         for ri, rule in enumerate(self.rules):
@@ -123,8 +123,13 @@ class Matcher:
             }
             bits.update({(ri, name): bit for name, bit in own.items()})
             tests.append(f"((m & {sum(own.values())}) and {presence_expression(rule.condition, own)})")
-        self._masks = [sum({bits.get(f, 0) for f in feeds}) for feeds in self._feeds]
-        self._latin_masks = [sum({bits.get(f, 0) for f in feeds}) for feeds in self._latin_feeds]
+        # One more bit for "names an entity": without it and without a rule that may fire, nothing is found.
+        self._entity_bit = 1 << len(bits)
+        named = [self._entity_bit if p.entity is not None else 0 for p in self._patterns]
+        self._masks = [sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._feeds, named, strict=True)]
+        self._latin_masks = [
+            sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._latin_feeds, named, strict=True)
+        ]
         self._presence_source = f"lambda m: bool({' or '.join(tests) or 'False'})"
 
     def _compile(self) -> None:
@@ -184,30 +189,26 @@ class Matcher:
     ) -> Match:
         """What the pack finds in one document (any field may be empty), written in ``lang`` (told from the text
         when not given and the pack has rules for some languages only)."""
-        parts = [normalize(title), normalize(summary), normalize(content)]
+        parts = normalize_fields(title, summary, content)
         if self._vocabulary:
             parts = [p if p.isascii() else detach_clitics(p, self._vocabulary) for p in parts]
         if len(parts[1]) > 2 and parts[1].strip() in parts[2]:
             parts[1] = " "  # a summary repeated in the body is one piece of evidence, not two
-        starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
-        text = ArticleText("|".join(parts), starts)
-        found = self._automaton.find_matches_as_indexes(text.text, overlapping=True)
+        joined = "|".join(parts)
+        found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
-        latin = text.text.isascii()
-        if not self._may_fire(found, latin) and trace is None:
-            return self._entities_only(found)
-        if lang is None and self._by_language:
-            lang = detect_language(title, summary, content)
-        return self._evaluate(text, found, trace, lang)
-
-    def _may_fire(self, found: list[tuple[int, int, int]], latin: bool) -> bool:
-        """Could any rule fire, judging only by which selections have hits? ``False`` is certain."""
-        masks = self._latin_masks if latin else self._masks
+        # Could any rule fire, judging only by which selections have hits? No is certain (``_presence_masks``).
+        masks = self._latin_masks if joined.isascii() else self._masks
         present = 0
         for pid, _, _ in found:
             present |= masks[pid]
-        return self._any_present(present)
+        if not self._any_present(present) and trace is None:
+            return self._entities_only(found) if present & self._entity_bit else _NO_MATCH
+        if lang is None and self._by_language:
+            lang = detect_language(title, summary, content)
+        starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
+        return self._evaluate(ArticleText(joined, starts), found, trace, lang)
 
     def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
         return self._without_alert(self._entity_hits(found))
