@@ -21,7 +21,7 @@ from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, winner
 from monitor.detection.condition import evaluate, presence_expression, presence_test
 from monitor.detection.condition import names as condition_names
-from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
+from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested, focus_entities, named_entities
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
@@ -204,14 +204,11 @@ class Matcher:
         for pid, _, _ in found:
             present |= masks[pid]
         if not self._any_present(present) and trace is None:
-            return self._entities_only(found) if present & self._entity_bit else _NO_MATCH
+            return self._without_alert(self._entity_hits(found)) if present & self._entity_bit else _NO_MATCH
         if lang is None and self._by_language:
             lang = detect_language(title, summary, content)
         starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
         return self._evaluate(ArticleText(joined, starts), found, trace, lang)
-
-    def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
-        return self._without_alert(self._entity_hits(found))
 
     def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[Hit]]:
         """Entities named in the text: the longest name wins, ambiguous names count only in their context."""
@@ -344,8 +341,8 @@ class Matcher:
             event_type=best.event_type,
             severity=top.severity,
             score=round(top.score + top.severity, 2),
-            entities=_entities(entity_hits, self.ruleset),
-            focus=_focus(entity_hits, self.ruleset, text),
+            entities=named_entities(entity_hits, self.ruleset),
+            focus=focus_entities(entity_hits, self.ruleset, text),
             evidence=evidence,
             alert=top.severity >= self.min_severity,
             shadow_rules=shadow,
@@ -355,7 +352,7 @@ class Matcher:
         """No live rule fired: only the entities named, and the experimental rules that fired."""
         if not entity_hits and not shadow:
             return _NO_MATCH
-        return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
+        return Match((), None, 0, 0.0, named_entities(entity_hits, self.ruleset), (), False, shadow)
 
     @staticmethod
     def _scoped(
@@ -400,17 +397,3 @@ def _name_entity(p: _Pattern, entity_id: str, ambiguous: bool) -> None:
         p.fallback = entity_id
     elif not p.ambiguous and ambiguous and p.entity != entity_id:
         p.entity, p.ambiguous, p.fallback = entity_id, True, p.entity
-
-
-def _focus(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
-    """The entities named in the headline or the lead: the title, the summary when there is one, else the body's
-    first sentence."""
-    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
-    end = len(text.text) if end < 0 else end
-    return tuple(e for e in _entities(entity_hits, ruleset) if min(h.start for h in entity_hits[e]) < end)
-
-
-def _entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:
-    """Entities named in the article, in order of first mention; look-alike names (type ``other``) left out."""
-    named = [e for e in entity_hits if ruleset.entities[e].type != "other"]
-    return tuple(sorted(named, key=lambda e: min(h.start for h in entity_hits[e])))
