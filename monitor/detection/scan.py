@@ -47,7 +47,7 @@ def _record(article: Document, match: Match, *, evidence: bool) -> dict[str, Any
     return record
 
 
-_BATCH = 1000  # lines per write
+_BATCH = 1000  # documents matched and written at once
 _encode = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (what ``ensure_ascii=False`` writes)
 
 
@@ -67,24 +67,30 @@ def _line(doc: Document, match: Match) -> str:
 
 def scan_documents(docs: Iterable[Document], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
     """Write one line per document, classified by ``matcher`` at its threshold; returns how many were read. The
-    lines go out in batches; those of the documents read before an error are written before it propagates."""
+    documents are matched and written in batches; those read before an error are written before it propagates."""
     count = 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    match = matcher.match
-    lines: list[str] = []
+    batch: list[Document] = []
+
+    def write() -> None:
+        nonlocal count
+        done = batch[:]
+        batch.clear()
+        matches = matcher.match_many([(d.title, d.summary, d.content) for d in done])
+        if evidence:
+            out.write("".join(dumps(_record(d, m, evidence=True)) + "\n" for d, m in zip(done, matches, strict=True)))
+        else:
+            out.write("".join(map(_line, done, matches)))
+        count += len(done)
+
     try:
         for doc in docs:
-            found = match(doc.title, doc.summary, doc.content)
-            if evidence:
-                lines.append(dumps(_record(doc, found, evidence=True)) + "\n")
-            else:
-                lines.append(_line(doc, found))
-            count += 1
-            if len(lines) == _BATCH:
-                out.write("".join(lines))
-                lines.clear()
+            batch.append(doc)
+            if len(batch) == _BATCH:
+                write()
     finally:
-        out.write("".join(lines))
+        if batch:
+            write()
         out.flush()
     return count
 

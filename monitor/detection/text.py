@@ -141,41 +141,48 @@ def normalize(text: str) -> str:
     return f" {text.strip(' |')} "
 
 
-# Between the fields of ``normalize_fields``: whitespace to every pattern above, as the end of a text is (so no
-# pattern sees past a field), and the one control character the translation keeps, to cut the fields apart again.
+# Between the texts of ``normalize_fields``: whitespace to every pattern above, as the end of a text is (so no
+# pattern sees past a text), and the one control character the translation keeps, to cut the texts apart again.
 _FIELD = "\x1f"
 _WORDS_FIELDS = _WORDS[:0x1F] + b"\x1f" + _WORDS[0x20:]
+_SPACES = re.compile("  +")
 
 
 def normalize_fields(*texts: str) -> list[str]:
-    """``[normalize(t) for t in texts]``, with one pass of each step over all of them when they are Latin script
-    (an article's title, summary and content: the matcher's per-article cost)."""
-    folded = []
-    for text in texts:
+    """``[normalize(t) for t in texts]``, with one pass of each step over all the Latin-script texts together (an
+    article's fields, or those of many articles: the per-article cost of matching is mostly these steps' calls)."""
+    out = [""] * len(texts)
+    batch: list[int] = []
+    folded: list[str] = []
+    for i, text in enumerate(texts):
         if not text.isascii():
             text, arabic = _fold(text)
             if arabic:
-                return [normalize(t) for t in texts]
-        if _FIELD in text:
-            return [normalize(t) for t in texts]
+                out[i] = normalize(texts[i])
+                continue
+        if _FIELD in text or _ACRONYM.search(text):  # a dotted acronym is rare, and slow to look for in all
+            out[i] = normalize(texts[i])
+            continue
+        batch.append(i)
         folded.append(text)
+    if not batch:
+        return out
     text = _FIELD.join(folded)
     if "US" in text or "U.S" in text:
         text = _US.sub(_us, text)
-    if _ACRONYM.search(text):  # _DOTTED matches only in a field where _ACRONYM does
-        text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
     if "\n" in text or "\r" in text:
         text = text.replace("\r", "\n").replace("\n", " | ")
     if "." in text or "!" in text or "?" in text:
         text = _STOP.sub(_stop, text)
     if "'" in text:
         text = _POSSESSIVE.sub("", text)
-    out = []
-    for field in text.encode("ascii").translate(_WORDS_FIELDS, b"'`").decode("ascii").split(_FIELD):
-        field = " ".join(field.split())
-        while "| |" in field:
-            field = field.replace("| |", "|")
-        out.append(f" {field.strip(' |')} ")
+    # What ``normalize`` does to each text from here (words joined by one space, no "| |", ends stripped of spaces
+    # and breaks), done to all of them at once: no pattern below reaches across a separator.
+    text = _SPACES.sub(" ", text.encode("ascii").translate(_WORDS_FIELDS, b"'`").decode("ascii"))
+    while "| |" in text:
+        text = text.replace("| |", "|")
+    for i, field in zip(batch, text.split(_FIELD), strict=True):
+        out[i] = f" {field.strip(' |')} "
     return out
 
 
