@@ -13,9 +13,13 @@ Then the same on a big file, ``--big`` headlines (300,000 by default) made at ru
 repeating the corpus with an ``id`` per copy (``r3-1234``), so no two lines are the same: the plain reader, ``scan``
 and ``scan --workers 1``, with headlines per second.
 
+With ``--before DIR`` (an export of an earlier commit, e.g. ``git archive REV | tar -x -C DIR``), that version's
+``monitor scan`` (``python -m monitor`` with ``PYTHONPATH=DIR``) runs in the same rounds, for a before/after.
+
 Medians over interleaved rounds (one warm-up each), reported as ratios to the baseline of the same run.
 
     .venv/bin/python benchmarks/bench_command.py [--repeat 7] [--big 300000] [--big-repeat 3] [--corpus FILE]
+        [--before DIR]
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ Variants = dict[str, tuple[list[str], dict[str, str]]]
 
 def _seconds(command: Sequence[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    # An earlier version runs from its own tree (``python -m`` puts the working folder first on the path).
+    cwd = env.get("PYTHONPATH") or ROOT
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
     return time.perf_counter() - start
 
 
@@ -80,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=300_000, help="headlines in the big file (0: skip it)")
     parser.add_argument("--big-repeat", type=int, default=3, help="rounds on the big file (median; default 3)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="gz JSONL headline corpus")
+    parser.add_argument("--before", type=Path, help="an earlier version's source tree, run in the same rounds")
     args = parser.parse_args(argv)
     if not args.corpus.exists():
         print(f"no corpus at {args.corpus}", file=sys.stderr)
@@ -98,10 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python -c pass": ([sys.executable, "-c", "pass"], cached),
             "start-up": ([str(MONITOR), "scan", str(one)], cached),
         }
+        before = {**cached, "PYTHONPATH": str(args.before.resolve())} if args.before else None
+        if before is not None:
+            variants["before: scan"] = ([sys.executable, "-m", "monitor", "scan", corpus], before)
+            variants["before: start-up"] = ([sys.executable, "-m", "monitor", "scan", str(one)], before)
         median = _rounds(variants, args.repeat)
         print(f"{'variant':<20} {'median s':>9} {'ratio':>7}")
         for name in variants:
-            base = "python -c pass" if name == "start-up" else "plain reader"
+            base = "python -c pass" if name.endswith("start-up") else "plain reader"
             ratio = "" if name in ("plain reader", "python -c pass") else f"{median[name] / median[base]:.2f}x"
             print(f"{name:<20} {median[name]:>9.3f} {ratio:>7}")
         print(f"(rounds: {args.repeat}; ratios against the baseline of the same run)")
@@ -113,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "scan": ([str(MONITOR), "scan", str(big)], cached),
                 "scan --workers 1": ([str(MONITOR), "scan", "--workers", "1", str(big)], cached),
             }
+            if before is not None:
+                variants["before: scan"] = ([sys.executable, "-m", "monitor", "scan", str(big)], before)
             median = _rounds(variants, args.big_repeat)
             print(f"\n{count:,} headlines")
             print(f"{'variant':<20} {'median s':>9} {'ratio':>7} {'headlines/s':>12}")
