@@ -96,8 +96,9 @@ def _add_scan(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argpar
     scan.add_argument(
         "--workers",
         type=int,
+        default=1,
         metavar="N",
-        help="processes sharing a big JSON Lines file (default: one per core; 1: this process only)",
+        help="processes sharing a JSON Lines file of 4,000 lines or more (default 1: this process only)",
     )
 
 

@@ -4,14 +4,16 @@ processes classify (``detection.scan``), and the parent writes their output in f
 The output is the single-process one, byte for byte: each part's lines are the lines ``scan`` would write for them,
 and an error (a line that is not JSON) is raised after the output of every line before it, as in one process.
 Workers are forked once the pack is loaded, so they share it instead of loading it again; a file under
-``PARALLEL_LINES`` lines, another format, or a platform without ``fork`` is scanned in this process.
+``PARALLEL_LINES`` lines, another format, or a platform without ``fork`` is scanned in this process. It is opt-in
+(``--workers N``): on two cores shared with other work, passing the lines and the output between processes cost
+about what the second core gained (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -21,21 +23,13 @@ from monitor.detection.matcher import Matcher
 from monitor.detection.scan import scan_documents
 from monitor.parsing.files import article_files, file_contents, file_documents, json_line_documents
 
-__all__ = ["PARALLEL_LINES", "available_cores", "scan_files"]
+__all__ = ["PARALLEL_LINES", "scan_files"]
 
 PARALLEL_LINES = 4_000  # a smaller file is scanned in this process: forking would cost more than it saves
 PART_LINES = 2_000  # lines per part handed to a worker
 
 # What the workers classify with: set before they are forked, inherited by them (never pickled).
 _JOB: tuple[Matcher, bool] | None = None
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False, workers: int = 1) -> int:
@@ -65,6 +59,9 @@ def _parts(file: Path, lines: list[str]) -> Iterator[tuple[Path, list[str], int]
 def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, evidence: bool, workers: int) -> int:
     global _JOB
     out.flush()  # a forked worker must not inherit (and write out again) what this process has buffered
+    # What exists now (the pack, the file's lines) is left out of the garbage collector's passes, in the workers too,
+    # so that their collections do not write to, and so copy, every page they share with this process.
+    gc.freeze()
     _JOB = (matcher, evidence)
     count = 0
     try:
@@ -77,6 +74,7 @@ def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, 
                     raise MonitorError(error)
     finally:
         _JOB = None
+        gc.unfreeze()
     out.flush()
     return count
 
