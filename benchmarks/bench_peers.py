@@ -1,4 +1,4 @@
-"""Our monitor against two peer feed readers from PyPI, feed2exec and rss2email, on the same loopback feeds.
+"""Our monitor against three peer feed readers from PyPI, feed2exec, rss2email and reader, on the same loopback feeds.
 
 Each tool gets its own feed server process on 127.0.0.1 (the feeds of ``bench_fetch``: N feeds of 20 items with
 ETags, 304 on a matching If-None-Match) that also counts its 200 and 304 answers. Every tool runs one cold cycle
@@ -8,14 +8,18 @@ a burst of load on this shared machine hits all of them alike.
 
 * rss2email: ``r2e -c CFG -d DATA run --no-send``; its config also sets ``sendmail = /bin/true``.
 * feed2exec: ``feed2exec --config INI --database DB fetch`` with the ``null`` output plugin on every feed.
+* reader (lemon24's library, Python >= 3.12): one long-lived process, as an application embedding the library runs
+  it, doing ``update_feeds(scheduled=False, workers=32)`` per cycle; its CPU is that process's (all its threads),
+  from /proc. It has its own virtualenv, ``benchmarks/.reader-venv``, made with ``$READER_PYTHON`` or pyenv's 3.12.
 * ours: ``App.cycle()`` of the real pipeline (aiohttp fetcher, parser workers, matcher, events in an embedded
   Redis), set up as ``bench_fetch`` does.
 
-The peers are run per cycle as the cron jobs they are designed to be, so their figures include their process start
-(shown apart as the cost of ``--version``). Their CPU is user+sys of the process and every child it waited for
-(``os.wait4``); ours is the monitor process plus its descendants (parser workers, embedded Redis), from /proc, as
-``bench_fetch`` measures it. The peers live in their own virtualenv, ``benchmarks/.peers-venv``, created with pinned
-versions on first use (PyPI needed then). No peer sends mail and nothing leaves loopback.
+rss2email and feed2exec are run per cycle as the cron jobs they are designed to be, so their figures include their
+process start (shown apart as the cost of ``--version``). Their CPU is user+sys of the process and every child it
+waited for (``os.wait4``); ours is the monitor process plus its descendants (parser workers, embedded Redis), from
+/proc, as ``bench_fetch`` measures it. The peers live in their own virtualenvs (``benchmarks/.peers-venv`` and
+``.reader-venv``), created with pinned versions on first use (PyPI needed then). No peer sends mail and nothing
+leaves loopback.
 
     .venv/bin/python benchmarks/bench_peers.py                # 300 feeds, 3 warm cycles: about 70 s
     .venv/bin/python benchmarks/bench_peers.py --feeds 1000 --warm 5
@@ -51,6 +55,15 @@ from benchmarks.bench_fetch import _comm, _cpu_of, _descendants, serve  # noqa: 
 
 VENV = HERE / ".peers-venv"
 PINS = ["feed2exec==0.23.0", "rss2email==3.14"]
+# reader needs Python >= 3.12: its own virtualenv, made with the first of these interpreters that exists.
+READER_VENV = HERE / ".reader-venv"
+READER_PIN = "reader==3.27"
+READER_PYTHONS = (
+    os.environ.get("READER_PYTHON", ""),
+    str(Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12"),
+    "python3.12",
+    "python3.13",
+)
 SHARE = 0.1
 MAIL_TO = "bench@localhost.invalid"
 
@@ -63,6 +76,28 @@ def ensure_venv() -> Path:
         subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *PINS], check=True)
     return bin_dir
+
+
+def ensure_reader_venv() -> Path:
+    """reader's virtualenv (Python >= 3.12), created and filled with the pinned version if missing."""
+    bin_dir = READER_VENV / "bin"
+    if not (bin_dir / "python").exists() or subprocess.run([str(bin_dir / "python"), "-c", "import reader"]).returncode:
+        python = next((p for p in READER_PYTHONS if p and shutil.which(p)), None)
+        if python is None:
+            raise RuntimeError("reader needs Python >= 3.12: set READER_PYTHON to one")
+        print(f"creating {READER_VENV.relative_to(ROOT)} with {python} and installing {READER_PIN} ...", flush=True)
+        subprocess.run([python, "-m", "venv", "--clear", str(READER_VENV)], check=True)
+        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", READER_PIN], check=True)
+    return bin_dir
+
+
+def reader_versions(bin_dir: Path) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "print(json.dumps({'reader': m.version('reader'), 'reader python': sys.version.split()[0]}))"
+    )
+    out = subprocess.run([str(bin_dir / "python"), "-c", code], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def peer_versions(bin_dir: Path) -> dict[str, str]:
@@ -226,6 +261,76 @@ class Feed2Exec(Tool):
         return await asyncio.to_thread(self._cycle)
 
 
+# The long-lived reader process: adds the feeds, says "ready", then runs one update per line it reads and answers
+# with the number of entries it holds. The benchmark measures its wall time and, from /proc, its CPU (all threads).
+READER_DRIVER = """
+import json, sys
+from reader import make_reader
+db, urls = sys.argv[1], sys.argv[2]
+reader = make_reader(db)
+for url in open(urls).read().split():
+    reader.add_feed(url, exist_ok=True)
+print("ready", flush=True)
+for line in sys.stdin:
+    reader.update_feeds(scheduled=False, workers=32)
+    print(json.dumps({"entries": reader.get_entry_counts().total}), flush=True)
+"""
+
+
+@dataclass
+class Reader(Tool):
+    """lemon24's reader, one process for the whole run (as an application embedding it would use it), each cycle
+    ``update_feeds(scheduled=False, workers=32)``: 32 threads fetch, the main thread parses and stores."""
+
+    entries: int = 0
+
+    async def setup(self) -> None:
+        urls = self.work / "urls.txt"
+        urls.write_text("\n".join(self.url(i) for i in range(self.feeds)) + "\n")
+        log = self.work / "reader.log"
+        self.start_cpu = start_up_cpu([str(self.bin_dir / "python"), "-c", "import reader"], self.env, log)
+        self.proc = await asyncio.create_subprocess_exec(
+            str(self.bin_dir / "python"),
+            "-c",
+            READER_DRIVER,
+            str(self.work / "reader.sqlite"),
+            str(urls),
+            env=self.env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log.open("ab"),
+        )
+        assert self.proc.stdout is not None
+        ready = await asyncio.wait_for(self.proc.stdout.readline(), 600)
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"reader did not start; see {log}")
+
+    async def cycle(self) -> tuple[float, float, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        cpu0 = _cpu_of([self.proc.pid])
+        t0 = time.perf_counter()
+        self.proc.stdin.write(b"cycle\n")
+        await self.proc.stdin.drain()
+        line = await self.proc.stdout.readline()
+        wall = time.perf_counter() - t0
+        cpu = _cpu_of([self.proc.pid]) - cpu0
+        if not line:
+            raise RuntimeError(f"reader exited; see {self.work / 'reader.log'}")
+        entries = json.loads(line)["entries"]
+        new, self.entries = entries - self.entries, entries
+        return wall, cpu, new
+
+    async def close(self) -> None:
+        if getattr(self, "proc", None) is not None and self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
 @dataclass
 class Ours(Tool):
     """The monitor in this process, built as ``bench_fetch.run`` builds it."""
@@ -341,12 +446,14 @@ def report(tools: list[Tool], versions: dict[str, str]) -> None:
     print(
         "\npeers: "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + f" (in {VENV.relative_to(ROOT)}); ours: Python {sys.version.split()[0]}, concurrency {ours.concurrency}"
+        + f" (in {VENV.relative_to(ROOT)} and {READER_VENV.relative_to(ROOT)}); ours: Python {sys.version.split()[0]},"
+        f" concurrency {ours.concurrency}"
     )
     redis = median(ours.redis_cpu[1:]) / feeds * 1000
     print(
-        f"machine: {os.cpu_count()} cores; peers' warm CPU includes their start-up (the 'start CPU' column); ours "
-        f"includes the embedded redis-server, {redis:.2f} ms per feed of it warm"
+        f"machine: {os.cpu_count()} cores; rss2email's and feed2exec's warm CPU includes their start-up (the 'start "
+        "CPU' column: TOOL --version); reader runs in one process (its 'start CPU' is `import reader`, paid once); "
+        f"ours includes the embedded redis-server, {redis:.2f} ms per feed of it warm"
     )
 
 
@@ -354,18 +461,25 @@ async def run(feeds: int, warm: int, concurrency: int, keep: bool) -> None:
     import aiohttp
 
     bin_dir = await asyncio.to_thread(ensure_venv)
-    versions = await asyncio.to_thread(peer_versions, bin_dir)
+    reader_bin = await asyncio.to_thread(ensure_reader_venv)
+    versions = await asyncio.to_thread(peer_versions, bin_dir) | await asyncio.to_thread(reader_versions, reader_bin)
     work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
     context = multiprocessing.get_context("spawn")
     servers = []
     tools: list[Tool] = []
     try:
-        for cls, name in ((Rss2Email, "rss2email"), (Feed2Exec, "feed2exec"), (Ours, "ours")):
+        kinds: tuple[tuple[type[Tool], str, Path], ...] = (
+            (Rss2Email, "rss2email", bin_dir),
+            (Feed2Exec, "feed2exec", bin_dir),
+            (Reader, "reader", reader_bin),
+            (Ours, "ours", bin_dir),
+        )
+        for cls, name, tool_bin in kinds:
             ports = context.Queue()
             server = context.Process(target=serve, args=(ports, feeds), daemon=True)
             server.start()
             servers.append(server)
-            tool = cls(name=name, port=ports.get(timeout=30), feeds=feeds, work=work / name, bin_dir=bin_dir)
+            tool = cls(name=name, port=ports.get(timeout=30), feeds=feeds, work=work / name, bin_dir=tool_bin)
             (tool.work / "home").mkdir(parents=True)
             tool.env = peer_env(tool.work / "home")
             tools.append(tool)
@@ -399,7 +513,7 @@ async def run(feeds: int, warm: int, concurrency: int, keep: bool) -> None:
         report(tools, versions)
     finally:
         for tool in tools:
-            if isinstance(tool, Ours) and hasattr(tool, "app"):
+            if (isinstance(tool, Ours) and hasattr(tool, "app")) or isinstance(tool, Reader):
                 await tool.close()
         for server in servers:
             server.kill()

@@ -93,6 +93,13 @@ def _add_scan(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argpar
         metavar="N",
         help="alert threshold (default: the config's alerts.min_severity, else 3)",
     )
+    scan.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing a JSON Lines file of 4,000 lines or more (default 1: this process only)",
+    )
 
 
 def _add_rules(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argparse.ArgumentParser) -> None:

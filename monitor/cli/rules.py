@@ -34,13 +34,13 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from monitor.detection.scan import scan
     from monitor.service.offline import load_pack_for_cli
+    from monitor.service.scanning import scan_files
 
     matcher = load_pack_for_cli(config_path(args), dict(os.environ), args.rules, cache_dir=rule_cache_dir())
     if args.min_severity:
         matcher = matcher.at_threshold(args.min_severity)
-    scan(args.paths, matcher, out=sys.stdout, evidence=args.evidence)
+    scan_files(args.paths, matcher, out=sys.stdout, evidence=args.evidence, workers=args.workers)
     return EXIT_OK
 
 

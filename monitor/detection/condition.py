@@ -18,7 +18,7 @@ Python. The tree is evaluated against a ``Hits`` view supplied by the matcher.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +37,7 @@ __all__ = [
     "names",
     "negative_names",
     "parse_condition",
+    "presence_expression",
 ]
 
 DEFAULT_NEAR = 8
@@ -218,6 +219,33 @@ def presence_test(node: Node) -> Callable[[AbstractSet[str]], bool]:
             return lambda present: any(t(present) for t in tests)
         case _:
             return lambda present: True
+
+
+def presence_expression(node: Node, bits: Mapping[str, int]) -> str:
+    """``presence_test`` as a Python expression over an integer ``m`` in which each selection present sets its
+    bit (``bits``): the matcher compiles one function for the whole pack and tests an article with a few integer
+    operations. Built only from integers and operators, never from rule text."""
+    match node:
+        case Name(name):
+            return f"(m & {bits[name]})"
+        case Title(item) | Lead(item):
+            return presence_expression(item, bits)
+        case Near(left, right, _) | Before(left, right, _):
+            return _all_set(bits[left] | bits[right])
+        case Sentence(sel):
+            return _all_set(sum({bits[n] for n in sel}))
+        case All(items):
+            parts = [presence_expression(i, bits) for i in items if not isinstance(i, Not)]
+            return f"({' and '.join(parts)})" if parts else "True"
+        case AnyOf(items):
+            parts = [presence_expression(i, bits) for i in items]
+            return f"({' or '.join(parts)})" if parts else "False"
+        case _:
+            return "True"
+
+
+def _all_set(mask: int) -> str:
+    return f"((m & {mask}) == {mask})"
 
 
 def evaluate(node: Node, hits: Hits) -> bool:

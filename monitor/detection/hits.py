@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits", "drop_nested"]
+if TYPE_CHECKING:
+    from monitor.detection.rulefile.model import RuleSet
+
+__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits", "drop_nested", "focus_entities", "named_entities"]
 
 LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
 
@@ -111,3 +115,17 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
             entity_hits[entity_id] = kept
         else:
             del entity_hits[entity_id]
+
+
+def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
+    """The entities named in the headline or the lead: the title, the summary when there is one, else the body's
+    first sentence."""
+    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
+    end = len(text.text) if end < 0 else end
+    return tuple(e for e in named_entities(entity_hits, ruleset) if min(h.start for h in entity_hits[e]) < end)
+
+
+def named_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:
+    """Entities named in the article, in order of first mention; look-alike names (type ``other``) left out."""
+    named = [e for e in entity_hits if ruleset.entities[e].type != "other"]
+    return tuple(sorted(named, key=lambda e: min(h.start for h in entity_hits[e])))

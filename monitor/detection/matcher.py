@@ -9,21 +9,23 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import ahocorasick_rs
 import re2
 
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, winner
-from monitor.detection.condition import evaluate, presence_test
-from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested
+from monitor.detection.condition import evaluate, presence_expression, presence_test
+from monitor.detection.condition import names as condition_names
+from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested, focus_entities, named_entities
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
+from monitor.detection.patterns import CompiledPattern, Pattern, name_entity
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
-from monitor.detection.text import inflections, normalize
+from monitor.detection.text import inflections, normalize, normalize_fields
 
 __all__ = ["Matcher"]
 
@@ -31,15 +33,6 @@ TITLE_WEIGHT = 2.0
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _NO_MATCH = Match(rules=(), event_type=None, severity=0, score=0.0, entities=(), evidence=(), alert=False)
-
-
-@dataclass(slots=True)
-class _Pattern:
-    phrase: str
-    keyword_of: list[tuple[int, str]] = field(default_factory=list)  # (rule index, selection)
-    entity: str | None = None
-    ambiguous: bool = False
-    fallback: str | None = None  # the entity an ambiguous name is plainly, when its context is absent
 
 
 class Matcher:
@@ -51,15 +44,15 @@ class Matcher:
         self.rules = ruleset.rules
         self._entity_selections: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self._regex: dict[tuple[int, str], list[re2._Regexp]]
-        patterns: dict[str, _Pattern] = {}
+        patterns: dict[str, Pattern] = {}
 
-        def pattern(phrase: str) -> list[_Pattern]:
+        def pattern(phrase: str) -> list[Pattern]:
             norm = normalize(phrase)
             if not norm.strip(" |"):
                 return []
             # Arabic-script compounds are written apart, with a non-joiner or joined: one pattern per spelling.
             spellings = joined_forms(norm) if not norm.isascii() else (norm,)
-            return [patterns.setdefault(form, _Pattern(phrase)) for form in spellings]
+            return [patterns.setdefault(form, Pattern(phrase)) for form in spellings]
 
         for ri, rule in enumerate(self._all_rules()):
             for name, sel in rule.selections.items():
@@ -74,8 +67,10 @@ class Matcher:
             for names, ambiguous in ((entity.names, False), (entity.ambiguous, True)):
                 for name in names:
                     for p in (p for form in inflections(name) for p in pattern(form)):
-                        _name_entity(p, entity.id, ambiguous)
-        self._patterns = list(patterns.values())
+                        name_entity(p, entity.id, ambiguous)
+        self._patterns = [
+            CompiledPattern(p.phrase, tuple(p.keyword_of), p.entity, p.ambiguous, p.fallback) for p in patterns.values()
+        ]
         # The pack's Arabic-script words: a proclitic is detached from an article's word only to make one of them.
         self._vocabulary = frozenset(w for phrase in patterns for w in phrase.split() if has_arabic(w))
         self._by_language = any(r.languages for r in self.rules) or any(
@@ -93,8 +88,30 @@ class Matcher:
             e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
         }
         self._pattern_keys = list(patterns.keys())
+        self._presence_masks()
         self._compile()
         self.phrase_count = len(self._patterns)
+
+    def _presence_masks(self) -> None:
+        """Each rule selection's bit, each pattern's mask of the rule selections it feeds (all of them, and those
+        a Latin text can use), and the source of the pack's presence test over such a mask (see ``match``)."""
+        bits: dict[tuple[int, str], int] = {}
+        tests: list[str] = []
+        for ri, rule in enumerate(self.rules):
+            own = {
+                name: 1 << len(bits) + k
+                for k, name in enumerate(sorted({*rule.selections, *condition_names(rule.condition)}))
+            }
+            bits.update({(ri, name): bit for name, bit in own.items()})
+            tests.append(f"((m & {sum(own.values())}) and {presence_expression(rule.condition, own)})")
+        # One more bit for "names an entity": without it and without a rule that may fire, nothing is found.
+        self._entity_bit = 1 << len(bits)
+        named = [self._entity_bit if p.entity is not None else 0 for p in self._patterns]
+        self._masks = [sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._feeds, named, strict=True)]
+        self._latin_masks = [
+            sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._latin_feeds, named, strict=True)
+        ]
+        self._presence_source = f"lambda m: bool({' or '.join(tests) or 'False'})"
 
     def _compile(self) -> None:
         """The parts built from the rest that do not pickle: the automaton, the conditions' presence tests, the
@@ -106,21 +123,26 @@ class Matcher:
             if sel.regex
         }
         self._presence = [presence_test(r.condition) for r in self.rules]
+        # Generated from integers and operators only (``condition.presence_expression``), never from rule text.
+        self._any_present: Callable[[int], bool] = eval(self._presence_source, {})
         self._automaton = ahocorasick_rs.AhoCorasick(self._pattern_keys)
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        for name in ("_regex", "_presence", "_automaton"):
+        for name in ("_regex", "_presence", "_any_present", "_automaton"):
             state.pop(name, None)
+        state["_patterns"] = [tuple(p) for p in self._patterns]
         return state
 
-    def __setstate__(self, state: dict[str, object]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._patterns = list(map(CompiledPattern._make, state["_patterns"]))
         self._compile()
 
     def at_threshold(self, min_severity: int) -> Matcher:
         """The same compiled pack alerting from ``min_severity``."""
-        other = copy.copy(self)
+        other = object.__new__(Matcher)
+        other.__dict__.update(self.__dict__)  # shares the compiled parts (``copy.copy`` would rebuild them)
         other.min_severity = min_severity
         return other
 
@@ -148,34 +170,36 @@ class Matcher:
     ) -> Match:
         """What the pack finds in one document (any field may be empty), written in ``lang`` (told from the text
         when not given and the pack has rules for some languages only)."""
-        parts = [normalize(title), normalize(summary), normalize(content)]
+        return self._match(normalize_fields(title, summary, content), title, summary, content, trace, lang)
+
+    def match_many(self, documents: Sequence[tuple[str, str, str]]) -> list[Match]:
+        """``match`` of each (title, summary, content), their texts normalised together: the same results, for a
+        fraction of the calls (``monitor scan``)."""
+        parts = normalize_fields(*(text for document in documents for text in document))
+        return [self._match(parts[3 * i : 3 * i + 3], *doc, None, None) for i, doc in enumerate(documents)]
+
+    def _match(
+        self, parts: list[str], title: str, summary: str, content: str, trace: list[str] | None, lang: str | None
+    ) -> Match:
         if self._vocabulary:
             parts = [p if p.isascii() else detach_clitics(p, self._vocabulary) for p in parts]
         if len(parts[1]) > 2 and parts[1].strip() in parts[2]:
             parts[1] = " "  # a summary repeated in the body is one piece of evidence, not two
-        starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
-        text = ArticleText("|".join(parts), starts)
-        found = self._automaton.find_matches_as_indexes(text.text, overlapping=True)
+        joined = "|".join(parts)
+        found = self._automaton.find_matches_as_indexes(joined, overlapping=True)
         if not found:
             return _NO_MATCH  # regexes only refine rules that a phrase already touched
-        latin = text.text.isascii()
-        if not self._may_fire(found, latin) and trace is None:
-            return self._entities_only(found)
+        # Could any rule fire, judging only by which selections have hits? No is certain (``_presence_masks``).
+        masks = self._latin_masks if joined.isascii() else self._masks
+        present = 0
+        for pid, _, _ in found:
+            present |= masks[pid]
+        if not self._any_present(present) and trace is None:
+            return self._without_alert(self._entity_hits(found)) if present & self._entity_bit else _NO_MATCH
         if lang is None and self._by_language:
             lang = detect_language(title, summary, content)
-        return self._evaluate(text, found, trace, lang)
-
-    def _may_fire(self, found: list[tuple[int, int, int]], latin: bool) -> bool:
-        """Could any rule fire, judging only by which selections have hits? ``False`` is certain."""
-        present: dict[int, set[str]] = defaultdict(set)
-        feeds = self._latin_feeds if latin else self._feeds
-        for pid, _, _ in found:
-            for ri, name in feeds[pid]:
-                present[ri].add(name)
-        return any(self._presence[ri](names) for ri, names in present.items() if ri < len(self.rules))
-
-    def _entities_only(self, found: list[tuple[int, int, int]]) -> Match:
-        return self._without_alert(self._entity_hits(found))
+        starts = (0, len(parts[0]) + 1, len(parts[0]) + len(parts[1]) + 2)
+        return self._evaluate(ArticleText(joined, starts), found, trace, lang)
 
     def _entity_hits(self, found: list[tuple[int, int, int]]) -> dict[str, list[Hit]]:
         """Entities named in the text: the longest name wins, ambiguous names count only in their context."""
@@ -308,8 +332,8 @@ class Matcher:
             event_type=best.event_type,
             severity=top.severity,
             score=round(top.score + top.severity, 2),
-            entities=_entities(entity_hits, self.ruleset),
-            focus=_focus(entity_hits, self.ruleset, text),
+            entities=named_entities(entity_hits, self.ruleset),
+            focus=focus_entities(entity_hits, self.ruleset, text),
             evidence=evidence,
             alert=top.severity >= self.min_severity,
             shadow_rules=shadow,
@@ -319,7 +343,7 @@ class Matcher:
         """No live rule fired: only the entities named, and the experimental rules that fired."""
         if not entity_hits and not shadow:
             return _NO_MATCH
-        return Match((), None, 0, 0.0, _entities(entity_hits, self.ruleset), (), False, shadow)
+        return Match((), None, 0, 0.0, named_entities(entity_hits, self.ruleset), (), False, shadow)
 
     @staticmethod
     def _scoped(
@@ -353,28 +377,3 @@ class Matcher:
         field_index = text.field_of(hit.start + 1)
         base = text.starts[field_index]
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
-
-
-def _name_entity(p: _Pattern, entity_id: str, ambiguous: bool) -> None:
-    """Record that ``p`` names ``entity_id``: the first plain name wins, and a name ambiguous for one entity but
-    plain for another names the first in its context and the second otherwise."""
-    if p.entity is None:
-        p.entity, p.ambiguous = entity_id, ambiguous
-    elif p.ambiguous and not ambiguous and p.fallback is None:
-        p.fallback = entity_id
-    elif not p.ambiguous and ambiguous and p.entity != entity_id:
-        p.entity, p.ambiguous, p.fallback = entity_id, True, p.entity
-
-
-def _focus(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
-    """The entities named in the headline or the lead: the title, the summary when there is one, else the body's
-    first sentence."""
-    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
-    end = len(text.text) if end < 0 else end
-    return tuple(e for e in _entities(entity_hits, ruleset) if min(h.start for h in entity_hits[e]) < end)
-
-
-def _entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:
-    """Entities named in the article, in order of first mention; look-alike names (type ``other``) left out."""
-    named = [e for e in entity_hits if ruleset.entities[e].type != "other"]
-    return tuple(sorted(named, key=lambda e: min(h.start for h in entity_hits[e])))

@@ -11,6 +11,7 @@ atomically; a file that cannot be read or written is ignored, never an error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile.load import load_rules, rule_files
@@ -28,7 +30,7 @@ __all__ = ["cache_key", "load_pack_cached", "load_rules_cached"]
 _PACKAGE = Path(__file__).resolve().parents[1]
 #: The code whose behaviour the compiled pack depends on.
 _COMPILER_SOURCES = ("detection", "config/yamlsrc.py")
-_FORMAT = b"rule-pack-cache 2"
+_FORMAT = b"rule-pack-cache 3"
 
 
 def _compiler_files() -> list[Path]:
@@ -76,6 +78,36 @@ def load_pack_cached(paths: Iterable[Path], cache_dir: Path | None, *, min_sever
     return matcher
 
 
+def _restore(cls: type[Any], values: tuple[Any, ...]) -> Any:
+    """A slotted dataclass instance from its field values, as ``_Pickler`` saved it."""
+    obj = object.__new__(cls)
+    for name, value in zip(_field_names(cls), values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+class _Pickler(pickle.Pickler):
+    """Saves a slotted dataclass (the pack's rules, entities, conditions and patterns: thousands of them) as its
+    class and field values: loading it back is several times cheaper than through the ``__setstate__`` that
+    ``dataclass(slots=True)`` adds, which is most of a cached pack's loading time."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        cls = type(obj)
+        if "__slots__" in cls.__dict__ and dataclasses.is_dataclass(cls):
+            return _restore, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
+        return NotImplemented
+
+
 def _read(target: Path) -> Matcher | None:
     try:
         with target.open("rb") as handle:
@@ -93,7 +125,7 @@ def _write(target: Path, matcher: Matcher) -> None:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".rules-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump(matcher, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(matcher)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

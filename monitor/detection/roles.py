@@ -7,7 +7,7 @@ as the object of one ("rocket attack on US base", "drones target American troops
 wounded in ...", "Americans killed in ...", "base hosting coalition troops hit"). The first cue in reading order
 wins, because a headline's main clause comes first ("US hits back after attack on American troops").
 
-Arabic, Persian and Sorani headlines have cues of their own (``_ARABIC_SCRIPT``): the US side as an adjective
+Arabic, Persian and Sorani headlines have cues of their own (``_arabic_script_cues``): the US side as an adjective
 of the strike ("غارة أمريكية", "حمله هوایی آمریکا", "هێرشی ئەمریکا"), or as the owner of the base or forces attacked
 ("استهداف قاعدة ... الاحتلال الأمريكي", "حمله به پایگاه آمریکا", "هێرش کرایە سەر بنکەی ئەمریکی").
 
@@ -17,6 +17,7 @@ country, one space between words, ``|`` between sentences).
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 
@@ -75,32 +76,44 @@ _MILITIA_WEAPON = r"(?:rocket|rockets|mortar|mortars|katyusha|katyushas)"
 _TOWARDS = r"(?:on|at|against|targeting|target|targets|hit|hits|near)"
 _LANDS = r"(?:on|in|against|kill|kills|killed|hit|hits|target|targets|pound|pounds)"
 
-_PATTERNS: tuple[tuple[Direction, re.Pattern[str]], ...] = (
-    # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
-    (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
-    (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
-    # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
-    (
-        Direction.US_TARGETED,
-        re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
-    ),
-    (Direction.US_TARGETED, re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
-    # militias' weapons: the US side does not fire "rocket strikes" in Iraq
-    (Direction.US_TARGETED, re.compile(rf" {_MILITIA_WEAPON} (?:strike|strikes|attack|attacks|barrage|fire) ")),
-    (Direction.US_TARGETED, re.compile(rf" (?:{_ACT_VERB}|{_ASSAULT}) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})")),
-    # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back",
-    # and reactions to its strikes: "iraq summons usa ambassador over usa airstrikes"
-    (Direction.US_ACTS, re.compile(rf" (?:over|after|following|for) (?:the |a )?{_US} {_US_STRIKE_NOUN}")),
-    (Direction.US_ACTS, re.compile(rf" (?:killed|hit|targeted|struck) (?:in|by) (?:an? )?{_US} {_US_STRIKE_NOUN}")),
-    (
-        Direction.US_ACTS,
-        re.compile(rf" {_US} (?:\w+ )?{_US_STRIKE_NOUN} (?:\w+ ){{0,2}}{_LANDS}"),
-    ),
-    (
-        Direction.US_ACTS,
-        re.compile(rf" {_US} (?:{_US_MEANS} ){{0,2}}{_ACT_VERB} "),
-    ),
-)
+_Cues = tuple[tuple[Direction, re.Pattern[str]], ...]
+
+
+@functools.cache
+def _latin_cues() -> _Cues:
+    """The cues in Latin script, compiled on first use: most commands and most articles never need them."""
+    return (
+        # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
+        (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
+        (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
+        # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
+        ),
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
+        ),
+        # militias' weapons: the US side does not fire "rocket strikes" in Iraq
+        (Direction.US_TARGETED, re.compile(rf" {_MILITIA_WEAPON} (?:strike|strikes|attack|attacks|barrage|fire) ")),
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" (?:{_ACT_VERB}|{_ASSAULT}) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
+        ),
+        # the US side acting: "killed by a usa drone", "usa airstrike kills", "pentagon strikes", "usa hits back",
+        # and reactions to its strikes: "iraq summons usa ambassador over usa airstrikes"
+        (Direction.US_ACTS, re.compile(rf" (?:over|after|following|for) (?:the |a )?{_US} {_US_STRIKE_NOUN}")),
+        (Direction.US_ACTS, re.compile(rf" (?:killed|hit|targeted|struck) (?:in|by) (?:an? )?{_US} {_US_STRIKE_NOUN}")),
+        (
+            Direction.US_ACTS,
+            re.compile(rf" {_US} (?:\w+ )?{_US_STRIKE_NOUN} (?:\w+ ){{0,2}}{_LANDS}"),
+        ),
+        (
+            Direction.US_ACTS,
+            re.compile(rf" {_US} (?:{_US_MEANS} ){{0,2}}{_ACT_VERB} "),
+        ),
+    )
 
 
 # Arabic-script cues, in the normal form (folded letters, no article; Sorani ئ reads ی).
@@ -113,21 +126,25 @@ _AS_ATTACK = r"(?:استهداف|استهدف|استهدفت|هجوم|هجمات
 _AS_POST = r"(?:قاعده|قواعد|قوات|رتل|سفاره|جنود|پایگاه|پایگاه های|نیروهای|سفارت|کاروان|نظامیان|بنکەی|بنکە|هێزەکانی)"
 _AS_OWNER = rf"(?:{_US_ADJ}|احتلال|اشغالگر|اشغالگران|داگیرکەر|تحالف|ایتلاف)"
 _AS_HIT = r"(?:هدف قرار گرفت|مورد حمله قرار گرفت|کرایە یامانج|تعرضت|تعرض)"
-_ARABIC_SCRIPT: tuple[tuple[Direction, re.Pattern[str]], ...] = (
-    (Direction.US_ACTS, re.compile(rf" {_AS_STRIKE}(?: جویه| هوایی| یاسمانیی| پهپادی)? {_US_ADJ} ")),
-    (
-        Direction.US_ACTS,
-        re.compile(rf" (?:{_US_ADJ}|واشنطن|قوات امریکیه|جیش امریکی) (?:تقصف|تستهدف|تشن|قصفت|استهدفت|شنت) "),
-    ),
-    (Direction.US_TARGETED, re.compile(rf" {_AS_ATTACK}(?: \S+){{0,4}} {_AS_POST}(?: \S+){{0,3}} {_AS_OWNER} ")),
-    (Direction.US_TARGETED, re.compile(rf" {_AS_POST}(?: \S+){{0,2}} {_AS_OWNER}(?: \S+){{0,3}} {_AS_HIT} ")),
-)
+
+
+@functools.cache
+def _arabic_script_cues() -> _Cues:
+    return (
+        (Direction.US_ACTS, re.compile(rf" {_AS_STRIKE}(?: جویه| هوایی| یاسمانیی| پهپادی)? {_US_ADJ} ")),
+        (
+            Direction.US_ACTS,
+            re.compile(rf" (?:{_US_ADJ}|واشنطن|قوات امریکیه|جیش امریکی) (?:تقصف|تستهدف|تشن|قصفت|استهدفت|شنت) "),
+        ),
+        (Direction.US_TARGETED, re.compile(rf" {_AS_ATTACK}(?: \S+){{0,4}} {_AS_POST}(?: \S+){{0,3}} {_AS_OWNER} ")),
+        (Direction.US_TARGETED, re.compile(rf" {_AS_POST}(?: \S+){{0,2}} {_AS_OWNER}(?: \S+){{0,3}} {_AS_HIT} ")),
+    )
 
 
 def direction(text: str) -> Direction | None:
     """The direction of the first cue in ``text`` (normalised), or None when no cue is found."""
     best: tuple[int, Direction] | None = None
-    for kind, pattern in _PATTERNS if text.isascii() else (*_PATTERNS, *_ARABIC_SCRIPT):
+    for kind, pattern in _latin_cues() if text.isascii() else (*_latin_cues(), *_arabic_script_cues()):
         m = pattern.search(text)
         if m is not None and (best is None or m.start() < best[0]):
             best = (m.start(), kind)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.core.models import Article, Match
 from monitor.detection.matcher import Matcher
-from monitor.parsing.files import read_articles
+from monitor.parsing.files import Document, read_documents
 
-__all__ = ["scan", "scan_record"]
+__all__ = ["scan", "scan_documents", "scan_record"]
 
 
 def scan_record(article: Article, match: Match, *, evidence: bool = False) -> dict[str, Any]:
     """The contract's output object for one article (``matched`` is true exactly when it would alert)."""
+    return _record(Document(article.id, article.url, article.title, "", ""), match, evidence=evidence)
+
+
+def _record(article: Document, match: Match, *, evidence: bool) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": article.id,
         "url": article.url,
@@ -42,13 +47,54 @@ def scan_record(article: Article, match: Match, *, evidence: bool = False) -> di
     return record
 
 
+_BATCH = 1000  # documents matched and written at once
+_encode = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (what ``ensure_ascii=False`` writes)
+
+
+def _line(doc: Document, match: Match) -> str:
+    """``scan_record`` without evidence, as ``json.dumps(..., ensure_ascii=False, separators=(", ", ": "))``
+    writes it, built directly: the one line per article most of a big scan is made of."""
+    alert = match.alert
+    return (
+        f'{{"id": {_encode(doc.id)}, "url": {_encode(doc.url)}, "title": {_encode(doc.title)}, '
+        f'"matched": {"true" if alert else "false"}, '
+        f'"event_type": {_encode(match.event_type) if alert and match.event_type is not None else "null"}, '
+        f'"severity": {match.severity!r}, "score": {match.score!r}, '
+        f'"rules": [{", ".join(map(_encode, match.rules))}], '
+        f'"entities": [{", ".join(map(_encode, match.entities))}]}}\n'
+    )
+
+
+def scan_documents(docs: Iterable[Document], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
+    """Write one line per document, classified by ``matcher`` at its threshold; returns how many were read. The
+    documents are matched and written in batches; those read before an error are written before it propagates."""
+    count = 0
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    batch: list[Document] = []
+
+    def write() -> None:
+        nonlocal count
+        done = batch[:]
+        batch.clear()
+        matches = matcher.match_many([(d.title, d.summary, d.content) for d in done])
+        if evidence:
+            out.write("".join(dumps(_record(d, m, evidence=True)) + "\n" for d, m in zip(done, matches, strict=True)))
+        else:
+            out.write("".join(map(_line, done, matches)))
+        count += len(done)
+
+    try:
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) == _BATCH:
+                write()
+    finally:
+        if batch:
+            write()
+        out.flush()
+    return count
+
+
 def scan(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False) -> int:
     """Write one line per article, classified by ``matcher`` at its threshold; returns how many were read."""
-    count = 0
-    write = out.write
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    for article in read_articles(paths):
-        write(dumps(scan_record(article, matcher.match_article(article), evidence=evidence)) + "\n")
-        count += 1
-    out.flush()
-    return count
+    return scan_documents(read_documents(paths), matcher, out=out, evidence=evidence)

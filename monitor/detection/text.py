@@ -31,7 +31,7 @@ from monitor.detection.scripts import (
     sorani_spelling,
 )
 
-__all__ = ["SENTENCE_BREAK", "inflections", "normalize"]
+__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields"]
 
 SENTENCE_BREAK = "|"
 
@@ -136,7 +136,8 @@ def normalize(text: str) -> str:
         text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
     if "\n" in text or "\r" in text:
         text = text.replace("\r", "\n").replace("\n", " | ")
-    text = _STOP.sub(_stop, text)
+    if "." in text or "!" in text or "?" in text:
+        text = _STOP.sub(_stop, text)
     if "'" in text:
         text = _POSSESSIVE.sub("", text)
     if arabic:
@@ -146,6 +147,51 @@ def normalize(text: str) -> str:
     while "| |" in text:
         text = text.replace("| |", "|")
     return f" {text.strip(' |')} "
+
+
+# Between the texts of ``normalize_fields``: whitespace to every pattern above, as the end of a text is (so no
+# pattern sees past a text), and the one control character the translation keeps, to cut the texts apart again.
+_FIELD = "\x1f"
+_WORDS_FIELDS = _WORDS[:0x1F] + b"\x1f" + _WORDS[0x20:]
+_SPACES = re.compile("  +")
+
+
+def normalize_fields(*texts: str) -> list[str]:
+    """``[normalize(t) for t in texts]``, with one pass of each step over all the Latin-script texts together (an
+    article's fields, or those of many articles: the per-article cost of matching is mostly these steps' calls)."""
+    out = [""] * len(texts)
+    batch: list[int] = []
+    folded: list[str] = []
+    for i, text in enumerate(texts):
+        if not text.isascii():
+            text, arabic = _fold(text)
+            if arabic:
+                out[i] = normalize(texts[i])
+                continue
+        if _FIELD in text or _ACRONYM.search(text):  # a dotted acronym is rare, and slow to look for in all
+            out[i] = normalize(texts[i])
+            continue
+        batch.append(i)
+        folded.append(text)
+    if not batch:
+        return out
+    text = _FIELD.join(folded)
+    if "US" in text or "U.S" in text:
+        text = _US.sub(_us, text)
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", "\n").replace("\n", " | ")
+    if "." in text or "!" in text or "?" in text:
+        text = _STOP.sub(_stop, text)
+    if "'" in text:
+        text = _POSSESSIVE.sub("", text)
+    # What ``normalize`` does to each text from here (words joined by one space, no "| |", ends stripped of spaces
+    # and breaks), done to all of them at once: no pattern below reaches across a separator.
+    text = _SPACES.sub(" ", text.encode("ascii").translate(_WORDS_FIELDS, b"'`").decode("ascii"))
+    while "| |" in text:
+        text = text.replace("| |", "|")
+    for i, field in zip(batch, text.split(_FIELD), strict=True):
+        out[i] = f" {field.strip(' |')} "
+    return out
 
 
 #: Stems cut before a suffix ("retaliat~", "facilit~", "injur~", "announc~") match the nouns and adjectives that

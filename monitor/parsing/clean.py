@@ -8,8 +8,8 @@ import re
 import unicodedata
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from selectolax.lexbor import LexborHTMLParser
-from w3lib.url import canonicalize_url
+# selectolax and w3lib are imported where they are used: ``monitor scan`` of plain-text headlines needs neither, and
+# w3lib brings urllib.request, http.client and ssl with it.
 
 __all__ = ["article_id", "canonical_url", "clean_text", "html_to_text"]
 
@@ -49,7 +49,9 @@ def clean_text(text: str, limit: int) -> str:
     """``text`` on one line: control and bidi-override characters removed, whitespace runs (CR/LF included)
     collapsed to one space, NFC-normalised, stripped and cut to at most ``limit`` characters."""
     if text.isascii():  # most feed text: no bidi controls, surrogates or composed forms to care about
-        text = _WHITESPACE.sub(" ", _ASCII_CONTROLS.sub("", text)).strip()
+        if not text.isprintable():
+            text = _ASCII_CONTROLS.sub("", text)
+        text = " ".join(text.split())  # what ``_WHITESPACE.sub(" ", text).strip()`` gives (same whitespace)
         return text[:limit].rstrip() if len(text) > limit else text
     text = _SURROGATES.sub("", text.translate(_CONTROLS))
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
@@ -61,7 +63,9 @@ def html_to_text(markup: str) -> str:
     whitespace collapsed."""
     if "<" not in markup:
         # Most titles are plain text; the parser would only decode entities, so skip it.
-        return _WHITESPACE.sub(" ", html.unescape(markup)).strip()
+        return " ".join(html.unescape(markup).split())
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(_BLOCK_TAG.sub(r" <\1\2", markup))
     tree.strip_tags(_INVISIBLE)
     root = tree.body or tree.root
@@ -133,6 +137,8 @@ def _is_tracking(pair: str) -> bool:
 def canonical_url(url: str) -> str:
     """One spelling per http(s) document: lower-case scheme and host, no default port, no fragment, no tracking
     parameters, remaining query sorted and percent-encoded consistently. Other URLs come back stripped."""
+    from w3lib.url import canonicalize_url
+
     url = url.strip()
     try:
         if urlsplit(url).scheme.lower() not in _DEFAULT_PORTS:

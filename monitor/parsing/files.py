@@ -14,20 +14,29 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from selectolax.lexbor import LexborHTMLParser
+from typing import Any, NamedTuple
 
 from monitor.core.errors import MonitorError, ParseError
 from monitor.core.models import Article
 from monitor.parsing.clean import clean_text, html_to_text
 
-__all__ = ["SUFFIXES", "article_from_object", "read_articles"]
+__all__ = [
+    "SUFFIXES",
+    "Document",
+    "article_files",
+    "article_from_object",
+    "file_contents",
+    "file_documents",
+    "json_line_documents",
+    "read_articles",
+    "read_documents",
+]
 
 SUFFIXES = (".txt", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom")
 TITLE_LIMIT = 500
 TEXT_LIMIT = 200_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DECODER = json.JSONDecoder()  # ``json.loads`` without its per-call checks
 # Saved web pages end in link lists ("Related", other stories' headlines), share buttons and subscription
 # prompts; another story's headline there must not make this page an alert. Trailing lines that read like links
 # (short, no sentence ending) or like page furniture are dropped, up to the last line of prose.
@@ -91,21 +100,40 @@ def strip_page_furniture(text: str) -> str:
     return "\n".join(lines[:end]) if end else text
 
 
+class Document(NamedTuple):
+    """What ``monitor scan`` needs of one article: its identity and the three texts the matcher reads. Cheaper to
+    build than an ``Article`` (no date to parse), so a scan of millions of headlines builds no ``Article``."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    content: str
+
+
+def _document(obj: dict[str, Any], fallback_id: str) -> Document:
+    """The ``Document`` of one JSON object (HTML in text fields is reduced to text)."""
+    content = _field(obj, "content", "text", "body")
+    return Document(
+        _field(obj, "id") or fallback_id,
+        _field(obj, "url", "link").strip(),  # as given: scan reports on documents, it does not deduplicate them
+        clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT),
+        html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT],
+        strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+    )
+
+
 def article_from_object(obj: dict[str, Any], *, source: str, fallback_id: str) -> Article:
     """An ``Article`` from one JSON object (HTML in text fields is reduced to text)."""
-    title = clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT)
-    summary = html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT]
-    content = strip_page_furniture(html_to_text(_field(obj, "content", "text", "body")))[:TEXT_LIMIT]
-    url = _field(obj, "url", "link")
-    ident = _field(obj, "id") or fallback_id
+    doc = _document(obj, fallback_id)
     return Article(
-        id=ident,
+        id=doc.id,
         feed=source,
-        url=url.strip(),  # as given: scan reports on documents, it does not deduplicate them
-        guid=ident,
-        title=title,
-        summary=summary,
-        content=content,
+        url=doc.url,
+        guid=doc.id,
+        title=doc.title,
+        summary=doc.summary,
+        content=doc.content,
         published=_published(_field(obj, "published", "date")),
         fetched=_EPOCH,
     )
@@ -127,6 +155,8 @@ def _text_article(path: Path, text: str) -> Article:
 
 
 def _html_article(path: Path, markup: str) -> Article:
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(markup)
     heading = tree.css_first("title") or tree.css_first("h1")
     title = clean_text(heading.text() if heading is not None else "", TITLE_LIMIT)
@@ -147,37 +177,62 @@ def _html_article(path: Path, markup: str) -> Article:
     )
 
 
-def _json_lines(path: Path, raw: bytes) -> Iterator[Article]:
-    for number, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
+def _json_lines(path: Path, lines: list[str], first: int = 1) -> Iterator[tuple[dict[str, Any], str]]:
+    """The objects of ``lines`` of a ``.jsonl`` file, the first of them its line ``first``, each with the id an
+    object without one gets; blank lines are skipped."""
+    decode = _DECODER.decode
+    for number, line in enumerate(lines, start=first):
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise MonitorError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+            obj = decode(line)
+        except json.JSONDecodeError:
+            if not line.strip():
+                continue
+            raise MonitorError(f"{path}:{number}: not valid JSON: {_json_error(line)}") from None
         if not isinstance(obj, dict):
             raise MonitorError(f"{path}:{number}: expected a JSON object")
-        yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{number}")
+        yield obj, f"{path.name}:{number}"
 
 
-def _read_file(path: Path) -> Iterator[Article]:
+def _json_error(line: str) -> str:
+    """What ``json.loads`` says is wrong with ``line`` (it also refuses a byte-order mark, which ``decode`` reads as
+    a bad value)."""
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    return "Expecting value"
+
+
+def _json_objects(path: Path, raw: bytes, suffix: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The objects of a ``.jsonl`` or ``.json`` file, each with the id an object without one gets."""
+    if suffix == ".jsonl":
+        yield from _json_lines(path, raw.decode("utf-8-sig").splitlines())
+        return
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MonitorError(f"{path}: not valid JSON: {exc}") from exc
+    items = data if isinstance(data, list) else [data]
+    for i, obj in enumerate(items):
+        if not isinstance(obj, dict):
+            raise MonitorError(f"{path}: item {i} is not a JSON object")
+        yield obj, f"{path.name}:{i}"
+
+
+def _contents(path: Path) -> tuple[bytes, str]:
+    """The file's bytes (inflated when gzipped) and the suffix that tells its format."""
     raw = path.read_bytes()
     suffix = path.suffix.lower()
     if suffix == ".gz":
         raw = gzip.decompress(raw)
         suffix = Path(path.stem).suffix.lower()
-    if suffix == ".jsonl":
-        yield from _json_lines(path, raw)
-    elif suffix == ".json":
-        try:
-            data = json.loads(raw.decode("utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MonitorError(f"{path}: not valid JSON: {exc}") from exc
-        items = data if isinstance(data, list) else [data]
-        for i, obj in enumerate(items):
-            if not isinstance(obj, dict):
-                raise MonitorError(f"{path}: item {i} is not a JSON object")
-            yield article_from_object(obj, source=path.stem, fallback_id=f"{path.name}:{i}")
+    return raw, suffix
+
+
+def _read_file(path: Path, raw: bytes, suffix: str) -> Iterator[Article]:
+    if suffix in (".jsonl", ".json"):
+        for obj, fallback_id in _json_objects(path, raw, suffix):
+            yield article_from_object(obj, source=path.stem, fallback_id=fallback_id)
     elif suffix in (".xml", ".rss", ".atom"):
         from monitor.parsing.feed import parse_feed  # feedparser costs its import only to commands reading feeds
 
@@ -210,6 +265,44 @@ def read_articles(paths: list[Path]) -> Iterator[Article]:
     for path in paths:
         for file in _files(path):
             try:
-                yield from _read_file(file)
+                yield from _read_file(file, *_contents(file))
             except OSError as exc:
                 raise MonitorError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+
+
+def article_files(paths: list[Path]) -> Iterator[Path]:
+    """The files ``read_articles`` reads from ``paths`` (folders recursively), in order."""
+    for path in paths:
+        yield from _files(path)
+
+
+def file_contents(path: Path) -> tuple[bytes, str]:
+    """The bytes of an article file (inflated when gzipped) and the suffix that tells its format."""
+    try:
+        return _contents(path)
+    except OSError as exc:
+        raise MonitorError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterator[Document]:
+    """The ``Document``s of some lines of a ``.jsonl`` file, the first of them its line ``first`` (which names
+    errors and the ids of objects without one): a part of a big file can be read apart from the rest."""
+    for obj, fallback_id in _json_lines(path, lines, first):
+        yield _document(obj, fallback_id)
+
+
+def file_documents(path: Path, raw: bytes, suffix: str) -> Iterator[Document]:
+    """The ``Document``s of one file, from its ``file_contents``."""
+    if suffix in (".jsonl", ".json"):
+        for obj, fallback_id in _json_objects(path, raw, suffix):
+            yield _document(obj, fallback_id)
+    else:
+        for a in _read_file(path, raw, suffix):
+            yield Document(a.id, a.url, a.title, a.summary, a.content)
+
+
+def read_documents(paths: list[Path]) -> Iterator[Document]:
+    """``read_articles`` for ``monitor scan``: the same articles, in the same order and with the same errors, as
+    ``Document``s; JSON objects never become ``Article``s."""
+    for file in article_files(paths):
+        yield from file_documents(file, *file_contents(file))

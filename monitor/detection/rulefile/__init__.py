@@ -21,7 +21,8 @@ This package's public surface is re-exported here; its modules, each owning one 
 * ``load`` — ``load_rules``: finding the files, reading them, and raising one ``RuleError`` for every problem.
 """
 
-from monitor.detection.rulefile.load import load_rules
+from typing import TYPE_CHECKING, Any
+
 from monitor.detection.rulefile.model import (
     ENTITY_TYPES,
     FIELDS,
@@ -46,3 +47,16 @@ __all__ = [
     "SeverityModifier",
     "load_rules",
 ]
+
+if TYPE_CHECKING:
+    from monitor.detection.rulefile.load import load_rules
+
+
+def __getattr__(name: str) -> Any:
+    # ``load_rules`` is imported on first use: the matcher needs only the model, and a compiled pack read from
+    # the cache needs no YAML reader or compiler (``packcache``).
+    if name == "load_rules":
+        from monitor.detection.rulefile.load import load_rules
+
+        return load_rules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

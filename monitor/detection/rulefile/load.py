@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from monitor.config.yamlsrc import load_yaml_documents
 from monitor.core.errors import ConfigError, Problem, RuleError
-from monitor.detection.rulefile.compile import compile_pack
 from monitor.detection.rulefile.model import RuleSet
-from monitor.detection.rulefile.schema import Documents
 
 __all__ = ["load_rules", "rule_files"]
 
 
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Load and validate a rule pack; raises ``RuleError`` listing every problem as ``path:line: reason``."""
+    # The YAML reader and the compiler are imported here: a command that finds the pack compiled in its cache
+    # (``packcache``) needs only ``rule_files``, and starts without them.
+    from monitor.config.yamlsrc import load_yaml_documents
+    from monitor.detection.rulefile.compile import compile_pack
+    from monitor.detection.rulefile.schema import Documents
+
     files, problems = rule_files(paths)
     documents = Documents(problems)
     for path in files:

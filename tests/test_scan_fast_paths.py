@@ -1,0 +1,121 @@
+"""What makes ``monitor scan`` fast gives what the plain way gives: texts normalised together as each alone, documents
+matched in batches as one by one, a big file shared among worker processes as in one process (the same bytes, and
+the same error after the same lines), and the configuration read from the cache as from the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.core.errors import ConfigError
+from monitor.detection.packcache import load_pack_cached
+from monitor.detection.text import normalize, normalize_fields
+from monitor.parsing.files import read_articles
+from monitor.service.offline import load_pack_for_cli
+from monitor.service.scanning import PARALLEL_LINES
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+TRICKY = [
+    "",
+    " ",
+    "U.S. strikes back; the U.N. and the U.S.A. respond",
+    "Gen. Smith met Mr. Jones at 3 p.m. Then he left! Why?",
+    "Iran's proxies and Kata'ib Hezbollah's commander",
+    "line one\nline two\r\nline three",
+    "US-led coalition — “quoted” ‘words’",
+    "Sulaymānī and café",
+    "غارة أمريكية على قاعدة في العراق",
+    "fields\x1fwith a separator inside",
+    "a.b.c. U.S.b x.U.S. y | already | broken",
+    "USA, US, us, U.S, Mr.X. vs. approx. ... ?! '",
+]
+
+
+def _documents() -> list[tuple[str, str, str]]:
+    files = [*sorted((DATA / "devset2").glob("*.jsonl")), *sorted((DATA / "devset_ml").glob("*.jsonl"))]
+    articles = list(read_articles([*files, DATA / "devset_holdout.jsonl"]))
+    return [(a.title, a.summary, a.content) for a in articles]
+
+
+def test_texts_normalised_together_are_normalised_as_each_alone() -> None:
+    rnd = random.Random(19)
+    alphabet = [*"aAbUSsu.!?'\"`)] \t\n|-\x1fé’—ذ3", "U.S.", "U.N.", "Mr.", "'s", "...", "USA", "Gen. "]
+    fuzz = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 20))) for _ in range(3000)]
+    texts = TRICKY + [t for doc in _documents() for t in doc] + fuzz
+    for size in (1, 3, 7, 500, len(texts)):
+        for start in range(0, len(texts), size):
+            chunk = texts[start : start + size]
+            assert normalize_fields(*chunk) == [normalize(t) for t in chunk], chunk
+
+
+def test_documents_matched_in_a_batch_are_matched_as_one_by_one(tmp_path: Path) -> None:
+    matcher = load_pack_cached([ROOT / "rules"], None)
+    documents = _documents() + [(t, t, "") for t in TRICKY]
+    assert any(m.alert for m in matcher.match_many(documents))
+    assert matcher.match_many(documents) == [matcher.match(*doc) for doc in documents]
+
+
+def _big_file(path: Path, bad_line: int | None = None) -> None:
+    docs = _documents()
+    lines = []
+    for i in range(PARALLEL_LINES + 1500):
+        title, summary, content = docs[i % len(docs)]
+        obj = {"title": title, "summary": summary, "content": content, "url": f"https://a.test/{i}"}
+        if i % 3:
+            obj["id"] = f"a{i}"  # the others get their line number as id
+        lines.append(json.dumps(obj, ensure_ascii=i % 2 == 0))
+    lines[100] = ""  # blank lines are skipped
+    if bad_line is not None:
+        lines[bad_line - 1] = '{"title": "cut'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _scan(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "MONITOR_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "monitor", "scan", "-r", str(ROOT / "rules"), *args]
+    return subprocess.run(command, capture_output=True, env=env, cwd=tmp_path, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("evidence", [[], ["--evidence"]])
+def test_workers_write_what_one_process_writes(tmp_path: Path, evidence: list[str]) -> None:
+    _big_file(tmp_path / "big.jsonl")
+    one = _scan(tmp_path, "--workers", "1", *evidence, str(tmp_path / "big.jsonl"))
+    many = _scan(tmp_path, "--workers", "3", *evidence, str(tmp_path / "big.jsonl"))
+    assert one.returncode == many.returncode == 0, many.stderr
+    assert len(one.stdout.splitlines()) == PARALLEL_LINES + 1500 - 1
+    assert b'"matched": true' in one.stdout
+    assert many.stdout == one.stdout
+
+
+def test_a_bad_line_stops_the_workers_after_the_same_output(tmp_path: Path) -> None:
+    bad = PARALLEL_LINES + 10  # in a later part than the first
+    _big_file(tmp_path / "big.jsonl", bad_line=bad)
+    (tmp_path / "after.txt").write_text("Never read\n")
+    one = _scan(tmp_path, "--workers", "1", str(tmp_path / "big.jsonl"), str(tmp_path / "after.txt"))
+    many = _scan(tmp_path, "--workers", "2", str(tmp_path / "big.jsonl"), str(tmp_path / "after.txt"))
+    assert one.returncode == many.returncode == 1
+    assert f"big.jsonl:{bad}: not valid JSON".encode() in many.stderr
+    assert many.stderr == one.stderr and many.stdout == one.stdout
+    assert len(many.stdout.splitlines()) == bad - 2  # every line before it but the blank one
+
+
+def test_the_configuration_is_read_from_the_cache_until_the_file_or_environment_changes(tmp_path: Path) -> None:
+    config, cache = tmp_path / "monitor.yaml", tmp_path / "cache"
+    config.write_text(f"rules: [{ROOT / 'rules'}]\nalerts:\n  min_severity: ${{LEVEL}}\n")
+    first = load_pack_for_cli(config, {"LEVEL": "4"}, None, cache_dir=cache)
+    assert first.min_severity == 4 and len(list(cache.glob("config-*.json"))) == 1
+    again = load_pack_for_cli(config, {"LEVEL": "4"}, None, cache_dir=cache)
+    assert again.min_severity == 4 and len(list(cache.glob("config-*.json"))) == 1
+    assert load_pack_for_cli(config, {"LEVEL": "2"}, None, cache_dir=cache).min_severity == 2
+    assert len(list(cache.glob("config-*.json"))) == 2
+    config.write_text(f"rules: [{ROOT / 'rules'}]\nalerts:\n  min_severity: 9\n")
+    with pytest.raises(ConfigError):
+        load_pack_for_cli(config, {}, None, cache_dir=cache)
+    assert len(list(cache.glob("config-*.json"))) == 2  # a configuration that fails is never cached
