@@ -224,6 +224,7 @@ class DigestConfig(Strict):
 def _default_windows() -> dict[str, float]:
     return {
         "attack_on_us_forces_in_iraq": 36,
+        "us_embassy_or_diplomatic_incident": 48,
         "us_strike_in_iraq": 96,
         "iraq_expels_or_ends_us_presence": 120,
         "us_personnel_evacuation_or_advisory": 120,
