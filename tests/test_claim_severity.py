@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.config import Config
 from monitor.events.cluster import EventPolicy, EventState, add_article, claim_severity, new_event
-from monitor.processing.processor import Processor, policies
-from monitor.storage.events import EventStore
+from monitor.processing.processor import Processor
 from monitor.storage.keys import Keys
+from tests.support.processing import default_processor
 from tests.test_events import MATCHER, T0, FakeClock
 from tests.test_multilingual_events import CLAIM, WIRE, post
 
@@ -29,15 +28,7 @@ DENIAL = post(
 
 @pytest.fixture
 def processor(redis: aioredis.Redis) -> Processor:
-    event_policy, escalation_policy = policies(Config().events, Config().escalation)
-    return Processor(
-        MATCHER,
-        EventStore(redis, Keys()),
-        FakeClock(T0 + timedelta(hours=2)),
-        max_age_hours=0,
-        event_policy=event_policy,
-        escalation_policy=escalation_policy,
-    )
+    return default_processor(redis, MATCHER, FakeClock(T0 + timedelta(hours=2)))
 
 
 async def alerts_of(redis: aioredis.Redis) -> list[dict]:

@@ -9,12 +9,11 @@ from datetime import timedelta
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.config import Config
 from monitor.core.models import Article
 from monitor.events.facts import event_status, is_follow_up, revised_status, status_change
-from monitor.processing.processor import Processor, policies
-from monitor.storage.events import EventStore
+from monitor.processing.processor import Processor
 from monitor.storage.keys import Keys
+from tests.support.processing import default_processor
 from tests.test_events import MATCHER, T0, FakeClock
 
 
@@ -48,15 +47,7 @@ WIRE = post(
 
 @pytest.fixture
 def processor(redis: aioredis.Redis) -> Processor:
-    event_policy, escalation_policy = policies(Config().events, Config().escalation)
-    return Processor(
-        MATCHER,
-        EventStore(redis, Keys()),
-        FakeClock(T0 + timedelta(hours=2)),
-        max_age_hours=0,
-        event_policy=event_policy,
-        escalation_policy=escalation_policy,
-    )
+    return default_processor(redis, MATCHER, FakeClock(T0 + timedelta(hours=2)))
 
 
 async def test_an_arabic_claim_a_persian_report_and_the_english_wire_are_one_event(

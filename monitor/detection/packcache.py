@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from monitor.core.files import write_atomically
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile.load import load_rules, rule_files
 from monitor.detection.rulefile.model import RuleSet
@@ -120,15 +119,6 @@ def _read(target: Path) -> Matcher | None:
 
 
 def _write(target: Path, matcher: Matcher) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".rules-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(matcher)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        return
+    write_atomically(
+        target, lambda handle: _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(matcher), prefix=".rules-"
+    )

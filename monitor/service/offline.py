@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from monitor.core.errors import ConfigError
+from monitor.core.files import write_atomically
 from monitor.detection.matcher import Matcher
 from monitor.detection.packcache import load_pack_cached
 
@@ -79,15 +78,4 @@ def _key(path: Path, env: Mapping[str, str]) -> str:
 
 
 def _write(target: Path, value: object) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".config-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(value, handle)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        return
+    write_atomically(target, lambda handle: handle.write(json.dumps(value).encode()), prefix=".config-")
