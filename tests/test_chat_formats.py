@@ -8,16 +8,13 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.config import Config
 from monitor.delivery.email.render import alert_email
 from monitor.delivery.sinks.apprise_sink import apprise_text
 from monitor.delivery.sinks.console import render_alert
 from monitor.delivery.sinks.formats import render_payload
 from monitor.delivery.sinks.telegram import MESSAGE_LIMIT, telegram_text
-from monitor.processing.processor import Processor, policies
-from monitor.storage.events import EventStore
-from monitor.storage.keys import Keys
 from tests.support.alerts import T0, event_alert
+from tests.support.processing import default_processor
 from tests.test_events import MATCHER, STRIKE, FakeClock, events_of
 
 WORDS = {
@@ -64,15 +61,7 @@ def test_a_long_telegram_message_drops_sources_and_stays_valid() -> None:
 
 async def test_revisions_name_the_revision_they_replace(redis: aioredis.Redis) -> None:
     clock = FakeClock()
-    event_policy, escalation_policy = policies(Config().events, Config().escalation)
-    processor = Processor(
-        MATCHER,
-        EventStore(redis, Keys()),
-        clock,
-        max_age_hours=0,
-        event_policy=event_policy,
-        escalation_policy=escalation_policy,
-    )
+    processor = default_processor(redis, MATCHER, clock)
     for article, later in zip(STRIKE, (20, 30, 0), strict=True):
         await processor.process([article])
         clock.advance(hours=later)

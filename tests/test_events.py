@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.config import Config
 from monitor.core.models import Article
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import load_rules
-from monitor.processing.processor import Processor, policies
+from monitor.processing.processor import Processor
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
+from tests.support.processing import default_processor
 
 ROOT = Path(__file__).resolve().parents[1]
 MATCHER = Matcher(load_rules([ROOT / "rules"]))
@@ -60,15 +60,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def processor(redis: aioredis.Redis, clock: FakeClock) -> Processor:
-    event_policy, escalation_policy = policies(Config().events, Config().escalation)
-    return Processor(
-        MATCHER,
-        EventStore(redis, Keys()),
-        clock,
-        max_age_hours=0,
-        event_policy=event_policy,
-        escalation_policy=escalation_policy,
-    )
+    return default_processor(redis, MATCHER, clock)
 
 
 async def outbox(redis: aioredis.Redis) -> list[dict]:

@@ -123,6 +123,18 @@ def _fold(text: str) -> tuple[str, bool]:
     return _MARKS.sub("", unicodedata.normalize("NFKD", text)).encode("ascii", "ignore").decode("ascii"), False
 
 
+def _breaks_and_stops(text: str) -> str:
+    """Line breaks as sentence breaks, sentence ends marked, possessive endings dropped (steps of ``normalize``,
+    each run only when its character is there)."""
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", "\n").replace("\n", " | ")
+    if "." in text or "!" in text or "?" in text:
+        text = _STOP.sub(_stop, text)
+    if "'" in text:
+        text = _POSSESSIVE.sub("", text)
+    return text
+
+
 def normalize(text: str) -> str:
     """The normal form of ``text`` (see the module docstring). Pure, and the same for phrases and articles."""
     if not text:
@@ -134,12 +146,7 @@ def normalize(text: str) -> str:
         text = _US.sub(_us, text)
     if _ACRONYM.search(text):
         text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
-    if "\n" in text or "\r" in text:
-        text = text.replace("\r", "\n").replace("\n", " | ")
-    if "." in text or "!" in text or "?" in text:
-        text = _STOP.sub(_stop, text)
-    if "'" in text:
-        text = _POSSESSIVE.sub("", text)
+    text = _breaks_and_stops(text)
     if arabic:
         text = arabic_words(text)
     else:
@@ -178,12 +185,7 @@ def normalize_fields(*texts: str) -> list[str]:
     text = _FIELD.join(folded)
     if "US" in text or "U.S" in text:
         text = _US.sub(_us, text)
-    if "\n" in text or "\r" in text:
-        text = text.replace("\r", "\n").replace("\n", " | ")
-    if "." in text or "!" in text or "?" in text:
-        text = _STOP.sub(_stop, text)
-    if "'" in text:
-        text = _POSSESSIVE.sub("", text)
+    text = _breaks_and_stops(text)
     # What ``normalize`` does to each text from here (words joined by one space, no "| |", ends stripped of spaces
     # and breaks), done to all of them at once: no pattern below reaches across a separator.
     text = _SPACES.sub(" ", text.encode("ascii").translate(_WORDS_FIELDS, b"'`").decode("ascii"))
