@@ -26,7 +26,7 @@ _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severit
 def compile_pack(documents: Documents, files: tuple[str, ...]) -> RuleSet:
     """The pack's entities, rules and filters; problems go to ``documents.problems``."""
     problems = documents.problems
-    entities = compile_entities(_with_aliases(documents, problems), problems)
+    entities = compile_entities(with_base_forms(_with_aliases(documents, problems)), problems)
     detections = DetectionCompiler(entities, problems)
     for detection, doc, owner in documents.orphan_detections:
         detections.compile(detection, doc, owner)
@@ -56,6 +56,44 @@ def _with_aliases(documents: Documents, problems: list[Problem]) -> list[tuple[E
             spec = spec.model_copy(update=update)
         out.append((spec, doc, i))
     return out
+
+
+#: How reports call a base after its name: "Balad air base", "Balad airbase", "Balad base", "Taji airfield".
+_BASE_WORDS = ("military base", "air base", "airbase", "airfield", "air field", "base")
+
+
+def with_base_forms(specs: list[tuple[EntitySpec, Located, int]]) -> list[tuple[EntitySpec, Located, int]]:
+    """The specs with every base's other common forms added: a base named "Balad Air Base" or "Camp Taji" is also
+    "Balad base", "Balad airbase", "Taji air base"... (Latin names; a form that already names something is left
+    to its owner.)"""
+    taken = {normalize(n).strip() for spec, _, _ in specs for n in (*spec.names, *spec.ambiguous)}
+    out = []
+    for spec, doc, i in specs:
+        if spec.type != "base":
+            out.append((spec, doc, i))
+            continue
+        forms = []
+        for head in sorted({h for n in spec.names if is_latin(n) and (h := _base_head(n))}):
+            for word in _BASE_WORDS:
+                key = normalize(f"{head} {word}").strip()
+                if key not in taken:
+                    taken.add(key)
+                    forms.append(f"{head} {word}")
+        out.append((spec.model_copy(update={"names": [*spec.names, *forms]}) if forms else spec, doc, i))
+    return out
+
+
+def _base_head(name: str) -> str | None:
+    """What names the base itself in ``name`` ("Balad" in "Balad Air Base", "Taji" in "Camp Taji"), if it is
+    written with a base word."""
+    low = name.lower()
+    if low.startswith("camp ") and len(name) > 8:
+        return name[5:]
+    for word in (*_BASE_WORDS, "camp"):
+        if low.endswith(" " + word) and len(name) - len(word) > 3:
+            head = name[: -len(word) - 1]
+            return head.removesuffix(" military").removesuffix(" air")  # "K1 military airbase": "K1"
+    return None
 
 
 def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: list[Problem]) -> dict[str, Entity]:
