@@ -172,15 +172,8 @@ def join_score(
     # wording (wires reuse stock sentences for every rocket attack). Threats, votes and advisories name bases and
     # people as examples or speakers, so there the names do not tell events apart.
     # What the headlines and leads are about decides, not a base named in passing further down.
-    about, theirs_about = (salient if focus is None else focus), (event.focus or event.salient)
-    for kind in VETOES.get(family, ()):
-        mine = {e for e in about if types.get(e) == kind}
-        theirs = {e for e in theirs_about if types.get(e) == kind}
-        # Two people, unless each report names the other's elsewhere in its text: two men killed in one strike,
-        # one report leading with each. (Bases named further down are often earlier attacks' targets.)
-        named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient)
-        if mine and theirs and not mine & theirs and not named_elsewhere:
-            return 0.0
+    if _told_apart(event, family=family, about=salient if focus is None else focus, salient=salient, types=types):
+        return 0.0
     if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
         # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
@@ -192,6 +185,23 @@ def join_score(
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
+
+
+def _told_apart(
+    event: EventState, *, family: str, about: frozenset[str], salient: frozenset[str], types: Mapping[str, str]
+) -> bool:
+    """Whether what a report's headline and lead are about (``about``) names another base or person than the
+    event's (``VETOES``): two different attacks or killings, however alike the wording."""
+    theirs_about = set(event.focus or event.salient)
+    for kind in VETOES.get(family, ()):
+        mine = {e for e in about if types.get(e) == kind}
+        theirs = {e for e in theirs_about if types.get(e) == kind}
+        # Two people, unless each report names the other's elsewhere in its text: two men killed in one strike,
+        # one report leading with each. (Bases named further down are often earlier attacks' targets.)
+        named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient)
+        if mine and theirs and not mine & theirs and not named_elsewhere:
+            return True
+    return False
 
 
 def crosses_to(
