@@ -10,6 +10,7 @@ from monitor.cli import main
 from monitor.core.errors import RuleError
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import load_rules
+from monitor.detection.rulefile.compile import base_towns
 from tests.support.rulepack import RULE, pack
 
 
@@ -159,3 +160,18 @@ def test_bases_are_found_under_their_other_common_forms(tmp_path: Path) -> None:
     assert "Taji base" not in entities["camp_taji"].names  # the place owns it
     matcher = Matcher(load_rules([tmp_path]))
     assert "balad_air_base" in matcher.match("Rockets fall on Balad airbase", "", "").entities
+
+
+def test_a_town_named_like_a_base_stands_for_it_unless_the_base_lies_in_it(tmp_path: Path) -> None:
+    (tmp_path / "entities.yaml").write_text(
+        "entities:\n"
+        "  - id: united_states\n    type: country\n    affiliation: us\n    names: [US]\n"
+        "  - id: balad_air_base\n    type: base\n    affiliation: iraq\n    names: [Balad Air Base]\n"
+        "  - id: balad\n    type: place\n    affiliation: iraq\n    names: [Balad]\n"
+        "  - id: erbil\n    type: place\n    affiliation: iraq\n    names: [Erbil]\n"
+        "  - id: erbil_air_base\n    type: base\n    affiliation: iraq\n    within: [erbil]\n"
+        "    names: [Erbil air base]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rule.yaml").write_text(RULE, encoding="utf-8")
+    assert base_towns(load_rules([tmp_path]).entities) == {"balad": ("balad_air_base",)}

@@ -24,6 +24,7 @@ from monitor.core.models import Article, Match, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.detection.language import article_language
 from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile.compile import base_towns
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import EventPolicy, EventState, add_article, is_follow_up, new_event
@@ -112,8 +113,12 @@ class Processor:
         self.escalation_policy = escalation_policy
         self._gazetteer = matcher.ruleset.entities  # the English names alerts show
         self._types: Mapping[str, str] = {e.id: e.type for e in matcher.ruleset.entities.values()}
+        # What each entity lies in, and the base a town stands for ("rockets on Balad"): both tell events apart.
+        towns = base_towns(matcher.ruleset.entities)
         self._within: Mapping[str, tuple[str, ...]] = {
-            e.id: e.within for e in matcher.ruleset.entities.values() if e.within
+            e.id: (*e.within, *towns.get(e.id, ()))
+            for e in matcher.ruleset.entities.values()
+            if e.within or e.id in towns
         }
         self._rule_types: Mapping[str, str] = {r.id: r.event_type for r in matcher.ruleset.rules}
         self._longest_window = max([event_policy.window, *event_policy.windows.values()])

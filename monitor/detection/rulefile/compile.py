@@ -9,6 +9,7 @@ list; the ``RuleSet`` returned is only meaningful when that list stayed empty.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 
 from monitor.config.yamlsrc import Located
 from monitor.core.errors import Problem
@@ -18,7 +19,7 @@ from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec
 from monitor.detection.rulefile.selections import DetectionCompiler
 from monitor.detection.text import inflections, normalize
 
-__all__ = ["compile_pack", "display_label", "is_latin", "unlabelled_entities"]
+__all__ = ["base_towns", "compile_pack", "display_label", "is_latin", "unlabelled_entities"]
 
 _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severity`` list, parsed ``when``, modifier)
 
@@ -80,6 +81,27 @@ def with_base_forms(specs: list[tuple[EntitySpec, Located, int]]) -> list[tuple[
                     taken.add(key)
                     forms.append(f"{head} {word}")
         out.append((spec.model_copy(update={"names": [*spec.names, *forms]}) if forms else spec, doc, i))
+    return out
+
+
+def base_towns(entities: Mapping[str, Entity]) -> dict[str, tuple[str, ...]]:
+    """The bases each town stands for, named like it: rockets on "Balad" fell on Balad Air Base. (Not a town the
+    base is recorded to lie in: "Erbil" names the city, Erbil air base is one place in it.)"""
+    heads: dict[str, set[str]] = {}
+    for entity in entities.values():
+        if entity.type == "base":
+            for name in entity.names:
+                if is_latin(name) and (head := _base_head(name)):
+                    heads.setdefault(normalize(head).strip(), set()).add(entity.id)
+    out: dict[str, tuple[str, ...]] = {}
+    for entity in entities.values():
+        if entity.type != "place":
+            continue
+        bases = {
+            b for n in entity.names for b in heads.get(normalize(n).strip(), ()) if entity.id not in entities[b].within
+        }
+        if bases:
+            out[entity.id] = tuple(sorted(bases))
     return out
 
 
