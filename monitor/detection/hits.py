@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from monitor.detection.rulefile.model import RuleSet
 
-__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits", "drop_nested", "focus_entities", "named_entities"]
+__all__ = [
+    "LEAD_WORDS",
+    "ArticleText",
+    "Hit",
+    "RuleHits",
+    "cause_spans",
+    "drop_nested",
+    "focus_entities",
+    "named_entities",
+]
 
 LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
 
@@ -75,6 +84,17 @@ class RuleHits:
         restricted = {name: kept for name, items in self.hits.items() if (kept := [h for h in items if keep(h)])}
         return RuleHits(self.text, restricted)
 
+    def outside(self, spans: list[tuple[int, int]]) -> RuleHits:
+        """The hits that start outside every span of ``spans``."""
+        if not spans:
+            return self
+        kept_hits = {
+            name: kept
+            for name, items in self.hits.items()
+            if (kept := [h for h in items if not any(low <= h.start < high for low, high in spans)])
+        }
+        return RuleHits(self.text, kept_hits)
+
     def near(self, left: str, right: str, words: int, *, ordered: bool = False) -> bool:
         text = self.text
         for a in self.hits.get(left, ()):
@@ -130,12 +150,18 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
     body's first sentence, and not only as the cause of the news ("after Balad rockets, ...")."""
     end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
     end = len(text.text) if end < 0 else end
-    causes = [(m.end() - 1, _words_on(text.text, m.end(), _CAUSE_WORDS)) for m in _CAUSE.finditer(text.text, 0, end)]
+    causes = cause_spans(text.text, end)
 
     def about(hit: Hit) -> bool:
         return hit.start < end and not any(low <= hit.start < high for low, high in causes)
 
     return tuple(e for e in named_entities(entity_hits, ruleset) if any(about(h) for h in entity_hits[e]))
+
+
+def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
+    """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
+    after "after", "following", "in retaliation for"..."""
+    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _CAUSE.finditer(text, 0, end)]
 
 
 def _words_on(text: str, start: int, words: int) -> int:
