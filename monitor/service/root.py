@@ -22,7 +22,7 @@ from aiohttp import web
 from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
-from monitor.core.models import Article, ProcessResult
+from monitor.core.models import ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.outbox import Deliverer
 from monitor.delivery.sinks import Sink
@@ -33,6 +33,7 @@ from monitor.fetching.fetcher import Fetcher
 from monitor.fetching.poller import ArticleHandler, FeedPoller
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
+from monitor.processing.coalesce import Coalescer
 from monitor.processing.processor import Processor, policies
 from monitor.service.reload import sink_signatures
 from monitor.storage.batch import ScriptBatch
@@ -245,9 +246,6 @@ async def build_app(
     sinks = _sinks(config, session, stdout, clock, MessageStore(redis, keys))
     name = consumer or replica_name(config)
 
-    async def process(articles: Sequence[Article]) -> ProcessResult:
-        return await app.processor.process(articles)  # the app's processor now: a reload may have replaced it
-
     def locate(feed: str) -> str | None:
         found = app.feed(feed)
         return found.url if found is not None else None
@@ -255,6 +253,9 @@ async def build_app(
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
     leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
+    # Feeds read within a moment of each other: one batch, oldest story first, by the app's processor at that
+    # moment (a reload may have replaced it).
+    process = Coalescer(lambda batches: app.processor.process_many(batches))
     poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
