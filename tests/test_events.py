@@ -318,6 +318,7 @@ def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     assert is_follow_up("Brain injury count from the missile strike on the base climbs to 109")
     assert is_follow_up("Pentagon now says 11 troops were hurt, contrary to earlier accounts")
     assert is_follow_up("Troops diagnosed with concussions weeks after the barrage")
+    assert is_follow_up("Armed factions announce a conditional halt to attacks after the embassy warning")
     assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
     assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")
 

@@ -188,7 +188,9 @@ def reports_earlier(title: str) -> bool:
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
     r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
-    r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?)\b",
+    r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
+    # a group announcing that it halts its attacks after the event
+    r"halts?|halted|halting|pauses?|paused|truce|suspends?|suspended|suspension)\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
