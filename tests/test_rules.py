@@ -168,3 +168,14 @@ def test_a_proxy_named_by_its_backer_is_not_iran_acting(shipped: Matcher) -> Non
         "iran_retaliation_or_threat"
     )
     assert not shipped.match("Iran-aligned factions in Iraq offer truce on US targets if a timetable is set").alert
+
+
+def test_an_inquiry_into_civilian_deaths_in_the_war_on_the_islamic_state_is_no_alert(shipped: Matcher) -> None:
+    assert not shipped.match(
+        "Coalition admits it struck area of Mosul where scores of civilians died",
+        "An investigation found the US strike on Islamic State snipers set off explosives stored in the building.",
+    ).alert
+    assert shipped.match(
+        "US strikes Kataib Hezbollah sites in Iraq; Pentagon says no civilians were hurt",
+        "The strikes hit weapons depots used by the Iran-backed militia near al-Qaim, the Pentagon said.",
+    ).alert
