@@ -31,7 +31,7 @@ from monitor.detection.scripts import (
     sorani_spelling,
 )
 
-__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields"]
+__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields", "plain_words"]
 
 SENTENCE_BREAK = "|"
 
@@ -100,6 +100,10 @@ def _us(m: re.Match[str]) -> str:
     return " usa "
 
 
+def _undot(m: re.Match[str]) -> str:
+    return m.group().replace(".", "") + " "
+
+
 def _stop(m: re.Match[str]) -> str:
     if m.group()[0] != ".":
         return " | "
@@ -145,7 +149,7 @@ def normalize(text: str) -> str:
     if "US" in text or "U.S" in text:
         text = _US.sub(_us, text)
     if _ACRONYM.search(text):
-        text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
+        text = _DOTTED.sub(_undot, text)
     text = _breaks_and_stops(text)
     if arabic:
         text = arabic_words(text)
@@ -194,6 +198,47 @@ def normalize_fields(*texts: str) -> list[str]:
     for i, field in zip(batch, text.split(_FIELD), strict=True):
         out[i] = f" {field.strip(' |')} "
     return out
+
+
+# ``plain_words``: the words of ``normalize`` without its sentence breaks, cheaply, to rule texts out before the real
+# normalisation (``detection.prefilter``). The separator is no word character, and no whitespace to ``str.split``.
+PLAIN_SEPARATOR = "\x00"
+_PLAIN_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 0) else 32 for c in range(256)
+)
+
+
+def plain_words(texts: list[str]) -> tuple[str, list[bool]]:
+    """The words of ``normalize(text)`` for each text, in their order, one space apart and one space each side,
+    without its sentence breaks (so a phrase found in ``normalize(text)`` is found here too), the texts' words
+    joined by ``PLAIN_SEPARATOR``; and for each text whether it is unsure: with Arabic-script letters or the
+    separator. An unsure text's words are not given: it must be normalised. The steps are those of ``normalize``
+    but for the sentence breaks, each run once over all the texts."""
+    unsure = [False] * len(texts)
+    separator = f" {PLAIN_SEPARATOR} "
+    joined = separator.join(texts)
+    if joined.count(PLAIN_SEPARATOR) != len(texts) - 1:
+        unsure = [PLAIN_SEPARATOR in text for text in texts]
+        joined = separator.join("" if u else text for text, u in zip(texts, unsure, strict=True))
+    if not joined.isascii():
+        joined = _DASHES.sub(" ", _QUOTES.sub("'", joined))
+    if not joined.isascii():  # letters with diacritics, or other scripts: ``_fold`` each text that has them
+        pieces = joined.split(separator)
+        for i, text in enumerate(pieces):
+            if not text.isascii():
+                text, unsure[i] = _fold(text)
+                pieces[i] = "" if unsure[i] else text
+        joined = separator.join(pieces)
+    if "US" in joined or "U.S" in joined:
+        joined = _US.sub(_us, joined)
+    if _ACRONYM.search(joined):  # rare, and the dotted pattern is slow to look for everywhere
+        joined = PLAIN_SEPARATOR.join(
+            _DOTTED.sub(_undot, text) if _ACRONYM.search(text) else text for text in joined.split(PLAIN_SEPARATOR)
+        )
+    if "'" in joined:
+        joined = _POSSESSIVE.sub("", joined)
+    words = " ".join(joined.encode("ascii").translate(_PLAIN_WORDS, b"'`").decode("ascii").split())
+    return f" {words} ", unsure
 
 
 #: Stems cut before a suffix ("retaliat~", "facilit~", "injur~", "announc~") match the nouns and adjectives that
