@@ -28,7 +28,7 @@ TRICKY = [
     "US\u2010led \u2014 \u201cquoted\u201d \u2018words\u2019 Iran\u2019s and B\u20111",
     "Sulaym\u0101n\u012b and caf\u00e9 in Erbil\u00a0today",
     "\u063a\u0627\u0631\u0629 \u0623\u0645\u0631\u064a\u0643\u064a\u0629 \u0641\u064a",
-    f"a text with the separator{PLAIN_SEPARATOR}inside it",
+    "a text with the separator\x00inside it",
     "fields\x1fwith a unit separator",
     "a.b.c. U.S.b x.U.S. y",
 ]
@@ -59,9 +59,9 @@ def test_plain_words_are_the_normal_forms_words_without_the_sentence_breaks() ->
             parts = words.split(PLAIN_SEPARATOR)
             assert len(parts) == len(chunk) == len(unsure)
             for text, part, doubt in zip(chunk, parts, unsure, strict=True):
-                assert part.startswith(" ") and part.endswith(" ")  # so a phrase matches only whole words
                 if not doubt:
-                    assert part.split() == normalize(text).replace("|", " ").split(), text
+                    assert part.strip(b" ") == " ".join(normalize(text).replace("|", " ").split()).encode(), text
+                    assert part.startswith(b" ") and part.endswith(b" ")  # so a phrase matches whole words only
     _, unsure = plain_words(TRICKY)
     assert unsure == [False] * 8 + [True, True, False, False]  # Arabic script, and the separator itself
 
@@ -91,18 +91,18 @@ def test_no_rule_of_the_pack_can_pass_its_presence_test_without_a_trigger_bit(ma
     assert trigger is not None and matcher._prefilter_keys
     every = (matcher._entity_bit << 1) - 1
     assert not matcher._any_present(every & ~trigger)
-    # And each trigger pattern is a key: a phrase that can feed a rule or name an entity is looked for.
+    # And each trigger pattern is looked for: a phrase that can feed a rule or name an entity.
     keys = set(matcher._prefilter_keys)
-    for key, mask in zip(matcher._pattern_keys, matcher._latin_masks, strict=True):
-        if key.isascii() and mask & trigger:
-            assert key in keys
+    for pattern, mask in zip(matcher._pattern_keys, matcher._latin_masks, strict=True):
+        if pattern.isascii() and mask & trigger:
+            assert pattern.encode() in keys
 
 
 def test_the_prefilter_rules_out_articles_that_name_nothing(matcher: Matcher) -> None:
     automaton = matcher._prefilter_automaton
-    quiet = ["Quiet day at the beach", "Recipe: ten ways to cook rice", "Local team wins the cup"]
+    quiet = ["Quiet day at the beach", "Recipe: ten ways to cook rice", "Local team wins the cup", "Plan B’s flaws"]
     assert prefiltered(automaton, quiet) == []
-    assert prefiltered(automaton, [*quiet, "US strike in Baghdad", "Iran\u2019s reply"]) == [3, 4]
+    assert prefiltered(automaton, [*quiet, "US strike in Baghdad", "Iran\u2019s reply"]) == [4, 5]
 
 
 def test_each_phrase_of_the_pack_alone_and_in_company_is_matched_as_without_the_prefilter(matcher: Matcher) -> None:

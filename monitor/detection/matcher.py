@@ -93,6 +93,7 @@ class Matcher:
         self._trigger, self._prefilter_keys = derive_prefilter(
             self._patterns, self._pattern_keys, self._latin_masks, self._entity_bit, conditions, self._presence_source
         )
+        self._rule_trigger = -1 if self._trigger is None else self._trigger & ~self._entity_bit
         self._compile()
         self.phrase_count = len(self._patterns)
 
@@ -135,7 +136,11 @@ class Matcher:
         self._any_present: Callable[[int], bool] = eval(self._presence_source, {})
         self._automaton = ahocorasick_rs.AhoCorasick(self._pattern_keys)
         keys = self._prefilter_keys
-        self._prefilter_automaton = ahocorasick_rs.AhoCorasick(keys) if keys is not None else None
+        self._prefilter_automaton = (
+            ahocorasick_rs.BytesAhoCorasick(keys, implementation=ahocorasick_rs.Implementation.DFA)
+            if keys is not None
+            else None
+        )
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
@@ -208,7 +213,8 @@ class Matcher:
         present = 0
         for pid, _, _ in found:
             present |= masks[pid]
-        if not self._any_present(present) and trace is None:
+        # No trigger bit of a rule (``detection.prefilter``): no rule's test can pass, known without running them.
+        if (not present & self._rule_trigger or not self._any_present(present)) and trace is None:
             return self._without_alert(self._entity_hits(found)) if present & self._entity_bit else _NO_MATCH
         if lang is None and self._by_language:
             lang = detect_language(title, summary, content)

@@ -13,8 +13,8 @@ What it looks for is derived from the compiled pack, and only from it:
   with that);
 * the trigger bits are those selections' bits and the "names an entity" bit; the trigger patterns are the
   automaton's patterns whose mask (for Latin-script text) has a trigger bit;
-* a trigger pattern found in the normalised text is found in the plain words (the same words, without the
-  breaks between sentences that a phrase cannot cross anyway).
+* a trigger pattern found in the normalised text is found in the plain words (``text.plain_words``: the same
+  words, without the breaks between sentences that a phrase cannot cross anyway).
 
 So when no trigger pattern is found in the plain words, none is in the normalised text: the mask of what the
 automaton would find there has no trigger bit, so every rule's presence test fails (the tests only ask for bits to
@@ -85,10 +85,10 @@ def trigger_mask(
     return None if any_present(every & ~mask) else mask
 
 
-def prefilter_keys(patterns: Sequence[str], masks: Sequence[int], trigger: int) -> list[str]:
-    """The trigger patterns among ``patterns`` (normalised, with their masks for Latin-script text). Patterns in
-    other scripts are left out: they never match a text that ``plain_words`` is sure of."""
-    return [p for p, mask in zip(patterns, masks, strict=True) if mask & trigger and p.isascii()]
+def prefilter_keys(patterns: Sequence[str], masks: Sequence[int], trigger: int) -> list[bytes]:
+    """The trigger patterns among ``patterns`` (normalised, with their masks for Latin-script text), as bytes.
+    Patterns in other scripts are left out: they never match a text that ``plain_words`` is sure of."""
+    return [p.encode("ascii") for p, mask in zip(patterns, masks, strict=True) if mask & trigger and p.isascii()]
 
 
 def derive_prefilter(
@@ -98,7 +98,7 @@ def derive_prefilter(
     entity_bit: int,
     rules: Sequence[tuple[Node, Mapping[str, int]]],
     presence_source: str,
-) -> tuple[int | None, list[str] | None]:
+) -> tuple[int | None, list[bytes] | None]:
     """The trigger mask and the trigger patterns of a compiled pack (``None`` and ``None`` when it allows no
     prefilter), from its patterns, their normalised forms and masks for Latin-script text, the entity bit, each
     rule's condition with its selections' bits, and the source of its presence test. A selection's cost is how
@@ -115,7 +115,7 @@ def derive_prefilter(
     return trigger, None if trigger is None else prefilter_keys(keys, masks, trigger)
 
 
-def prefiltered(automaton: ahocorasick_rs.AhoCorasick | None, texts: list[str]) -> list[int]:
+def prefiltered(automaton: ahocorasick_rs.BytesAhoCorasick | None, texts: list[str]) -> list[int]:
     """The indexes of the texts (an article's fields joined by spaces) that the prefilter, an automaton over the
     trigger patterns, cannot rule out; every index when there is no prefilter."""
     if automaton is None:

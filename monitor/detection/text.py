@@ -201,44 +201,42 @@ def normalize_fields(*texts: str) -> list[str]:
 
 
 # ``plain_words``: the words of ``normalize`` without its sentence breaks, cheaply, to rule texts out before the real
-# normalisation (``detection.prefilter``). The separator is no word character, and no whitespace to ``str.split``.
-PLAIN_SEPARATOR = "\x00"
+# normalisation (``detection.prefilter``). The separator is no word character.
+PLAIN_SEPARATOR = b"\x00"
+_PLAIN_SPACES = re.compile(b"  +")
 _PLAIN_WORDS = bytes(
     c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 0) else 32 for c in range(256)
 )
 
 
-def plain_words(texts: list[str]) -> tuple[str, list[bool]]:
+def plain_words(texts: list[str]) -> tuple[bytes, list[bool]]:
     """The words of ``normalize(text)`` for each text, in their order, one space apart and one space each side,
-    without its sentence breaks (so a phrase found in ``normalize(text)`` is found here too), the texts' words
-    joined by ``PLAIN_SEPARATOR``; and for each text whether it is unsure: with Arabic-script letters or the
-    separator. An unsure text's words are not given: it must be normalised. The steps are those of ``normalize``
-    but for the sentence breaks, each run once over all the texts."""
+    without the sentence breaks (so a phrase found in ``normalize(text)`` is found here too): the texts' words as
+    ASCII, joined by ``PLAIN_SEPARATOR``. And for each text whether
+    it is unsure: with Arabic-script letters or the separator; an unsure text's words are not given, it must be
+    normalised. The steps are those of ``normalize`` but for the sentence breaks, each run once
+    over all the texts but for the folding of letters outside ASCII, run on each text that has them."""
     unsure = [False] * len(texts)
-    separator = f" {PLAIN_SEPARATOR} "
+    separator = " \x00 "
     joined = separator.join(texts)
-    if joined.count(PLAIN_SEPARATOR) != len(texts) - 1:
-        unsure = [PLAIN_SEPARATOR in text for text in texts]
-        joined = separator.join("" if u else text for text, u in zip(texts, unsure, strict=True))
-    if not joined.isascii():
-        joined = _DASHES.sub(" ", _QUOTES.sub("'", joined))
-    if not joined.isascii():  # letters with diacritics, or other scripts: ``_fold`` each text that has them
-        pieces = joined.split(separator)
-        for i, text in enumerate(pieces):
-            if not text.isascii():
+    if not joined.isascii() or joined.count("\x00") != len(texts) - 1:
+        folded = list(texts)
+        for i, text in enumerate(texts):
+            if "\x00" in text:
+                unsure[i], folded[i] = True, ""
+            elif not text.isascii():
                 text, unsure[i] = _fold(text)
-                pieces[i] = "" if unsure[i] else text
-        joined = separator.join(pieces)
+                folded[i] = "" if unsure[i] else text
+        joined = separator.join(folded)
     if "US" in joined or "U.S" in joined:
         joined = _US.sub(_us, joined)
     if _ACRONYM.search(joined):  # rare, and the dotted pattern is slow to look for everywhere
-        joined = PLAIN_SEPARATOR.join(
-            _DOTTED.sub(_undot, text) if _ACRONYM.search(text) else text for text in joined.split(PLAIN_SEPARATOR)
+        joined = separator.join(
+            _DOTTED.sub(_undot, text) if _ACRONYM.search(text) else text for text in joined.split(separator)
         )
     if "'" in joined:
         joined = _POSSESSIVE.sub("", joined)
-    words = " ".join(joined.encode("ascii").translate(_PLAIN_WORDS, b"'`").decode("ascii").split())
-    return f" {words} ", unsure
+    return _PLAIN_SPACES.sub(b" ", b" " + joined.encode("ascii").translate(_PLAIN_WORDS, b"'`") + b" "), unsure
 
 
 #: Stems cut before a suffix ("retaliat~", "facilit~", "injur~", "announc~") match the nouns and adjectives that
