@@ -1,6 +1,7 @@
 """What makes ``monitor scan`` fast gives what the plain way gives: texts normalised together as each alone, documents
 matched in batches as one by one, a big file shared among worker processes as in one process (the same bytes, and
-the same error after the same lines), and the configuration read from the cache as from the file."""
+the same error after the same lines, also when the workers cut the file's bytes into parts), and the configuration read
+from the cache as from the file."""
 
 from __future__ import annotations
 
@@ -119,3 +120,29 @@ def test_the_configuration_is_read_from_the_cache_until_the_file_or_environment_
     with pytest.raises(ConfigError):
         load_pack_for_cli(config, {}, None, cache_dir=cache)
     assert len(list(cache.glob("config-*.json"))) == 2  # a configuration that fails is never cached
+
+
+def test_workers_read_a_byte_order_mark_a_last_line_without_a_line_feed_and_other_line_breaks(tmp_path: Path) -> None:
+    _big_file(tmp_path / "big.jsonl")
+    text = (tmp_path / "big.jsonl").read_text(encoding="utf-8").rstrip("\n")
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + text, encoding="utf-8")  # cut into parts by the workers
+    lines = text.split("\n")
+    lines[5000] = lines[5000][:-1] + ', "note": "a\u2028b"}'  # splitlines breaks there: read in one process
+    lines[5002] = lines[5002] + "\r"
+    (tmp_path / "breaks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("bom.jsonl", "breaks.jsonl"):
+        one = _scan(tmp_path, "--workers", "1", str(tmp_path / name))
+        many = _scan(tmp_path, "--workers", "2", str(tmp_path / name))
+        assert (many.returncode, many.stdout, many.stderr) == (one.returncode, one.stdout, one.stderr), name
+        assert one.stdout.count(b"\n") >= PARALLEL_LINES
+    assert b"breaks.jsonl:5001: not valid JSON" in one.stderr  # the break inside the string cut that line
+
+
+def test_workers_refuse_a_file_that_is_not_utf8_before_any_output(tmp_path: Path) -> None:
+    _big_file(tmp_path / "big.jsonl")
+    raw = (tmp_path / "big.jsonl").read_bytes()
+    (tmp_path / "latin1.jsonl").write_bytes(raw[: len(raw) // 2] + b'{"title": "caf\xe9"}\n' + raw[len(raw) // 2 :])
+    one = _scan(tmp_path, "--workers", "1", str(tmp_path / "latin1.jsonl"))
+    many = _scan(tmp_path, "--workers", "2", str(tmp_path / "latin1.jsonl"))
+    assert one.returncode == many.returncode == 1 and one.stdout == many.stdout == b""
+    assert b"UnicodeDecodeError" in many.stderr

@@ -1,5 +1,7 @@
-"""``monitor scan`` of big JSON Lines files on every core: the file's lines are cut into parts that forked worker
-processes classify (``detection.scan``), and the parent writes their output in file order.
+"""``monitor scan`` of big JSON Lines files on every core: the file is cut into parts of whole lines that forked
+worker processes decode and classify (``detection.scan``), and the parent writes their output in file order. The
+workers read their parts from the file's bytes that they share with the parent: only where a part starts and
+ends, and the number of its first line, is sent to them.
 
 The output is the single-process one, byte for byte: each part's lines are the lines ``scan`` would write for them,
 and an error (a line that is not JSON) is raised after the output of every line before it, as in one process.
@@ -11,10 +13,11 @@ about what the second core gained (``benchmarks/README.md``).
 
 from __future__ import annotations
 
+import codecs
 import gc
 import io
 import multiprocessing
-from collections.abc import Iterator
+import re
 from pathlib import Path
 from typing import TextIO
 
@@ -26,10 +29,14 @@ from monitor.parsing.files import article_files, file_contents, file_documents, 
 __all__ = ["PARALLEL_LINES", "scan_files"]
 
 PARALLEL_LINES = 4_000  # a smaller file is scanned in this process: forking would cost more than it saves
-PART_LINES = 2_000  # lines per part handed to a worker
+PART_BYTES = 1 << 20  # about what a worker is handed at a time (whole lines: a part ends after a line feed)
 
-# What the workers classify with: set before they are forked, inherited by them (never pickled).
-_JOB: tuple[Matcher, bool] | None = None
+# Line breaks other than the line feed that ``str.splitlines`` (which numbers the lines) also breaks at, as UTF-8.
+_OTHER_BREAKS = re.compile(rb"[\r\v\f\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
+
+# What the workers classify with: set before they are forked, inherited by them (never pickled), with the file's
+# bytes, which they read their parts from.
+_JOB: tuple[Matcher, bool, Path, bytes] | None = None
 
 
 def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False, workers: int = 1) -> int:
@@ -42,31 +49,55 @@ def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bo
         if suffix != ".jsonl":
             count += scan_documents(file_documents(file, raw, suffix), matcher, out=out, evidence=evidence)
             continue
+        parts = _parts(raw) if parallel else None
+        if parts is not None:
+            count += _in_workers(file, raw, parts, matcher, out=out, evidence=evidence, workers=workers)
+            continue
         lines = raw.decode("utf-8-sig").splitlines()
         del raw
-        if parallel and len(lines) >= PARALLEL_LINES:
-            count += _in_workers(file, lines, matcher, out=out, evidence=evidence, workers=workers)
-        else:
-            count += scan_documents(json_line_documents(file, lines), matcher, out=out, evidence=evidence)
+        count += scan_documents(json_line_documents(file, lines), matcher, out=out, evidence=evidence)
     return count
 
 
-def _parts(file: Path, lines: list[str]) -> Iterator[tuple[Path, list[str], int]]:
-    for start in range(0, len(lines), PART_LINES):
-        yield file, lines[start : start + PART_LINES], start + 1
+def _parts(raw: bytes) -> list[tuple[int, int, int]] | None:
+    """The file cut into parts of whole lines: each part's start and end in ``raw`` and the number of its first
+    line, as ``str.splitlines`` of the decoded file numbers them; ``None`` when the file is under ``PARALLEL_LINES``
+    lines or breaks lines at other characters than the line feed (it is then read in this process)."""
+    if raw.count(b"\n") < PARALLEL_LINES or _OTHER_BREAKS.search(raw) is not None:
+        return None
+    if not raw.isascii():
+        raw.decode("utf-8-sig")  # a file that is not UTF-8 fails here, before any output, as in one process
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    parts, first = [], 1
+    while start < len(raw):
+        cut = raw.find(b"\n", start + PART_BYTES)
+        end = len(raw) if cut < 0 else cut + 1
+        parts.append((start, end, first))
+        first += raw.count(b"\n", start, end)
+        start = end
+    return parts
 
 
-def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, evidence: bool, workers: int) -> int:
+def _in_workers(
+    file: Path,
+    raw: bytes,
+    parts: list[tuple[int, int, int]],
+    matcher: Matcher,
+    *,
+    out: TextIO,
+    evidence: bool,
+    workers: int,
+) -> int:
     global _JOB
     out.flush()  # a forked worker must not inherit (and write out again) what this process has buffered
-    # What exists now (the pack, the file's lines) is left out of the garbage collector's passes, in the workers too,
+    # What exists now (the pack, the file's bytes) is left out of the garbage collector's passes, in the workers too,
     # so that their collections do not write to, and so copy, every page they share with this process.
     gc.freeze()
-    _JOB = (matcher, evidence)
+    _JOB = (matcher, evidence, file, raw)
     count = 0
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, -(-len(lines) // PART_LINES))) as pool:
-            for text, read, error in pool.imap(_classify_part, _parts(file, lines)):
+        with multiprocessing.get_context("fork").Pool(min(workers, len(parts))) as pool:
+            for text, read, error in pool.imap(_classify_part, parts):
                 out.write(text)
                 count += read
                 if error is not None:
@@ -79,11 +110,12 @@ def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, 
     return count
 
 
-def _classify_part(part: tuple[Path, list[str], int]) -> tuple[str, int, str | None]:
+def _classify_part(part: tuple[int, int, int]) -> tuple[str, int, str | None]:
     """In a worker: the output of one part, how many articles it held, and the error that cut it short."""
     assert _JOB is not None
-    matcher, evidence = _JOB
-    file, lines, first = part
+    matcher, evidence, file, raw = _JOB
+    start, end, first = part
+    lines = str(memoryview(raw)[start:end], "utf-8").splitlines()
     buffer = io.StringIO()
     try:
         read = scan_documents(json_line_documents(file, lines, first), matcher, out=buffer, evidence=evidence)
