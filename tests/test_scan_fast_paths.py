@@ -17,7 +17,7 @@ import pytest
 from monitor.core.errors import ConfigError
 from monitor.detection.packcache import load_pack_cached
 from monitor.detection.text import normalize, normalize_fields
-from monitor.parsing.files import read_articles
+from monitor.parsing.files import article_from_object, json_line_documents, read_articles
 from monitor.service.offline import load_pack_for_cli
 from monitor.service.scanning import PARALLEL_LINES
 
@@ -146,3 +146,27 @@ def test_workers_refuse_a_file_that_is_not_utf8_before_any_output(tmp_path: Path
     many = _scan(tmp_path, "--workers", "2", str(tmp_path / "latin1.jsonl"))
     assert one.returncode == many.returncode == 1 and one.stdout == many.stdout == b""
     assert b"UnicodeDecodeError" in many.stderr
+
+
+def test_lines_read_through_msgspec_give_what_the_standard_library_gives() -> None:
+    lines = [
+        '{"title": "Plain", "summary": "text", "url": " https://a.test/1 ", "id": "x1"}',
+        '{"headline": "H", "short_description": "<b>bold</b> &amp; more", "link": "https://a.test/2"}',
+        '{"title": "A", "title": "B", "content": "first\\nsecond"}',  # the last of a field given twice
+        '{"title": 1, "title": "B"}',
+        '{"title": "B", "title": 1.5}',
+        '{"id": 12, "title": ["a", 1.25], "summary": {"k": null}, "text": true}',
+        '{"title": null, "headline": "", "description": "d", "body": "b"}',
+        '{"title": "x", "other": [1, {"a": NaN}], "url": Infinity}',
+        '{"title": "lone \\ud800 surrogate"}',
+        '{"ti\\u0074le": "escaped key", "id": ""}',
+        '  {"title": "spaces around"}  ',
+        '{"title": "caf\\u00e9 \\u201cq\\u201d", "content": "Story.\\n\\nRelated\\nOther headline"}',
+    ]
+    path = Path("lines.jsonl")
+    got = [tuple(d) for d in json_line_documents(path, lines)]
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        a = article_from_object(json.loads(line), source="lines", fallback_id=f"lines.jsonl:{number}")
+        expected.append((a.id, a.url, a.title, a.summary, a.content))
+    assert got == expected

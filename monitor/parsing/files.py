@@ -303,9 +303,23 @@ def file_contents(path: Path) -> tuple[bytes, str]:
 
 def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterator[Document]:
     """The ``Document``s of some lines of a ``.jsonl`` file, the first of them its line ``first`` (which names
-    errors and the ids of objects without one): a part of a big file can be read apart from the rest."""
+    errors and the ids of objects without one): a part of a big file can be read apart from the rest. A line whose
+    fields msgspec reads (``jsonfields``) is not decoded again; any other is read by the standard library."""
+    from monitor.parsing.jsonfields import decode_fields  # msgspec costs its import only to commands reading lines
+
     decode, name = _DECODER.decode, path.name
     for number, line in enumerate(lines, start=first):
+        fields = decode_fields(line)
+        if fields is not None:
+            content = fields.content or fields.text or fields.body or ""
+            yield Document(
+                fields.id or f"{name}:{number}",
+                (fields.url or fields.link or "").strip(),
+                _title(fields.title or fields.headline or ""),
+                html_to_text(fields.summary or fields.short_description or fields.description or "")[:TEXT_LIMIT],
+                strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+            )
+            continue
         try:
             obj = decode(line)
         except json.JSONDecodeError:
