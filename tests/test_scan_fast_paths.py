@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cli.parser import build_parser
 from monitor.core.errors import ConfigError
 from monitor.detection.packcache import load_pack_cached
 from monitor.detection.text import normalize, normalize_fields
@@ -170,3 +171,11 @@ def test_lines_read_through_msgspec_give_what_the_standard_library_gives() -> No
         a = article_from_object(json.loads(line), source="lines", fallback_id=f"lines.jsonl:{number}")
         expected.append((a.id, a.url, a.title, a.summary, a.content))
     assert got == expected
+
+
+def test_workers_auto_is_one_per_core() -> None:
+    parse = build_parser().parse_args
+    assert parse(["scan", "--workers", "auto", "x.jsonl"]).workers == (os.cpu_count() or 1)
+    assert parse(["scan", "x.jsonl"]).workers == 1
+    with pytest.raises(SystemExit):
+        parse(["scan", "--workers", "many", "x.jsonl"])
