@@ -131,12 +131,17 @@ def test_workers_read_a_byte_order_mark_a_last_line_without_a_line_feed_and_othe
     lines[5000] = lines[5000][:-1] + ', "note": "a\u2028b"}'  # splitlines breaks there: read in one process
     lines[5002] = lines[5002] + "\r"
     (tmp_path / "breaks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for name in ("bom.jsonl", "breaks.jsonl"):
+    lines = text.split("\n")
+    lines[2600] += "\u2028"  # an empty line after it: the lines after are numbered one more than their line feeds
+    (tmp_path / "shifted.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("bom.jsonl", "breaks.jsonl", "shifted.jsonl"):
         one = _scan(tmp_path, "--workers", "1", str(tmp_path / name))
         many = _scan(tmp_path, "--workers", "2", str(tmp_path / name))
         assert (many.returncode, many.stdout, many.stderr) == (one.returncode, one.stdout, one.stderr), name
         assert one.stdout.count(b"\n") >= PARALLEL_LINES
-    assert b"breaks.jsonl:5001: not valid JSON" in one.stderr  # the break inside the string cut that line
+        if name == "shifted.jsonl":
+            assert one.returncode == 0 and b'"id": "shifted.jsonl:5501"' in one.stdout  # the last line, 5,500th
+    assert b"breaks.jsonl:5001: not valid JSON" in _scan(tmp_path, str(tmp_path / "breaks.jsonl")).stderr
 
 
 def test_workers_refuse_a_file_that_is_not_utf8_before_any_output(tmp_path: Path) -> None:

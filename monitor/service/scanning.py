@@ -4,11 +4,12 @@ workers read their parts from the file's bytes that they share with the parent: 
 ends, and the number of its first line, is sent to them.
 
 The output is the single-process one, byte for byte: each part's lines are the lines ``scan`` would write for them,
-and an error (a line that is not JSON) is raised after the output of every line before it, as in one process.
-Workers are forked once the pack is loaded, so they share it instead of loading it again; a file under
-``PARALLEL_LINES`` lines, another format, or a platform without ``fork`` is scanned in this process. It is opt-in
-(``--workers N``): on two cores shared with other work, passing the lines and the output between processes cost
-about what the second core gained (``benchmarks/README.md``).
+numbered as ``str.splitlines`` of the whole file numbers them (a part whose lines are not the ones its line feeds end
+is read, with the rest of the file, in this process); an error (a line that is not JSON) is raised after the output
+of every line before it, and a file that is not UTF-8 fails before any output, as in one process. Workers are forked
+once the pack is loaded, so they share it instead of loading it again; a file under ``PARALLEL_LINES`` lines,
+another format, or a platform without ``fork`` is scanned in this process. It is opt-in (``--workers N`` or
+``auto``): on two cores shared with other work the second process gained nothing (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import codecs
 import gc
 import io
 import multiprocessing
-import re
 from pathlib import Path
 from typing import TextIO
 
@@ -30,9 +30,6 @@ __all__ = ["PARALLEL_LINES", "scan_files"]
 
 PARALLEL_LINES = 4_000  # a smaller file is scanned in this process: forking would cost more than it saves
 PART_BYTES = 1 << 20  # about what a worker is handed at a time (whole lines: a part ends after a line feed)
-
-# Line breaks other than the line feed that ``str.splitlines`` (which numbers the lines) also breaks at, as UTF-8.
-_OTHER_BREAKS = re.compile(rb"[\r\v\f\x1c-\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]")
 
 # What the workers classify with: set before they are forked, inherited by them (never pickled), with the file's
 # bytes, which they read their parts from.
@@ -61,12 +58,11 @@ def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bo
 
 def _parts(raw: bytes) -> list[tuple[int, int, int]] | None:
     """The file cut into parts of whole lines: each part's start and end in ``raw`` and the number of its first
-    line, as ``str.splitlines`` of the decoded file numbers them; ``None`` when the file is under ``PARALLEL_LINES``
-    lines or breaks lines at other characters than the line feed (it is then read in this process)."""
-    if raw.count(b"\n") < PARALLEL_LINES or _OTHER_BREAKS.search(raw) is not None:
+    line, counting line feeds (``None`` for a file under ``PARALLEL_LINES`` lines: it is read in this process).
+    ``str.splitlines``, which numbers the lines, may also break at other characters: a worker that finds such a
+    break says so, and the file is read from there in this process (``_in_workers``)."""
+    if raw.count(b"\n") < PARALLEL_LINES:
         return None
-    if not raw.isascii():
-        raw.decode("utf-8-sig")  # a file that is not UTF-8 fails here, before any output, as in one process
     start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     parts, first = [], 1
     while start < len(raw):
@@ -94,10 +90,16 @@ def _in_workers(
     # so that their collections do not write to, and so copy, every page they share with this process.
     gc.freeze()
     _JOB = (matcher, evidence, file, raw)
-    count = 0
+    count, rest = 0, None
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, len(parts))) as pool:
-            for text, read, error in pool.imap(_classify_part, parts):
+            results = pool.imap(_classify_part, parts)
+            if not raw.isascii():  # while the workers start: a file that is not UTF-8 fails before any output
+                raw.decode("utf-8-sig")
+            for part, (text, read, error) in zip(parts, results, strict=True):
+                if text is None:  # another line break than a line feed: the numbers from here on are not known
+                    rest = part
+                    break
                 out.write(text)
                 count += read
                 if error is not None:
@@ -106,16 +108,22 @@ def _in_workers(
     finally:
         _JOB = None
         gc.unfreeze()
+    if rest is not None:
+        lines = str(memoryview(raw)[rest[0] :], "utf-8").splitlines()
+        count += scan_documents(json_line_documents(file, lines, rest[2]), matcher, out=out, evidence=evidence)
     out.flush()
     return count
 
 
-def _classify_part(part: tuple[int, int, int]) -> tuple[str, int, str | None]:
-    """In a worker: the output of one part, how many articles it held, and the error that cut it short."""
+def _classify_part(part: tuple[int, int, int]) -> tuple[str | None, int, str | None]:
+    """In a worker: the output of one part, how many articles it held, and the error that cut it short; no output
+    when its lines are not the ones its line feeds end (``_parts``)."""
     assert _JOB is not None
     matcher, evidence, file, raw = _JOB
     start, end, first = part
     lines = str(memoryview(raw)[start:end], "utf-8").splitlines()
+    if len(lines) != raw.count(b"\n", start, end) + (raw[end - 1] != 10):
+        return None, 0, None
     buffer = io.StringIO()
     try:
         read = scan_documents(json_line_documents(file, lines, first), matcher, out=buffer, evidence=evidence)
