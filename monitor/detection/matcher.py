@@ -4,6 +4,7 @@ Every keyword and entity name is normalised (``detection.text``) and padded with
 always a whole word run and all overlapping hits are reported ("Donald Trump" and "Trump" both). An article's
 title, summary and content are normalised into one text with sentence breaks between fields; a hit's field is
 found from its offset. Regexes run through RE2 (linear time) on the same text, only for rules that use them.
+``match_many`` first rules out, with ``detection.prefilter``, the articles whose answer can only be the empty match.
 Pure: no I/O, no clock.
 """
 
