@@ -178,9 +178,10 @@ def test_lines_read_through_msgspec_give_what_the_standard_library_gives() -> No
     assert got == expected
 
 
-def test_workers_auto_is_one_per_core() -> None:
+def test_workers_are_one_per_core_unless_told() -> None:
     parse = build_parser().parse_args
     assert parse(["scan", "--workers", "auto", "x.jsonl"]).workers == (os.cpu_count() or 1)
-    assert parse(["scan", "x.jsonl"]).workers == 1
+    assert parse(["scan", "x.jsonl"]).workers == (os.cpu_count() or 1)
+    assert parse(["scan", "--workers", "1", "x.jsonl"]).workers == 1
     with pytest.raises(SystemExit):
         parse(["scan", "--workers", "many", "x.jsonl"])

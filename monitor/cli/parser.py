@@ -96,10 +96,10 @@ def _add_scan(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argpar
     scan.add_argument(
         "--workers",
         type=_workers,
-        default=1,
+        default="auto",
         metavar="N",
-        help="processes sharing a JSON Lines file of 4,000 lines or more (default 1: this process only; auto: one "
-        "per core)",
+        help="processes sharing a JSON Lines file of 4,000 lines or more (default auto: one per core; 1: this "
+        "process only)",
     )
 
 
