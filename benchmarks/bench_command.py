@@ -3,15 +3,15 @@
 Each variant is a separate process, so start-up (imports, configuration, the rule pack) is included:
 
 * ``plain reader``: Python reading the same gz JSON Lines file with ``json.loads`` and nothing else (the baseline);
-* ``scan, cached pack``: ``monitor scan`` with the compiled rule pack already in its cache folder (one process,
-  the default);
-* ``scan --workers 2``: the same shared with a second process;
+* ``scan, cached pack``: ``monitor scan --workers 1`` with the compiled rule pack already in its cache folder (one
+  process);
+* ``scan --workers 2``: the same shared between two worker processes (``auto``, the default, on two cores);
 * ``scan, compiling``: ``monitor scan`` with the cache off (``MONITOR_RULE_CACHE=off``), as on a first run;
 * ``start-up``: ``monitor scan`` of a one-line file (cached pack) against ``python -c pass``.
 
 Then the same on a big file, ``--big`` headlines (300,000 by default) made at run time in a temporary folder by
 repeating the corpus with an ``id`` per copy (``r3-1234``), so no two lines are the same: the plain reader, ``scan``
-and ``scan --workers 2``, with headlines per second.
+(``--workers 1``) and ``scan --workers 2``, with headlines per second. "before" runs that version's default.
 
 With ``--before DIR`` (an export of an earlier commit, e.g. ``git archive REV | tar -x -C DIR``), that version's
 ``monitor scan`` (``python -m monitor`` with ``PYTHONPATH=DIR``) runs in the same rounds, for a before/after.
@@ -99,9 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus = str(args.corpus)
         variants: Variants = {
             "plain reader": ([sys.executable, "-c", READER, corpus], cached),
-            "scan, cached pack": ([str(MONITOR), "scan", corpus], cached),
+            "scan, cached pack": ([str(MONITOR), "scan", "--workers", "1", corpus], cached),
             "scan --workers 2": ([str(MONITOR), "scan", "--workers", "2", corpus], cached),
-            "scan, compiling": ([str(MONITOR), "scan", corpus], cold),
+            "scan, compiling": ([str(MONITOR), "scan", "--workers", "1", corpus], cold),
             "python -c pass": ([sys.executable, "-c", "pass"], cached),
             "start-up": ([str(MONITOR), "scan", str(one)], cached),
         }
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             count = big_corpus(args.corpus, big, args.big)
             variants = {
                 "plain reader": ([sys.executable, "-c", READER, str(big)], cached),
-                "scan": ([str(MONITOR), "scan", str(big)], cached),
+                "scan": ([str(MONITOR), "scan", "--workers", "1", str(big)], cached),
                 "scan --workers 2": ([str(MONITOR), "scan", "--workers", "2", str(big)], cached),
             }
             if before is not None:

@@ -1,6 +1,7 @@
 """What makes ``monitor scan`` fast gives what the plain way gives: texts normalised together as each alone, documents
 matched in batches as one by one, a big file shared among worker processes as in one process (the same bytes, and
-the same error after the same lines), and the configuration read from the cache as from the file."""
+the same error after the same lines, also when the workers cut the file's bytes into parts), and the configuration read
+from the cache as from the file."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cli.parser import build_parser
 from monitor.core.errors import ConfigError
 from monitor.detection.packcache import load_pack_cached
 from monitor.detection.text import normalize, normalize_fields
-from monitor.parsing.files import read_articles
+from monitor.parsing.files import article_from_object, json_line_documents, read_articles
 from monitor.service.offline import load_pack_for_cli
 from monitor.service.scanning import PARALLEL_LINES
 
@@ -119,3 +121,67 @@ def test_the_configuration_is_read_from_the_cache_until_the_file_or_environment_
     with pytest.raises(ConfigError):
         load_pack_for_cli(config, {}, None, cache_dir=cache)
     assert len(list(cache.glob("config-*.json"))) == 2  # a configuration that fails is never cached
+
+
+def test_workers_read_a_byte_order_mark_a_last_line_without_a_line_feed_and_other_line_breaks(tmp_path: Path) -> None:
+    _big_file(tmp_path / "big.jsonl")
+    text = (tmp_path / "big.jsonl").read_text(encoding="utf-8").rstrip("\n")
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + text, encoding="utf-8")  # cut into parts by the workers
+    lines = text.split("\n")
+    lines[5000] = lines[5000][:-1] + ', "note": "a\u2028b"}'  # splitlines breaks there: read in one process
+    lines[5002] = lines[5002] + "\r"
+    (tmp_path / "breaks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = text.split("\n")
+    lines[2600] += "\u2028"  # an empty line after it: the lines after are numbered one more than their line feeds
+    (tmp_path / "shifted.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("bom.jsonl", "breaks.jsonl", "shifted.jsonl"):
+        one = _scan(tmp_path, "--workers", "1", str(tmp_path / name))
+        many = _scan(tmp_path, "--workers", "2", str(tmp_path / name))
+        assert (many.returncode, many.stdout, many.stderr) == (one.returncode, one.stdout, one.stderr), name
+        assert one.stdout.count(b"\n") >= PARALLEL_LINES
+        if name == "shifted.jsonl":
+            assert one.returncode == 0 and b'"id": "shifted.jsonl:5501"' in one.stdout  # the last line, 5,500th
+    assert b"breaks.jsonl:5001: not valid JSON" in _scan(tmp_path, str(tmp_path / "breaks.jsonl")).stderr
+
+
+def test_workers_refuse_a_file_that_is_not_utf8_before_any_output(tmp_path: Path) -> None:
+    _big_file(tmp_path / "big.jsonl")
+    raw = (tmp_path / "big.jsonl").read_bytes()
+    (tmp_path / "latin1.jsonl").write_bytes(raw[: len(raw) // 2] + b'{"title": "caf\xe9"}\n' + raw[len(raw) // 2 :])
+    one = _scan(tmp_path, "--workers", "1", str(tmp_path / "latin1.jsonl"))
+    many = _scan(tmp_path, "--workers", "2", str(tmp_path / "latin1.jsonl"))
+    assert one.returncode == many.returncode == 1 and one.stdout == many.stdout == b""
+    assert b"UnicodeDecodeError" in many.stderr
+
+
+def test_lines_read_through_msgspec_give_what_the_standard_library_gives() -> None:
+    lines = [
+        '{"title": "Plain", "summary": "text", "url": " https://a.test/1 ", "id": "x1"}',
+        '{"headline": "H", "short_description": "<b>bold</b> &amp; more", "link": "https://a.test/2"}',
+        '{"title": "A", "title": "B", "content": "first\\nsecond"}',  # the last of a field given twice
+        '{"title": 1, "title": "B"}',
+        '{"title": "B", "title": 1.5}',
+        '{"id": 12, "title": ["a", 1.25], "summary": {"k": null}, "text": true}',
+        '{"title": null, "headline": "", "description": "d", "body": "b"}',
+        '{"title": "x", "other": [1, {"a": NaN}], "url": Infinity}',
+        '{"title": "lone \\ud800 surrogate"}',
+        '{"ti\\u0074le": "escaped key", "id": ""}',
+        '  {"title": "spaces around"}  ',
+        '{"title": "caf\\u00e9 \\u201cq\\u201d", "content": "Story.\\n\\nRelated\\nOther headline"}',
+    ]
+    path = Path("lines.jsonl")
+    got = [tuple(d) for d in json_line_documents(path, lines)]
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        a = article_from_object(json.loads(line), source="lines", fallback_id=f"lines.jsonl:{number}")
+        expected.append((a.id, a.url, a.title, a.summary, a.content))
+    assert got == expected
+
+
+def test_workers_are_one_per_core_unless_told() -> None:
+    parse = build_parser().parse_args
+    assert parse(["scan", "--workers", "auto", "x.jsonl"]).workers == (os.cpu_count() or 1)
+    assert parse(["scan", "x.jsonl"]).workers == (os.cpu_count() or 1)
+    assert parse(["scan", "--workers", "1", "x.jsonl"]).workers == 1
+    with pytest.raises(SystemExit):
+        parse(["scan", "--workers", "many", "x.jsonl"])

@@ -95,11 +95,23 @@ def _add_scan(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argpar
     )
     scan.add_argument(
         "--workers",
-        type=int,
-        default=1,
+        type=_workers,
+        default="auto",
         metavar="N",
-        help="processes sharing a JSON Lines file of 4,000 lines or more (default 1: this process only)",
+        help="processes sharing a JSON Lines file of 4,000 lines or more (default auto: one per core; 1: this "
+        "process only)",
     )
+
+
+def _workers(value: str) -> int:
+    if value == "auto":
+        import os
+
+        return os.cpu_count() or 1
+    try:
+        return int(value)  # 1 or less: this process only
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes or auto: {value!r}") from None
 
 
 def _add_rules(sub: _Commands, common: argparse.ArgumentParser, rules_opt: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ Every keyword and entity name is normalised (``detection.text``) and padded with
 always a whole word run and all overlapping hits are reported ("Donald Trump" and "Trump" both). An article's
 title, summary and content are normalised into one text with sentence breaks between fields; a hit's field is
 found from its offset. Regexes run through RE2 (linear time) on the same text, only for rules that use them.
+``match_many`` first rules out, with ``detection.prefilter``, the articles whose answer can only be the empty match.
 Pure: no I/O, no clock.
 """
 
@@ -18,7 +19,7 @@ import re2
 
 from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, winner
-from monitor.detection.condition import evaluate, presence_expression, presence_test
+from monitor.detection.condition import Node, evaluate, presence_expression, presence_test
 from monitor.detection.condition import names as condition_names
 from monitor.detection.hits import (
     ArticleText,
@@ -31,6 +32,7 @@ from monitor.detection.hits import (
 )
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.patterns import CompiledPattern, Pattern, name_entity
+from monitor.detection.prefilter import derive_prefilter, prefiltered
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
 from monitor.detection.text import inflections, normalize, normalize_fields
@@ -96,21 +98,28 @@ class Matcher:
             e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
         }
         self._pattern_keys = list(patterns.keys())
-        self._presence_masks()
+        conditions = self._presence_masks()
+        self._trigger, self._prefilter_keys = derive_prefilter(
+            self._patterns, self._pattern_keys, self._latin_masks, self._entity_bit, conditions, self._presence_source
+        )
+        self._rule_trigger = -1 if self._trigger is None else self._trigger & ~self._entity_bit
         self._compile()
         self.phrase_count = len(self._patterns)
 
-    def _presence_masks(self) -> None:
+    def _presence_masks(self) -> list[tuple[Node, dict[str, int]]]:
         """Each rule selection's bit, each pattern's mask of the rule selections it feeds (all of them, and those
-        a Latin text can use), and the source of the pack's presence test over such a mask (see ``match``)."""
+        a Latin text can use), and the source of the pack's presence test over such a mask (see ``match``); returns
+        each rule's condition and its selections' bits."""
         bits: dict[tuple[int, str], int] = {}
         tests: list[str] = []
+        conditions: list[tuple[Node, dict[str, int]]] = []
         for ri, rule in enumerate(self.rules):
             own = {
                 name: 1 << len(bits) + k
                 for k, name in enumerate(sorted({*rule.selections, *condition_names(rule.condition)}))
             }
             bits.update({(ri, name): bit for name, bit in own.items()})
+            conditions.append((rule.condition, own))
             tests.append(f"((m & {sum(own.values())}) and {presence_expression(rule.condition, own)})")
         # One more bit for "names an entity": without it and without a rule that may fire, nothing is found.
         self._entity_bit = 1 << len(bits)
@@ -120,6 +129,7 @@ class Matcher:
             sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._latin_feeds, named, strict=True)
         ]
         self._presence_source = f"lambda m: bool({' or '.join(tests) or 'False'})"
+        return conditions
 
     def _compile(self) -> None:
         """The parts built from the rest that do not pickle: the automaton, the conditions' presence tests, the
@@ -134,10 +144,16 @@ class Matcher:
         # Generated from integers and operators only (``condition.presence_expression``), never from rule text.
         self._any_present: Callable[[int], bool] = eval(self._presence_source, {})
         self._automaton = ahocorasick_rs.AhoCorasick(self._pattern_keys)
+        keys = self._prefilter_keys
+        self._prefilter_automaton = (
+            ahocorasick_rs.BytesAhoCorasick(keys, implementation=ahocorasick_rs.Implementation.DFA)
+            if keys is not None
+            else None
+        )
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        for name in ("_regex", "_presence", "_any_present", "_automaton"):
+        for name in ("_regex", "_presence", "_any_present", "_automaton", "_prefilter_automaton"):
             state.pop(name, None)
         state["_patterns"] = [tuple(p) for p in self._patterns]
         return state
@@ -183,8 +199,12 @@ class Matcher:
     def match_many(self, documents: Sequence[tuple[str, str, str]]) -> list[Match]:
         """``match`` of each (title, summary, content), their texts normalised together: the same results, for a
         fraction of the calls (``monitor scan``)."""
-        parts = normalize_fields(*(text for document in documents for text in document))
-        return [self._match(parts[3 * i : 3 * i + 3], *doc, None, None) for i, doc in enumerate(documents)]
+        out = [_NO_MATCH] * len(documents)
+        kept = prefiltered(self._prefilter_automaton, [" ".join(document) for document in documents])
+        parts = normalize_fields(*(text for i in kept for text in documents[i]))
+        for k, i in enumerate(kept):
+            out[i] = self._match(parts[3 * k : 3 * k + 3], *documents[i], None, None)
+        return out
 
     def _match(
         self, parts: list[str], title: str, summary: str, content: str, trace: list[str] | None, lang: str | None
@@ -202,7 +222,8 @@ class Matcher:
         present = 0
         for pid, _, _ in found:
             present |= masks[pid]
-        if not self._any_present(present) and trace is None:
+        # No trigger bit of a rule (``detection.prefilter``): no rule's test can pass, known without running them.
+        if (not present & self._rule_trigger or not self._any_present(present)) and trace is None:
             return self._without_alert(self._entity_hits(found)) if present & self._entity_bit else _NO_MATCH
         if lang is None and self._by_language:
             lang = detect_language(title, summary, content)

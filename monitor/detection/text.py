@@ -31,7 +31,7 @@ from monitor.detection.scripts import (
     sorani_spelling,
 )
 
-__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields"]
+__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields", "plain_words"]
 
 SENTENCE_BREAK = "|"
 
@@ -100,6 +100,10 @@ def _us(m: re.Match[str]) -> str:
     return " usa "
 
 
+def _undot(m: re.Match[str]) -> str:
+    return m.group().replace(".", "") + " "
+
+
 def _stop(m: re.Match[str]) -> str:
     if m.group()[0] != ".":
         return " | "
@@ -145,7 +149,7 @@ def normalize(text: str) -> str:
     if "US" in text or "U.S" in text:
         text = _US.sub(_us, text)
     if _ACRONYM.search(text):
-        text = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", text)
+        text = _DOTTED.sub(_undot, text)
     text = _breaks_and_stops(text)
     if arabic:
         text = arabic_words(text)
@@ -194,6 +198,45 @@ def normalize_fields(*texts: str) -> list[str]:
     for i, field in zip(batch, text.split(_FIELD), strict=True):
         out[i] = f" {field.strip(' |')} "
     return out
+
+
+# ``plain_words``: the words of ``normalize`` without its sentence breaks, cheaply, to rule texts out before the real
+# normalisation (``detection.prefilter``). The separator is no word character.
+PLAIN_SEPARATOR = b"\x00"
+_PLAIN_SPACES = re.compile(b"  +")
+_PLAIN_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57 or c == 0) else 32 for c in range(256)
+)
+
+
+def plain_words(texts: list[str]) -> tuple[bytes, list[bool]]:
+    """The words of ``normalize(text)`` for each text, in their order, one space apart and one space each side,
+    without the sentence breaks (so a phrase found in ``normalize(text)`` is found here too): the texts' words as
+    ASCII, joined by ``PLAIN_SEPARATOR``. And for each text whether
+    it is unsure: with Arabic-script letters or the separator; an unsure text's words are not given, it must be
+    normalised. The steps are those of ``normalize`` but for the sentence breaks, each run once
+    over all the texts but for the folding of letters outside ASCII, run on each text that has them."""
+    unsure = [False] * len(texts)
+    separator = " \x00 "
+    joined = separator.join(texts)
+    if not joined.isascii() or joined.count("\x00") != len(texts) - 1:
+        folded = list(texts)
+        for i, text in enumerate(texts):
+            if "\x00" in text:
+                unsure[i], folded[i] = True, ""
+            elif not text.isascii():
+                text, unsure[i] = _fold(text)
+                folded[i] = "" if unsure[i] else text
+        joined = separator.join(folded)
+    if "US" in joined or "U.S" in joined:
+        joined = _US.sub(_us, joined)
+    if _ACRONYM.search(joined):  # rare, and the dotted pattern is slow to look for everywhere
+        joined = separator.join(
+            _DOTTED.sub(_undot, text) if _ACRONYM.search(text) else text for text in joined.split(separator)
+        )
+    if "'" in joined:
+        joined = _POSSESSIVE.sub("", joined)
+    return _PLAIN_SPACES.sub(b" ", b" " + joined.encode("ascii").translate(_PLAIN_WORDS, b"'`") + b" "), unsure
 
 
 #: Stems cut before a suffix ("retaliat~", "facilit~", "injur~", "announc~") match the nouns and adjectives that

@@ -111,14 +111,31 @@ class Document(NamedTuple):
     content: str
 
 
-def _document(obj: dict[str, Any], fallback_id: str) -> Document:
-    """The ``Document`` of one JSON object (HTML in text fields is reduced to text)."""
-    content = _field(obj, "content", "text", "body")
+def _text(value: Any) -> str:
+    """A JSON value as ``_field`` gives it: a string as it is, another true value as ``str`` writes it, else ``""``."""
+    return value if type(value) is str else str(value) if value else ""
+
+
+def _title(text: str) -> str:
+    """``clean_text(html_to_text(text), TITLE_LIMIT)``, without their steps for markup, entities and controls when
+    the title has none (most have none)."""
+    if text.isascii() and "<" not in text and "&" not in text:
+        line = " ".join(text.split())
+        if line.isprintable():
+            return line[:TITLE_LIMIT].rstrip() if len(line) > TITLE_LIMIT else line
+    return clean_text(html_to_text(text), TITLE_LIMIT)
+
+
+def _document(obj: dict[str, Any], fallback_id: str | None, name: str = "", number: int = 0) -> Document:
+    """The ``Document`` of one JSON object (HTML in text fields is reduced to text); an object without an id gets
+    ``fallback_id``, or else ``name:number``. The fields are ``_field``'s, read without its loop."""
+    get = obj.get
+    content = _text(get("content") or get("text") or get("body"))
     return Document(
-        _field(obj, "id") or fallback_id,
-        _field(obj, "url", "link").strip(),  # as given: scan reports on documents, it does not deduplicate them
-        clean_text(html_to_text(_field(obj, "title", "headline")), TITLE_LIMIT),
-        html_to_text(_field(obj, "summary", "short_description", "description"))[:TEXT_LIMIT],
+        _text(get("id")) or (f"{name}:{number}" if fallback_id is None else fallback_id),
+        _text(get("url") or get("link")).strip(),  # as given: scan reports on documents, it does not deduplicate them
+        _title(_text(get("title") or get("headline"))),
+        html_to_text(_text(get("summary") or get("short_description") or get("description")))[:TEXT_LIMIT],
         strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
     )
 
@@ -286,14 +303,39 @@ def file_contents(path: Path) -> tuple[bytes, str]:
 
 def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterator[Document]:
     """The ``Document``s of some lines of a ``.jsonl`` file, the first of them its line ``first`` (which names
-    errors and the ids of objects without one): a part of a big file can be read apart from the rest."""
-    for obj, fallback_id in _json_lines(path, lines, first):
-        yield _document(obj, fallback_id)
+    errors and the ids of objects without one): a part of a big file can be read apart from the rest. A line whose
+    fields msgspec reads (``jsonfields``) is not decoded again; any other is read by the standard library."""
+    from monitor.parsing.jsonfields import decode_fields  # msgspec costs its import only to commands reading lines
+
+    decode, name = _DECODER.decode, path.name
+    for number, line in enumerate(lines, start=first):
+        fields = decode_fields(line)
+        if fields is not None:
+            content = fields.content or fields.text or fields.body or ""
+            yield Document(
+                fields.id or f"{name}:{number}",
+                (fields.url or fields.link or "").strip(),
+                _title(fields.title or fields.headline or ""),
+                html_to_text(fields.summary or fields.short_description or fields.description or "")[:TEXT_LIMIT],
+                strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+            )
+            continue
+        try:
+            obj = decode(line)
+        except json.JSONDecodeError:
+            if not line.strip():
+                continue
+            raise MonitorError(f"{path}:{number}: not valid JSON: {_json_error(line)}") from None
+        if type(obj) is not dict:
+            raise MonitorError(f"{path}:{number}: expected a JSON object")
+        yield _document(obj, None, name, number)
 
 
 def file_documents(path: Path, raw: bytes, suffix: str) -> Iterator[Document]:
     """The ``Document``s of one file, from its ``file_contents``."""
-    if suffix in (".jsonl", ".json"):
+    if suffix == ".jsonl":
+        yield from json_line_documents(path, raw.decode("utf-8-sig").splitlines())
+    elif suffix == ".json":
         for obj, fallback_id in _json_objects(path, raw, suffix):
             yield _document(obj, fallback_id)
     else:

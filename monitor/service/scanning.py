@@ -1,20 +1,24 @@
-"""``monitor scan`` of big JSON Lines files on every core: the file's lines are cut into parts that forked worker
-processes classify (``detection.scan``), and the parent writes their output in file order.
+"""``monitor scan`` of big JSON Lines files on every core: the file is cut into parts of whole lines that forked
+worker processes decode and classify (``detection.scan``), and the parent writes their output in file order. The
+workers read their parts from the file's bytes that they share with the parent: only where a part starts and
+ends, and the number of its first line, is sent to them.
 
 The output is the single-process one, byte for byte: each part's lines are the lines ``scan`` would write for them,
-and an error (a line that is not JSON) is raised after the output of every line before it, as in one process.
-Workers are forked once the pack is loaded, so they share it instead of loading it again; a file under
-``PARALLEL_LINES`` lines, another format, or a platform without ``fork`` is scanned in this process. It is opt-in
-(``--workers N``): on two cores shared with other work, passing the lines and the output between processes cost
-about what the second core gained (``benchmarks/README.md``).
+numbered as ``str.splitlines`` of the whole file numbers them (a part whose lines are not the ones its line feeds end
+is read, with the rest of the file, in this process); an error (a line that is not JSON) is raised after the output
+of every line before it, and a file that is not UTF-8 fails before any output, as in one process. Workers are forked
+once the pack is loaded, so they share it instead of loading it again; a file under ``PARALLEL_LINES`` lines,
+another format, or a platform without ``fork`` is scanned in this process. ``--workers`` is one per core unless
+told (``benchmarks/README.md``: on this project's two shared cores, two workers were 1.6 times as fast as one process
+on a 300,000-line file when the second core was free, and about as fast when other work kept it busy).
 """
 
 from __future__ import annotations
 
+import codecs
 import gc
 import io
 import multiprocessing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -26,10 +30,11 @@ from monitor.parsing.files import article_files, file_contents, file_documents, 
 __all__ = ["PARALLEL_LINES", "scan_files"]
 
 PARALLEL_LINES = 4_000  # a smaller file is scanned in this process: forking would cost more than it saves
-PART_LINES = 2_000  # lines per part handed to a worker
+PART_BYTES = 1 << 20  # about what a worker is handed at a time (whole lines: a part ends after a line feed)
 
-# What the workers classify with: set before they are forked, inherited by them (never pickled).
-_JOB: tuple[Matcher, bool] | None = None
+# What the workers classify with: set before they are forked, inherited by them (never pickled), with the file's
+# bytes, which they read their parts from.
+_JOB: tuple[Matcher, bool, Path, bytes] | None = None
 
 
 def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False, workers: int = 1) -> int:
@@ -42,31 +47,60 @@ def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bo
         if suffix != ".jsonl":
             count += scan_documents(file_documents(file, raw, suffix), matcher, out=out, evidence=evidence)
             continue
+        parts = _parts(raw) if parallel else None
+        if parts is not None:
+            count += _in_workers(file, raw, parts, matcher, out=out, evidence=evidence, workers=workers)
+            continue
         lines = raw.decode("utf-8-sig").splitlines()
         del raw
-        if parallel and len(lines) >= PARALLEL_LINES:
-            count += _in_workers(file, lines, matcher, out=out, evidence=evidence, workers=workers)
-        else:
-            count += scan_documents(json_line_documents(file, lines), matcher, out=out, evidence=evidence)
+        count += scan_documents(json_line_documents(file, lines), matcher, out=out, evidence=evidence)
     return count
 
 
-def _parts(file: Path, lines: list[str]) -> Iterator[tuple[Path, list[str], int]]:
-    for start in range(0, len(lines), PART_LINES):
-        yield file, lines[start : start + PART_LINES], start + 1
+def _parts(raw: bytes) -> list[tuple[int, int, int]] | None:
+    """The file cut into parts of whole lines: each part's start and end in ``raw`` and the number of its first
+    line, counting line feeds (``None`` for a file under ``PARALLEL_LINES`` lines: it is read in this process).
+    ``str.splitlines``, which numbers the lines, may also break at other characters: a worker that finds such a
+    break says so, and the file is read from there in this process (``_in_workers``)."""
+    if raw.count(b"\n") < PARALLEL_LINES:
+        return None
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    parts, first = [], 1
+    while start < len(raw):
+        cut = raw.find(b"\n", start + PART_BYTES)
+        end = len(raw) if cut < 0 else cut + 1
+        parts.append((start, end, first))
+        first += raw.count(b"\n", start, end)
+        start = end
+    return parts
 
 
-def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, evidence: bool, workers: int) -> int:
+def _in_workers(
+    file: Path,
+    raw: bytes,
+    parts: list[tuple[int, int, int]],
+    matcher: Matcher,
+    *,
+    out: TextIO,
+    evidence: bool,
+    workers: int,
+) -> int:
     global _JOB
     out.flush()  # a forked worker must not inherit (and write out again) what this process has buffered
-    # What exists now (the pack, the file's lines) is left out of the garbage collector's passes, in the workers too,
+    # What exists now (the pack, the file's bytes) is left out of the garbage collector's passes, in the workers too,
     # so that their collections do not write to, and so copy, every page they share with this process.
     gc.freeze()
-    _JOB = (matcher, evidence)
-    count = 0
+    _JOB = (matcher, evidence, file, raw)
+    count, rest = 0, None
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, -(-len(lines) // PART_LINES))) as pool:
-            for text, read, error in pool.imap(_classify_part, _parts(file, lines)):
+        with multiprocessing.get_context("fork").Pool(min(workers, len(parts))) as pool:
+            results = pool.imap(_classify_part, parts)
+            if not raw.isascii():  # while the workers start: a file that is not UTF-8 fails before any output
+                raw.decode("utf-8-sig")
+            for part, (text, read, error) in zip(parts, results, strict=True):
+                if text is None:  # another line break than a line feed: the numbers from here on are not known
+                    rest = part
+                    break
                 out.write(text)
                 count += read
                 if error is not None:
@@ -75,15 +109,22 @@ def _in_workers(file: Path, lines: list[str], matcher: Matcher, *, out: TextIO, 
     finally:
         _JOB = None
         gc.unfreeze()
+    if rest is not None:
+        lines = str(memoryview(raw)[rest[0] :], "utf-8").splitlines()
+        count += scan_documents(json_line_documents(file, lines, rest[2]), matcher, out=out, evidence=evidence)
     out.flush()
     return count
 
 
-def _classify_part(part: tuple[Path, list[str], int]) -> tuple[str, int, str | None]:
-    """In a worker: the output of one part, how many articles it held, and the error that cut it short."""
+def _classify_part(part: tuple[int, int, int]) -> tuple[str | None, int, str | None]:
+    """In a worker: the output of one part, how many articles it held, and the error that cut it short; no output
+    when its lines are not the ones its line feeds end (``_parts``)."""
     assert _JOB is not None
-    matcher, evidence = _JOB
-    file, lines, first = part
+    matcher, evidence, file, raw = _JOB
+    start, end, first = part
+    lines = str(memoryview(raw)[start:end], "utf-8").splitlines()
+    if len(lines) != raw.count(b"\n", start, end) + (raw[end - 1] != 10):
+        return None, 0, None
     buffer = io.StringIO()
     try:
         read = scan_documents(json_line_documents(file, lines, first), matcher, out=buffer, evidence=evidence)
