@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.detection.hits import ArticleText, Hit
+from monitor.detection.condition import evaluate
+from monitor.detection.hits import ArticleText, Hit, RuleHits, cause_spans
 from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import Rule
 
-__all__ = ["Fired", "heading", "winner"]
+__all__ = ["TITLE_WEIGHT", "Fired", "heading", "ranked", "winner"]
+
+#: How much more a phrase in the headline counts towards a rule's score than one further down.
+TITLE_WEIGHT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +58,32 @@ def heading(text: ArticleText) -> Direction | None:
     last week", before or after the news, so their first cue says less than the headline's.)"""
     title = text.text[: text.starts[1]]
     return direction(f" {title.strip(' |')} ")
+
+
+def ranked(rule: Rule, view: RuleHits, severity: int, order: int) -> Fired:
+    """A rule whose condition holds on ``view`` (its hits in the whole article), with what ranks it."""
+    text = view.text
+    # A rule that the headline alone satisfies names what the story is about; one satisfied only by background
+    # further down loses the event type to it, whatever their severities.
+    headline = view.within("title")
+    in_headline = evaluate(rule.condition, headline)
+    # Among rules the headline satisfies, the one whose action comes first names the story.
+    first_action = -min((h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
+    # A rule that the headline satisfies only with the words naming the cause of its news ("rockets fall on
+    # Balad, a day after Soleimani strike") supersedes no other.
+    causes = cause_spans(text.text, text.starts[1])
+    acts = in_headline and (not causes or evaluate(rule.condition, headline.outside(causes)))
+    score = _score(rule, view.hits, text)
+    return Fired(in_headline, acts, first_action if in_headline else 0, severity, score, order, rule, view.hits)
+
+
+def _score(rule: Rule, hits: dict[str, list[Hit]], text: ArticleText) -> float:
+    seen: dict[str, float] = {}
+    for name, items in hits.items():
+        if name in rule.negative:
+            continue
+        for h in items:
+            weight = TITLE_WEIGHT if text.field_of(h.start + 1) == 0 else 1.0
+            key = h.phrase.lower()
+            seen[key] = max(seen.get(key, 0.0), weight)
+    return sum(seen.values())

@@ -18,14 +18,13 @@ import ahocorasick_rs
 import re2
 
 from monitor.core.models import Article, Evidence, Match
-from monitor.detection.arbitration import Fired, heading, winner
+from monitor.detection.arbitration import Fired, heading, ranked, winner
 from monitor.detection.condition import Node, evaluate, presence_expression, presence_test
 from monitor.detection.condition import names as condition_names
 from monitor.detection.hits import (
     ArticleText,
     Hit,
     RuleHits,
-    cause_spans,
     drop_nested,
     focus_entities,
     named_entities,
@@ -39,7 +38,6 @@ from monitor.detection.text import inflections, normalize, normalize_fields
 
 __all__ = ["Matcher"]
 
-TITLE_WEIGHT = 2.0
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _NO_MATCH = Match(rules=(), event_type=None, severity=0, score=0.0, entities=(), evidence=(), alert=False)
@@ -324,26 +322,14 @@ class Matcher:
         applied = [m for m in rule.severity if evaluate(m.when, view)]
         severity = rule.level + sum(m.add for m in applied)
         severity = max(1, min(5, severity))
-        score = self._score(rule, hits, text)
-        # A rule that the headline alone satisfies names what the story is about; one satisfied only
-        # by background further down loses the event type to it, whatever their severities.
-        headline = view.within("title")
-        in_headline = evaluate(rule.condition, headline)
-        # Among rules the headline satisfies, the one whose action comes first names the story.
-        first_action = -min(
-            (h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text)
-        )
+        fired = ranked(rule, view, severity, -ri)
         if trace is not None:
             reasons = "; ".join(f"{m.add:+d} {m.reason}" for m in applied)
             trace.append(
                 f"{rule.id}: severity {severity} (level {rule.level}{'; ' if reasons else ''}{reasons})"
-                f"{', fires on the headline' if in_headline else ''}, score {score:g}"
+                f"{', fires on the headline' if fired.in_headline else ''}, score {fired.score:g}"
             )
-        # A rule that the headline satisfies only with words naming the cause of the news ("rockets fall on Balad,
-        # day after Soleimani strike") supersedes no other.
-        causes = cause_spans(text.text, text.starts[1])
-        acts = in_headline and (not causes or evaluate(rule.condition, headline.outside(causes)))
-        return Fired(in_headline, acts, first_action if in_headline else 0, severity, score, -ri, rule, hits)
+        return fired
 
     def _verdict(self, fired: list[Fired], entity_hits: dict[str, list[Hit]], text: ArticleText) -> Match:
         """The article's ``Match`` from the rules that fired: experimental ones only shadow, the best names it."""
@@ -392,18 +378,6 @@ class Matcher:
             if hits and (sel.min == 1 or len({h.phrase.lower() for h in hits}) >= sel.min):
                 out[name] = hits
         return out
-
-    @staticmethod
-    def _score(rule: Rule, hits: dict[str, list[Hit]], text: ArticleText) -> float:
-        seen: dict[str, float] = {}
-        for name, items in hits.items():
-            if name in rule.negative:
-                continue
-            for h in items:
-                weight = TITLE_WEIGHT if text.field_of(h.start + 1) == 0 else 1.0
-                key = h.phrase.lower()
-                seen[key] = max(seen.get(key, 0.0), weight)
-        return sum(seen.values())
 
     @staticmethod
     def _evidence(rule: Rule, selection: str, hit: Hit, text: ArticleText) -> Evidence:
