@@ -22,6 +22,7 @@ from aiohttp import web
 from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
+from monitor.core.logs import Redactor
 from monitor.core.models import Article, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.outbox import Deliverer
@@ -31,6 +32,7 @@ from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet
 from monitor.fetching.fetcher import Fetcher
 from monitor.fetching.poller import ArticleHandler, FeedPoller
+from monitor.fetching.workers import FetchWorkers, start_workers
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
 from monitor.processing.processor import Processor, policies
@@ -77,7 +79,8 @@ class App:
     redis: Redis
     store: PollState
     http: aiohttp.ClientSession
-    poller: FeedPoller
+    #: Polls the feeds: in this process, or in ``fetch.workers`` worker processes (``monitor.fetching.workers``).
+    poller: FeedPoller | FetchWorkers
     processor: Processor
     generation: Generation
     sinks: list[Sink]
@@ -119,7 +122,16 @@ class App:
 
     @property
     def leases(self) -> FeedLeases | None:
-        return self.poller.leases
+        """This process's own feed leases (None with fetch workers, which hold leases of their own)."""
+        return self.poller.leases if isinstance(self.poller, FeedPoller) else None
+
+    async def release_leases(self, feeds: Sequence[FeedConfig]) -> None:
+        """Give back the feed leases this replica holds (its workers' too); raises ``StoreError``."""
+        if isinstance(self.poller, FetchWorkers):
+            await self.poller.release_leases(feeds)
+        elif self.poller.leases is not None:
+            for feed in feeds:
+                await self.poller.leases.release(feed.name)
 
     async def poll_feed(self, feed: FeedConfig) -> ProcessResult | None:
         """The daemon tick for one feed (see ``FeedPoller.poll``): never raises."""
@@ -210,7 +222,10 @@ class App:
 
     async def close(self) -> None:
         await self.generation.save()
-        await asyncio.to_thread(self.poller.parser.close)
+        if isinstance(self.poller, FetchWorkers):
+            await self.poller.close()
+        else:
+            await asyncio.to_thread(self.poller.parser.close)
         for sink in self.sinks:
             await sink.close()
         if self.owns_http:
@@ -232,11 +247,16 @@ async def build_app(
     observer: Observer = NULL_OBSERVER,
     fetch_leases: bool = True,
     state_dir: Path | None = None,
+    redis_url: str | None = None,
+    redactor: Redactor | None = None,
 ) -> App:
     """Wire the pipeline. ``redis`` is passed in (the CLI starts or connects to it); ``http`` defaults to a guarded
     session built from ``config.fetch``. ``consumer`` (else ``config.replica_name``, else the host name) names
     this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease.
-    ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only."""
+    ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only.
+    ``redis_url`` is where fetch workers reach the same Redis: given it (``monitor run`` and ``once`` do), feeds are
+    polled in ``fetch.workers`` processes (their logs redacted by ``redactor``); without it, or with ``workers: 0``
+    or ``parse_in_workers`` false, in this process."""
     keys = keys or Keys()
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
@@ -254,8 +274,16 @@ async def build_app(
 
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
-    leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
-    poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
+    token = replica_token(name) if fetch_leases else None
+    poller: FeedPoller | FetchWorkers
+    if redis_url is not None and config.fetch.workers > 0 and parse_in_workers:
+        poller = start_workers(
+            config, redis=redis, redis_url=redis_url, namespace=keys.namespace, token=token, handle=process,
+            clock=clock, observer=observer, redactor=redactor,
+        )  # fmt: skip
+    else:
+        leases = FeedLeases(redis, keys, token) if token is not None else None
+        poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
     app = App(
