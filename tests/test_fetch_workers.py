@@ -9,7 +9,7 @@ import io
 import json
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from monitor.fetching.workers import FetchWorkers, slot_of
 from monitor.service.root import App, build_app
 from monitor.storage.keys import Keys
 from tests.support.articles import ESCALATION, UNRELATED, Item, rss
+from tests.support.daemons import log_events, start_daemon, stop_daemon, wait_for_log
 from tests.support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,3 +200,58 @@ def test_fetch_workers_is_validated_with_its_line(tmp_path: Path) -> None:
         assert problem.line == 3 and problem.message.startswith("fetch.workers"), str(problem)
     cores = len(os.sched_getaffinity(0))
     assert Config().fetch.workers == default_fetch_workers() == min(cores, 64)
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.update(children.get(pid, []))
+        todo.extend(children.get(pid, []))
+    return found
+
+
+async def test_sigterm_stops_the_daemon_and_all_its_worker_processes(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    names = [f"feed{i}" for i in range(8)]
+    assert {slot_of(n, 2) for n in names} == {0, 1}  # a worker starts with its first feed's poll
+    async with FeedServer() as feeds:
+        for i, name in enumerate(names):
+            feeds.set_feed(f"/{name}.xml", rss(calm(i)))
+        lines = "\n".join(f'  - {{name: {n}, url: "{feeds.url(f"/{n}.xml")}", interval_s: 1}}' for n in names)
+        path = tmp_path / "monitor.yaml"
+        path.write_text(
+            f"rules: [{ROOT / 'rules'}]\nfetch: {{allow_private_networks: true, workers: 2}}\n"
+            f"feeds:\n{lines}\nalerts: {{sinks: [{{type: console}}]}}\nlog: {{format: json}}\nmetrics: {{port: 0}}\n"
+        )
+        log = tmp_path / "daemon.log"
+        proc = await start_daemon(path, log, REDIS_URL=redis_url, MONITOR_REPLICA="w")
+        try:
+            started = [await wait_for_log(log, "fetch_worker_started", slot=slot) for slot in (0, 1)]
+            for name in names:
+                await wait_for_log(log, "feed_fetched", feed=name)
+            family = descendants(proc.pid)
+        finally:
+            code = await stop_daemon(proc)
+    assert code == 0
+    workers = {event["pid"] for event in started}
+    assert workers <= family and len(family) > 2  # the workers, and their parser processes and forkservers
+    await wait_until(lambda: not any(alive(pid) for pid in family), 5)
+    assert [e["event"] for e in log_events(log) if e.get("event") == "fetch_worker_died"] == []
+    assert await redis.get(Keys().feed_lease("feed0")) is None  # released at shutdown
+
+
+async def wait_until(check: Callable[[], bool], timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
