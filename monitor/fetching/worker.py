@@ -1,7 +1,7 @@
 """The fetch worker process: its own event loop, aiohttp session, Redis client, poll-state batcher, lease token and
 parser pool, wired here (the worker's counterpart of ``monitor.service.root``), around one ``FeedPoller``.
 
-The daemon (``monitor.fetching.workers``) sends ``("poll", id, feed)``; the worker takes the feed's lease, fetches and
+The daemon (``monitor.fetching.workers``) sends ``("poll", id, name, feed)`` (``feed`` None: as last sent); the worker takes the feed's lease, fetches and
 parses it as the daemon itself would, and sends the articles back as ``("articles", id, articles)``. The poller's
 ``handle`` then waits for ``("ack", id, result, error)``: the daemon matched, clustered and enqueued them. Only then
 does the poller record the poll (validators, digest, health, the lease stretched to the next poll), so a worker or
@@ -114,6 +114,8 @@ class _Worker:
         self.polls: dict[int, _Poll] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.channel: Channel | None = None
+        #: The feeds' definitions as the daemon last sent them.
+        self.feeds: dict[str, FeedConfig] = {}
 
     async def serve(self, sock: socket.socket) -> None:
         spec = self.spec
@@ -159,8 +161,10 @@ class _Worker:
                 return  # the daemon has gone (or asked us to stop by closing)
             kind = message[0]
             if kind == "poll":
-                _, poll_id, feed = message
-                task = asyncio.get_running_loop().create_task(self._poll(poller, poll_id, feed))
+                _, poll_id, name, feed = message
+                if feed is not None:
+                    self.feeds[name] = feed
+                task = asyncio.get_running_loop().create_task(self._poll(poller, poll_id, self.feeds[name]))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             elif kind == "ack":

@@ -86,6 +86,17 @@ class _Slot:
     starting: asyncio.Lock = field(default_factory=asyncio.Lock)
     deaths: list[float] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
+    #: The definition of each feed this slot's worker has (sent with its first poll, and again after a reload).
+    known: dict[str, FeedConfig] = field(default_factory=dict)
+
+    async def send_poll(self, poll_id: int, feed: FeedConfig) -> None:
+        """Ask the worker to poll ``feed``; its definition travels only when the worker does not have it yet."""
+        if self.channel is None:
+            return  # gone: the restart resends it
+        fresh = self.known.get(feed.name) is not feed
+        self.known[feed.name] = feed
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.channel.send(("poll", poll_id, feed.name, feed if fresh else None))
 
 
 @dataclass
@@ -156,8 +167,7 @@ class FetchWorkers:
         pending = _Pending(feed, slot, asyncio.get_running_loop().create_future())
         self._pending[poll_id] = pending
         try:
-            if slot.channel is not None:
-                await self._send_quietly(slot.channel, ("poll", poll_id, feed))
+            await slot.send_poll(poll_id, feed)
             return await pending.result  # a worker that dies meanwhile is restarted and sent this poll again
         finally:
             self._pending.pop(poll_id, None)
@@ -271,6 +281,7 @@ class FetchWorkers:
         """The worker of ``slot`` has gone: start another, and send it the polls its predecessor had."""
         process, slot.process, slot.channel = slot.process, None, None
         slot.ready.clear()
+        slot.known.clear()
         exitcode = None
         if process is not None:
             await asyncio.to_thread(process.join, STOP_S)
@@ -293,8 +304,7 @@ class FetchWorkers:
                 pending.result.set_result(None)
                 continue
             pending.tries += 1
-            assert slot.channel is not None
-            await self._send_quietly(slot.channel, ("poll", poll_id, pending.feed))
+            await slot.send_poll(poll_id, pending.feed)
 
     async def _send_quietly(self, channel: Channel, message: tuple[object, ...]) -> None:
         """Send, or nothing if the worker has gone: its reader restarts it and resends what is pending."""
