@@ -1,14 +1,15 @@
 """The fetch worker process: its own event loop, aiohttp session, Redis client, poll-state batcher, lease token and
 parser pool, wired here (the worker's counterpart of ``monitor.service.root``), around one ``FeedPoller``.
 
-The daemon (``monitor.fetching.workers``) sends ``("poll", id, name, feed)`` (``feed`` None: as last sent); the worker takes the feed's lease, fetches and
-parses it as the daemon itself would, and sends the articles back as ``("articles", id, articles)``. The poller's
-``handle`` then waits for ``("ack", id, result, error)``: the daemon matched, clustered and enqueued them. Only then
-does the poller record the poll (validators, digest, health, the lease stretched to the next poll), so a worker or
-daemon that dies in between leaves the feed to be fetched again: at least once, the article claims in Redis making a
-replay harmless. ``("done", id, result, next_delay, observed)`` closes the poll; ``observed`` are the poll's calls
-to the ``Observer``, which the daemon replays into its metrics. ``("fetch", config)`` follows a reload and
-``("stop",)`` ends the worker, as does the end of the channel (the daemon has gone, even killed).
+The daemon (``monitor.fetching.workers``) sends ``("poll", id, name, feed)`` (``feed`` None when unchanged since
+it last sent it); the worker takes the feed's lease, fetches and parses it as the daemon itself would, and sends the
+articles back as ``("articles", id, articles)``. The poller's ``handle`` then waits for ``("ack", id, result,
+error)``: the daemon matched, clustered and enqueued them. Only then does the poller record the poll (validators,
+digest, health, the lease stretched to the next poll), so a worker or daemon that dies in between leaves the feed to
+be fetched again: at least once, the article claims in Redis making a replay harmless. ``("done", id, result,
+next_delay, observed)`` closes the poll; ``observed`` are the poll's calls to the ``Observer``, which the daemon
+replays into its metrics. ``("fetch", config)`` follows a reload and ``("stop",)`` ends the worker, as does the end
+of the channel (the daemon has gone, even killed).
 
 Hostile-feed isolation is the daemon's: the private-network guard on every connection and hop, the body cap, the
 whole-fetch deadline, and parsing in the worker's own parser processes under ``RLIMIT_AS`` and a timeout.
@@ -201,5 +202,7 @@ class _Worker:
             # As the daemon's own processing failing would fail the poll: a Redis failure records nothing (the feed
             # is fetched again next time), any other is recorded as an internal error.
             kind, reason = error
+            if kind == "abandoned":  # as a poll the daemon cancels at shutdown: nothing recorded
+                raise asyncio.CancelledError(reason)
             raise StoreError(reason) if kind == "store" else RuntimeError(reason)
         return result or ProcessResult()

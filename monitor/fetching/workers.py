@@ -83,7 +83,8 @@ class _Slot:
     process: BaseProcess | None = None
     channel: Channel | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    starting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Its first start was asked for (the first poll of one of its feeds starts it).
+    launched: bool = False
     deaths: list[float] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
     #: The definition of each feed this slot's worker has (sent with its first poll, and again after a reload).
@@ -189,6 +190,7 @@ class FetchWorkers:
         """Stop the workers (``stop``, then a kill after ``STOP_S``); polls still waiting fail."""
         self._closed = True
         for slot in self._slots:
+            slot.ready.set()  # polls waiting for a worker to start see that it will not
             if slot.channel is not None:
                 await self._send_quietly(slot.channel, ("stop",))
         processes = [s.process for s in self._slots if s.process is not None]
@@ -209,12 +211,23 @@ class FetchWorkers:
 
     async def _ensure(self, slot: _Slot) -> bool:
         """Start the slot's worker if it never was; True once it runs (False if closed meanwhile)."""
-        if not slot.ready.is_set() and slot.process is None:
-            async with slot.starting:
-                if slot.process is None and not self._closed:
-                    await self._start(slot)
+        if not slot.launched:
+            slot.launched = True
+            await self._launch(slot)
         await slot.ready.wait()
         return not self._closed
+
+    async def _launch(self, slot: _Slot) -> None:
+        """Start the slot's worker, trying again (with a growing pause) while the process cannot be started."""
+        pause = 0.5
+        while not self._closed:
+            try:
+                await self._start(slot)
+                return
+            except Exception as exc:  # no process (out of memory, too many processes): the polls wait, not fail
+                log.error("fetch_worker_start_failed", slot=slot.index, reason=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
     async def _start(self, slot: _Slot) -> None:
         context = multiprocessing.get_context("forkserver")
@@ -265,7 +278,7 @@ class FetchWorkers:
         result: ProcessResult | None = None
         error: tuple[str, str] | None = None
         if poll_id not in self._pending:
-            error = ("gone", "the poll was abandoned (the daemon is stopping)")
+            error = ("abandoned", "the poll was abandoned (the daemon is stopping)")
         else:
             try:
                 result = await self._handle(articles)
@@ -292,10 +305,9 @@ class FetchWorkers:
         slot.deaths = [t for t in slot.deaths if now - t < _DEATHS_WINDOW_S] + [now]
         if len(slot.deaths) > 2:
             await asyncio.sleep(min(5.0, 0.1 * 2 ** len(slot.deaths)))
+        await self._launch(slot)
         if self._closed:
             return
-        async with slot.starting:
-            await self._start(slot)
         for poll_id, pending in mine:
             if pending.result.done():
                 continue
