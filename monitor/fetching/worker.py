@@ -157,9 +157,15 @@ class _Worker:
         assert self.channel is not None
         while True:
             try:
-                message = await self.channel.receive()
+                messages = await self.channel.receive()
             except EOFError:
                 return  # the daemon has gone (or asked us to stop by closing)
+            if not self._dispatch(poller, messages):
+                return
+
+    def _dispatch(self, poller: FeedPoller, messages: list[tuple[Any, ...]]) -> bool:
+        """Act on a batch of the daemon's messages; False when one of them says to stop."""
+        for message in messages:
             kind = message[0]
             if kind == "poll":
                 _, poll_id, name, feed = message
@@ -176,7 +182,8 @@ class _Worker:
             elif kind == "fetch":
                 poller.fetch = message[1]
             elif kind == "stop":
-                return
+                return False
+        return True
 
     async def _poll(self, poller: FeedPoller, poll_id: int, feed: FeedConfig) -> None:
         poll = _Poll(poll_id, asyncio.get_running_loop().create_future())
@@ -188,7 +195,7 @@ class _Worker:
             delay = poller.next_delays.get(feed.name)
             assert self.channel is not None
             with contextlib.suppress(ConnectionError):
-                await self.channel.send(("done", poll_id, result, delay, poll.observed))
+                self.channel.post(("done", poll_id, result, delay, poll.observed))
         finally:
             self.polls.pop(poll_id, None)
 

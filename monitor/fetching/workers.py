@@ -90,14 +90,14 @@ class _Slot:
     #: The definition of each feed this slot's worker has (sent with its first poll, and again after a reload).
     known: dict[str, FeedConfig] = field(default_factory=dict)
 
-    async def send_poll(self, poll_id: int, feed: FeedConfig) -> None:
+    def send_poll(self, poll_id: int, feed: FeedConfig) -> None:
         """Ask the worker to poll ``feed``; its definition travels only when the worker does not have it yet."""
         if self.channel is None:
             return  # gone: the restart resends it
         fresh = self.known.get(feed.name) is not feed
         self.known[feed.name] = feed
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.channel.send(("poll", poll_id, feed.name, feed if fresh else None))
+        with contextlib.suppress(ConnectionError):
+            self.channel.post(("poll", poll_id, feed.name, feed if fresh else None))
 
 
 @dataclass
@@ -168,7 +168,7 @@ class FetchWorkers:
         pending = _Pending(feed, slot, asyncio.get_running_loop().create_future())
         self._pending[poll_id] = pending
         try:
-            await slot.send_poll(poll_id, feed)
+            slot.send_poll(poll_id, feed)
             return await pending.result  # a worker that dies meanwhile is restarted and sent this poll again
         finally:
             self._pending.pop(poll_id, None)
@@ -249,15 +249,16 @@ class FetchWorkers:
     async def _read(self, slot: _Slot, channel: Channel) -> None:
         while True:
             try:
-                message = await channel.receive()
+                messages = await channel.receive()
             except EOFError:
                 break
-            if message[0] == "articles":
-                _, poll_id, articles = message
-                self._spawn(self._process(channel, poll_id, articles))
-            elif message[0] == "done":
-                _, poll_id, result, delay, observed = message
-                self._done(poll_id, result, delay, observed)
+            for message in messages:
+                if message[0] == "articles":
+                    _, poll_id, articles = message
+                    self._spawn(self._process(channel, poll_id, articles))
+                elif message[0] == "done":
+                    _, poll_id, result, delay, observed = message
+                    self._done(poll_id, result, delay, observed)
         await channel.aclose()
         if not self._closed:
             await self._restart(slot)
@@ -288,7 +289,8 @@ class FetchWorkers:
                 pending = self._pending.get(poll_id)
                 log.exception("feed_processing_crashed", feed=pending.feed.name if pending else None)
                 error = ("internal", type(exc).__name__)
-        await self._send_quietly(channel, ("ack", poll_id, result, error))
+        with contextlib.suppress(ConnectionError):
+            channel.post(("ack", poll_id, result, error))
 
     async def _restart(self, slot: _Slot) -> None:
         """The worker of ``slot`` has gone: start another, and send it the polls its predecessor had."""
@@ -316,7 +318,7 @@ class FetchWorkers:
                 pending.result.set_result(None)
                 continue
             pending.tries += 1
-            await slot.send_poll(poll_id, pending.feed)
+            slot.send_poll(poll_id, pending.feed)
 
     async def _send_quietly(self, channel: Channel, message: tuple[object, ...]) -> None:
         """Send, or nothing if the worker has gone: its reader restarts it and resends what is pending."""
