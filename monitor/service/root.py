@@ -254,9 +254,8 @@ async def build_app(
     session built from ``config.fetch``. ``consumer`` (else ``config.replica_name``, else the host name) names
     this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease.
     ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only.
-    ``redis_url`` is where fetch workers reach the same Redis: given it (``monitor run`` and ``once`` do), feeds are
-    polled in ``fetch.workers`` processes (their logs redacted by ``redactor``); without it, or with ``workers: 0``
-    or ``parse_in_workers`` false, in this process."""
+    Given ``redis_url``, where workers reach this Redis (``run`` and ``once`` give it), feeds are polled in
+    ``fetch.workers`` processes logging through ``redactor``; else, or with ``workers: 0``, in this process."""
     keys = keys or Keys()
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
@@ -275,35 +274,16 @@ async def build_app(
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
     token = replica_token(name) if fetch_leases else None
-    poller: FeedPoller | FetchWorkers
-    if redis_url is not None and config.fetch.workers > 0 and parse_in_workers:
-        poller = start_workers(
-            config, redis=redis, redis_url=redis_url, namespace=keys.namespace, token=token, handle=process,
-            clock=clock, observer=observer, redactor=redactor,
-        )  # fmt: skip
-    else:
-        leases = FeedLeases(redis, keys, token) if token is not None else None
-        poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
+    in_workers = redis_url if parse_in_workers and config.fetch.workers > 0 else None
+    poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
+    processor = _processor(config, matcher, events, clock, observer, generation)
     app = App(
-        config=config,
-        ruleset=ruleset,
-        matcher=matcher,
-        redis=redis,
-        store=store,
-        http=session,
-        poller=poller,
-        processor=_processor(config, matcher, events, clock, observer, generation),
-        generation=generation,
-        sinks=sinks,
-        deliverers=[],
-        clock=clock,
-        owns_http=owns_http,
-        observer=observer,
-        replica=name,
-        stdout=stdout,
-    )
+        config=config, ruleset=ruleset, matcher=matcher, redis=redis, store=store, http=session, poller=poller,
+        processor=processor, generation=generation, sinks=sinks, deliverers=[], clock=clock, owns_http=owns_http,
+        observer=observer, replica=name, stdout=stdout,
+    )  # fmt: skip
     app.deliverers = [app.deliverer(sink, config) for sink in sinks]
     return app
 
@@ -362,10 +342,19 @@ def _poller(
     handle: ArticleHandler,
     clock: Clock,
     observer: Observer,
-    leases: FeedLeases | None,
-    *,
+    token: str | None,
+    workers_redis_url: str | None,
+    redactor: Redactor | None,
     parse_in_workers: bool,
-) -> FeedPoller:
+) -> FeedPoller | FetchWorkers:
+    """Fetch workers reaching Redis at ``workers_redis_url``, or (None) a poller in this process; ``token`` is this
+    replica's lease token (None: no leases)."""
+    if workers_redis_url is not None:
+        return start_workers(
+            config, redis=store.redis, redis_url=workers_redis_url, namespace=store.keys.namespace, token=token,
+            handle=handle, clock=clock, observer=observer, redactor=redactor,
+        )  # fmt: skip
+    leases = FeedLeases(store.redis, store.keys, token) if token is not None else None
     fetch = config.fetch
     parser = ParserPool(
         workers=fetch.parse_workers if parse_in_workers else 0,
