@@ -17,13 +17,13 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from monitor.config import Config, load_config
+from monitor.config import Config, FetchConfig, load_config
 from monitor.config.schema import default_fetch_workers
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError
 from monitor.core.models import Article, ProcessResult
 from monitor.detection.rulefile import load_rules
-from monitor.fetching.workers import FetchWorkers, slot_of
+from monitor.fetching.workers import FetchWorkers, slot_of, worker_share
 from monitor.service.root import App, build_app
 from monitor.storage.keys import Keys
 from tests.support.articles import ESCALATION, UNRELATED, Item, rss
@@ -255,3 +255,12 @@ async def wait_until(check: Callable[[], bool], timeout_s: float) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.1)
+
+
+def test_each_worker_gets_its_share_of_the_fetch_limits_and_two_parser_processes() -> None:
+    fetch = FetchConfig(concurrency=32, per_host_concurrency=5, parse_workers=2)
+    mine, parsers = worker_share(fetch, 2)
+    assert (mine.concurrency, mine.per_host_concurrency, parsers) == (16, 3, 2)
+    mine, parsers = worker_share(FetchConfig(concurrency=100, parse_workers=8), 3)
+    assert (mine.concurrency, parsers) == (34, 2)
+    assert worker_share(FetchConfig(parse_workers=1), 4)[1] == 1

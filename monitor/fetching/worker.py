@@ -94,6 +94,8 @@ class _Recorder:
         _current.get().observed.append(("items_parsed", (feed, count)))
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
         return lambda *args: None  # the processing and delivery counters are the daemon's
 
 

@@ -14,7 +14,7 @@ lost, nothing alerted twice. ``close`` asks the workers to stop, and kills those
 ``STOP_S``.
 
 Workers start from the ``forkserver`` (a clean process, not a copy of the daemon's threads and sockets); each has
-the daemon's share of ``fetch.concurrency`` and ``per_host_concurrency`` and of the parser processes.
+the daemon's share of ``fetch.concurrency`` and ``per_host_concurrency`` and of the parser processes (at least two).
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ def slot_of(feed: str, workers: int) -> int:
 
 
 def worker_share(fetch: FetchConfig, workers: int) -> tuple[FetchConfig, int]:
-    """A worker's part of the fetch limits: its fetch configuration (concurrency shared out) and parser processes."""
+    """A worker's part of the fetch limits: its fetch configuration (concurrency shared out) and parser processes
+    (``parse_workers`` shared out, but at least two)."""
     shares = {
         "concurrency": math.ceil(fetch.concurrency / workers),
         "per_host_concurrency": math.ceil(fetch.per_host_concurrency / workers),
     }
-    return fetch.model_copy(update=shares), max(1, fetch.parse_workers // workers)
+    # At least two parser processes each (if the daemon would have two): with one, a slow hostile parse would hold
+    # every other feed of its worker behind it.
+    return fetch.model_copy(update=shares), max(min(2, fetch.parse_workers), fetch.parse_workers // workers)
 
 
 @dataclass
