@@ -355,3 +355,33 @@ async def test_two_men_killed_in_one_strike_are_one_event(
     )
     apart = await processor.process([unrelated])
     assert apart.placed and apart.placed[0][1] != first.placed[0][1]
+
+
+async def test_a_vow_of_revenge_on_the_day_of_a_killing_joins_it(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Iran's vow of revenge is typed as a threat, but on the day of the killing it is about the killing: it joins
+    it by the man killed. Days later, a threat naming him is an event of its own."""
+    killing = article(
+        "k1",
+        "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani",
+        "The Pentagon said the president ordered the strike on his convoy as it left the airport.",
+    )
+    first = await processor.process([killing])
+    clock.advance(hours=5)
+    vow = article(
+        "k2",
+        "Khamenei warns of harsh revenge for the killing of Soleimani as Iran mourns",
+        "Iran's supreme leader said the United States would face severe retaliation over the death of its general.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(vow).event_type == "iran_retaliation_or_threat"
+    same_day = await processor.process([vow])
+    assert same_day.placed[0][1] == first.placed[0][1]
+    clock.advance(days=4)
+    later_threat = replace(vow, id="u:k3", url="https://outlet-c.example.org/k3", published=clock.now(),
+                           fetched=clock.now(), title="Iran warns US forces of revenge for Soleimani")  # fmt: skip
+    assert MATCHER.match_article(later_threat).event_type == "iran_retaliation_or_threat"
+    days_later = await processor.process([later_threat])
+    assert days_later.placed and days_later.placed[0][1] != first.placed[0][1]

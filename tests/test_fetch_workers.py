@@ -138,20 +138,20 @@ async def test_a_worker_killed_after_its_articles_were_processed_alerts_nothing_
         app = await make_app(config(feeds, ["wire"], 2), redis, redis_url)
         assert isinstance(app.poller, FetchWorkers)
         workers = app.poller
-        process = app.processor.process
+        process_many = app.processor.process_many
         seen: list[ProcessResult] = []
 
-        async def process_then_kill(articles: Sequence[Article]) -> ProcessResult:
-            result = await process(articles)
-            seen.append(result)
+        async def process_then_kill(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+            results = await process_many(batches)
+            seen.extend(results)
             if len(seen) == 1:
                 pid = workers.pid_of("wire")
                 assert pid is not None
                 os.kill(pid, signal.SIGKILL)
                 await asyncio.sleep(0.3)  # dead before it hears that its articles were processed
-            return result
+            return results
 
-        monkeypatch.setattr(app.processor, "process", process_then_kill)
+        monkeypatch.setattr(app.processor, "process_many", process_then_kill)
         try:
             (result,) = await asyncio.wait_for(app.cycle(), 30)
             (again,) = await app.cycle()

@@ -81,3 +81,14 @@ def test_experimental_rules_shadow_and_explain_traces_every_rule_that_fired(tmp_
     trace = matcher.explain(HEADLINE)
     assert trace[0].startswith("test-strike: severity 5 (level 4; +1 place in the headline), fires on the headline")
     assert trace[1].startswith("test-killing: severity 5 (level 5), fires on the headline")
+
+
+def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tmp_path: Path) -> None:
+    """"Hours after X, Y happened" is about Y: X, named in the two words after "after", is not what the report is
+    about; what a market headline reports further on after "after" still is."""
+    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
+    caused = matcher.match("Hours after Baghdad blasts, US strike hits a depot", "", "")
+    assert "baghdad" in caused.entities and "baghdad" not in caused.focus
+    assert "united_states" in caused.focus
+    news = matcher.match("Oil jumps after a weekend US airstrike near Baghdad", "", "")
+    assert news.alert and {"united_states", "baghdad"} <= set(news.focus)

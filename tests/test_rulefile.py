@@ -8,7 +8,9 @@ import pytest
 
 from monitor.cli import main
 from monitor.core.errors import RuleError
+from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import load_rules
+from monitor.detection.rulefile.compile import base_towns
 from tests.support.rulepack import RULE, pack
 
 
@@ -136,3 +138,40 @@ def test_missing_paths_empty_folders_and_packs_without_rules(tmp_path: Path) -> 
     negated = RULE.replace("near(us, strike, 3) and sentence(strike, place) and not yemen", "not yemen")
     with pytest.raises(RuleError, match="condition needs at least one selection that is not negated"):
         load_rules([pack(tmp_path / "negated", negated.replace("severity:", "x_severity:"))])
+
+
+def test_bases_are_found_under_their_other_common_forms(tmp_path: Path) -> None:
+    """A base named "Balad Air Base" is also "Balad airbase" and "Balad base"; a form another entity already owns
+    stays its own."""
+    (tmp_path / "entities.yaml").write_text(
+        "entities:\n"
+        "  - id: united_states\n    type: country\n    affiliation: us\n    names: [US]\n"
+        "  - id: balad_air_base\n    type: base\n    affiliation: iraq\n    names: [Balad Air Base]\n"
+        "  - id: camp_taji\n    type: base\n    affiliation: iraq\n    names: [Camp Taji]\n"
+        "  - id: taji_town\n    type: place\n    affiliation: iraq\n    names: [Taji base]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rule.yaml").write_text(RULE, encoding="utf-8")
+    entities = load_rules([tmp_path]).entities
+    assert {"Balad airbase", "Balad base", "Balad airfield", "Balad military base"} <= set(
+        entities["balad_air_base"].names
+    )
+    assert "Taji air base" in entities["camp_taji"].names
+    assert "Taji base" not in entities["camp_taji"].names  # the place owns it
+    matcher = Matcher(load_rules([tmp_path]))
+    assert "balad_air_base" in matcher.match("Rockets fall on Balad airbase", "", "").entities
+
+
+def test_a_town_named_like_a_base_stands_for_it_unless_the_base_lies_in_it(tmp_path: Path) -> None:
+    (tmp_path / "entities.yaml").write_text(
+        "entities:\n"
+        "  - id: united_states\n    type: country\n    affiliation: us\n    names: [US]\n"
+        "  - id: balad_air_base\n    type: base\n    affiliation: iraq\n    names: [Balad Air Base]\n"
+        "  - id: balad\n    type: place\n    affiliation: iraq\n    names: [Balad]\n"
+        "  - id: erbil\n    type: place\n    affiliation: iraq\n    names: [Erbil]\n"
+        "  - id: erbil_air_base\n    type: base\n    affiliation: iraq\n    within: [erbil]\n"
+        "    names: [Erbil air base]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rule.yaml").write_text(RULE, encoding="utf-8")
+    assert base_towns(load_rules([tmp_path]).entities) == {"balad": ("balad_air_base",)}

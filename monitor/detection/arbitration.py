@@ -17,6 +17,7 @@ class Fired:
     """A rule whose condition held in one article, and what ranks it against the other rules that fired."""
 
     in_headline: bool  # the headline alone satisfies the condition
+    acts_in_headline: bool  # and one of its actions is the headline's news, not its cause ("after ...")
     first_action: int  # minus the offset of the rule's first action in the headline; 0 when not in_headline
     severity: int
     score: float
@@ -31,13 +32,14 @@ class Fired:
 
 
 def winner(live: list[Fired], heading: Direction | None) -> Fired:
-    """The best ranked rule names the story, unless another rule the headline satisfies supersedes it, or the
-    story runs the other way: when the headline (else the lead) has the US side acting, or acted on, the best
-    ranked rule of that direction names it, whichever verb each rule matched."""
+    """The best ranked rule names the story, unless another rule the headline satisfies (its action the
+    headline's news, not its cause) supersedes it, or the story runs the other way: when the headline (else the
+    lead) has the US side acting, or acted on, the best ranked rule of that direction names it, whichever verb
+    each rule matched."""
     winner = live[0]
     if winner.in_headline:
         for f in live[1:]:
-            if f.in_headline and winner.rule.id in f.rule.supersedes:
+            if f.acts_in_headline and winner.rule.id in f.rule.supersedes:
                 winner = f
                 break
     if heading is not None and winner.rule.direction not in (None, heading.value):

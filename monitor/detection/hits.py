@@ -9,13 +9,23 @@ lead?) over one rule's hits. Pure: no I/O.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from monitor.detection.rulefile.model import RuleSet
 
-__all__ = ["LEAD_WORDS", "ArticleText", "Hit", "RuleHits", "drop_nested", "focus_entities", "named_entities"]
+__all__ = [
+    "LEAD_WORDS",
+    "ArticleText",
+    "Hit",
+    "RuleHits",
+    "cause_spans",
+    "drop_nested",
+    "focus_entities",
+    "named_entities",
+]
 
 LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
 
@@ -74,6 +84,17 @@ class RuleHits:
         restricted = {name: kept for name, items in self.hits.items() if (kept := [h for h in items if keep(h)])}
         return RuleHits(self.text, restricted)
 
+    def outside(self, spans: list[tuple[int, int]]) -> RuleHits:
+        """The hits that start outside every span of ``spans``."""
+        if not spans:
+            return self
+        kept_hits = {
+            name: kept
+            for name, items in self.hits.items()
+            if (kept := [h for h in items if not any(low <= h.start < high for low, high in spans)])
+        }
+        return RuleHits(self.text, kept_hits)
+
     def near(self, left: str, right: str, words: int, *, ordered: bool = False) -> bool:
         text = self.text
         for a in self.hits.get(left, ()):
@@ -117,12 +138,42 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
             del entity_hits[entity_id]
 
 
+#: Words after which a headline or lead names what came before the news, not the news itself: "hours after Balad
+#: rockets, drones hit Baghdad airport", "missiles fired in retaliation for the killing of Soleimani".
+_CAUSE = re.compile(r" (?:after|following|in the wake of|in retaliation for|in response to|to avenge|since) ")
+#: How many words after such a marker still belong to what it names.
+_CAUSE_WORDS = 2
+
+
 def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
-    """The entities named in the headline or the lead: the title, the summary when there is one, else the body's
-    first sentence."""
+    """The entities the headline or the lead is about: named in the title, the summary when there is one, else the
+    body's first sentence, and not only as the cause of the news ("after Balad rockets, ...")."""
     end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
     end = len(text.text) if end < 0 else end
-    return tuple(e for e in named_entities(entity_hits, ruleset) if min(h.start for h in entity_hits[e]) < end)
+    causes = cause_spans(text.text, end)
+
+    def about(hit: Hit) -> bool:
+        return hit.start < end and not any(low <= hit.start < high for low, high in causes)
+
+    return tuple(e for e in named_entities(entity_hits, ruleset) if any(about(h) for h in entity_hits[e]))
+
+
+def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
+    """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
+    after "after", "following", "in retaliation for"..."""
+    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _CAUSE.finditer(text, 0, end)]
+
+
+def _words_on(text: str, start: int, words: int) -> int:
+    """Where the ``words`` words from ``start`` end, or the sentence ends first."""
+    pos = start
+    for _ in range(words):
+        nxt = text.find(" ", pos + 1)
+        stop = text.find("|", pos)
+        if nxt < 0 or 0 <= stop < nxt:
+            return len(text) if stop < 0 else stop
+        pos = nxt
+    return pos
 
 
 def named_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet) -> tuple[str, ...]:

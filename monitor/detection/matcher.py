@@ -20,7 +20,15 @@ from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, winner
 from monitor.detection.condition import evaluate, presence_expression, presence_test
 from monitor.detection.condition import names as condition_names
-from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested, focus_entities, named_entities
+from monitor.detection.hits import (
+    ArticleText,
+    Hit,
+    RuleHits,
+    cause_spans,
+    drop_nested,
+    focus_entities,
+    named_entities,
+)
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.patterns import CompiledPattern, Pattern, name_entity
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
@@ -310,7 +318,11 @@ class Matcher:
                 f"{rule.id}: severity {severity} (level {rule.level}{'; ' if reasons else ''}{reasons})"
                 f"{', fires on the headline' if in_headline else ''}, score {score:g}"
             )
-        return Fired(in_headline, first_action if in_headline else 0, severity, score, -ri, rule, hits)
+        # A rule that the headline satisfies only with words naming the cause of the news ("rockets fall on Balad,
+        # day after Soleimani strike") supersedes no other.
+        causes = cause_spans(text.text, text.starts[1])
+        acts = in_headline and (not causes or evaluate(rule.condition, headline.outside(causes)))
+        return Fired(in_headline, acts, first_action if in_headline else 0, severity, score, -ri, rule, hits)
 
     def _verdict(self, fired: list[Fired], entity_hits: dict[str, list[Hit]], text: ArticleText) -> Match:
         """The article's ``Match`` from the rules that fired: experimental ones only shadow, the best names it."""

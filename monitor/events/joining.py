@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 #: Event types that are one story when they coincide: the strike that killed a commander is the killing.
-FAMILIES = {"high_value_target_killed": "us_strike_in_iraq"}
+KILLING = "high_value_target_killed"
+FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: Families whose reports may be about one happening seen from another side: an Iranian missile attack on a base
 #: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
 #: embassy closure is reported as a drawdown of its staff. An article may join an event of a related family when
@@ -66,6 +67,13 @@ ANCHOR_KINDS = frozenset({"base"})
 KINETIC_FAMILIES = frozenset(
     {"attack_on_us_forces_in_iraq", "iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident"}
 )
+#: Families whose reports about a killing are often typed by their own verb: a vow of revenge or a warning of
+#: escalation reads as a threat. They may join the killing by the person it killed. (Not attacks: rockets on a base
+#: "a day after the killing of X" are an attack of their own.)
+REACTION_FAMILIES = frozenset({"iran_retaliation_or_threat"})
+#: How soon after a killing's first report such a reaction must come: the day of the killing. Later ones (a
+#: parliament vote, Iran's missiles days after) are events of their own.
+REACTION_TIME = timedelta(hours=24)
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
@@ -164,15 +172,8 @@ def join_score(
     # wording (wires reuse stock sentences for every rocket attack). Threats, votes and advisories name bases and
     # people as examples or speakers, so there the names do not tell events apart.
     # What the headlines and leads are about decides, not a base named in passing further down.
-    about, theirs_about = (salient if focus is None else focus), (event.focus or event.salient)
-    for kind in VETOES.get(family, ()):
-        mine = {e for e in about if types.get(e) == kind}
-        theirs = {e for e in theirs_about if types.get(e) == kind}
-        # Two people, unless each report names the other's elsewhere in its text: two men killed in one strike,
-        # one report leading with each. (Bases named further down are often earlier attacks' targets.)
-        named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient)
-        if mine and theirs and not mine & theirs and not named_elsewhere:
-            return 0.0
+    if _told_apart(event, family=family, about=salient if focus is None else focus, salient=salient, types=types):
+        return 0.0
     if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
         # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
@@ -186,6 +187,23 @@ def join_score(
     return score
 
 
+def _told_apart(
+    event: EventState, *, family: str, about: frozenset[str], salient: frozenset[str], types: Mapping[str, str]
+) -> bool:
+    """Whether what a report's headline and lead are about (``about``) names another base or person than the
+    event's (``VETOES``): two different attacks or killings, however alike the wording."""
+    theirs_about = set(event.focus or event.salient)
+    for kind in VETOES.get(family, ()):
+        mine = {e for e in about if types.get(e) == kind}
+        theirs = {e for e in theirs_about if types.get(e) == kind}
+        # Two people, unless each report names the other's elsewhere in its text: two men killed in one strike,
+        # one report leading with each. (Bases named further down are often earlier attacks' targets.)
+        named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient)
+        if mine and theirs and not mine & theirs and not named_elsewhere:
+            return True
+    return False
+
+
 def crosses_to(
     event: EventState, *, family: str, focus: frozenset[str], at: datetime, types: Mapping[str, str]
 ) -> bool:
@@ -195,15 +213,39 @@ def crosses_to(
     One happening is often typed two ways by the reports about it: missiles on a base read as an attack in one
     headline and as Iran's retaliation in the next. The event owns the type, so such a report may join it when what
     its headline and lead are about (``focus``) names the base the event is about, and it came while the event was
-    being reported (within the closeness of the event's family). A person is no anchor: a vote or a threat "after
-    the killing of X" is an event of its own."""
+    being reported (within the closeness of the event's family). A person anchors only a killing's reactions on
+    its first day (``_reacts_to_killing``): a vote or a threat days "after the killing of X" is an event of its own."""
+    theirs = set(event.focus or event.salient)
+    if _reacts_to_killing(event, family=family, focus=focus, theirs=theirs, at=at, types=types):
+        return True
     if event.family not in RELATED.get(family, ()) or not {event.family, family} <= KINETIC_FAMILIES:
         return False
-    shared = focus & set(event.focus or event.salient)
+    shared = focus & theirs
     if not any(types.get(e) in ANCHOR_KINDS for e in shared):
         return False
     first, last = event.span
     return abs(at - min(max(at, first), last)) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
+
+
+def _reacts_to_killing(
+    event: EventState,
+    *,
+    family: str,
+    focus: frozenset[str],
+    theirs: set[str],
+    at: datetime,
+    types: Mapping[str, str],
+) -> bool:
+    """Whether a report typed as a threat is about a killing: its headline and lead name a person the
+    killing's reports are about, no base the killing's reports do not name (rockets on a base "after" the killing
+    are an attack of their own), and it came on the day of the killing."""
+    if event.event_type != KILLING or family not in REACTION_FAMILIES:
+        return False
+    if not any(types.get(e) == "person" for e in focus & theirs):
+        return False
+    if any(types.get(e) in ANCHOR_KINDS for e in focus - theirs):
+        return False
+    return abs(at - event.span[0]) <= REACTION_TIME
 
 
 def best_event(

@@ -24,6 +24,7 @@ from monitor.core.models import Article, Match, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.detection.language import article_language
 from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile.compile import base_towns
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import EventPolicy, EventState, add_article, is_follow_up, new_event
@@ -46,6 +47,7 @@ from monitor.storage.generation import Generation
 __all__ = ["ProcessResult", "Processor", "fingerprint", "policies"]
 
 _FINGERPRINT_CHARS = 300
+_COUNTS = ("too_old", "matched", "new", "revised", "joined", "duplicate")
 log = structlog.get_logger(__name__)
 
 
@@ -112,8 +114,12 @@ class Processor:
         self.escalation_policy = escalation_policy
         self._gazetteer = matcher.ruleset.entities  # the English names alerts show
         self._types: Mapping[str, str] = {e.id: e.type for e in matcher.ruleset.entities.values()}
+        # What each entity lies in, and the base a town stands for ("rockets on Balad"): both tell events apart.
+        towns = base_towns(matcher.ruleset.entities)
         self._within: Mapping[str, tuple[str, ...]] = {
-            e.id: e.within for e in matcher.ruleset.entities.values() if e.within
+            e.id: (*e.within, *towns.get(e.id, ()))
+            for e in matcher.ruleset.entities.values()
+            if e.within or e.id in towns
         }
         self._rule_types: Mapping[str, str] = {r.id: r.event_type for r in matcher.ruleset.rules}
         self._longest_window = max([event_policy.window, *event_policy.windows.values()])
@@ -130,57 +136,73 @@ class Processor:
         After Redis lost its state (see ``monitor.storage.generation``) the first read of a feed is silent up to
         the feed's last read before the loss: those articles are claimed and rebuild their events, nothing alerts.
         """
-        counts = {"too_old": 0, "matched": 0, "new": 0, "revised": 0, "joined": 0, "duplicate": 0}
+        return (await self.process_many([articles]))[0]
+
+    async def process_many(self, batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        """``process`` for several feeds' batches at once: every article in one order, oldest story first, as if
+        read live; each batch's own result."""
+        counts = [dict.fromkeys(_COUNTS, 0) for _ in batches]
+        placed: list[list[tuple[str, str]]] = [[] for _ in batches]
         trigger: EventState | None = None
-        placed: list[tuple[str, str]] = []
         silenced: dict[str, int] = {}
-        cutoffs = await self._cutoffs(articles)
+        everything = [article for batch in batches for article in batch]
+        cutoffs = await self._cutoffs(everything)
         now = self.clock.now()
         # Oldest story first, as if read live: a backlog read at once forms the events it would have formed.
-        for article in sorted(articles, key=lambda a: event_time(a, now, self.max_age)):
-            if self.too_old(article):
-                counts["too_old"] += 1
+        order = sorted(
+            ((i, article) for i, batch in enumerate(batches) for article in batch),
+            key=lambda pair: event_time(pair[1], now, self.max_age),
+        )
+        for i, article in order:
+            outcome = await self._handle(article, counts[i], cutoffs, silenced, now)
+            if outcome is None or outcome.event is None:
                 continue
-            article = replace(article, language=article_language(article))  # told from the text when in Arabic script
-            match = self.matcher.match(article.title, article.summary, article.content, lang=article.language)
-            if match.shadow_rules:
-                log.info("shadow_rule_matched", feed=article.feed, article=article.id, rules=list(match.shadow_rules))
-                async with self.dashboard.safely("shadow hits"):
-                    await self.dashboard.count_hits(now, (), match.shadow_rules, article.id)
-            if not match.alert:
-                continue
-            counts["matched"] += 1
-            if await self.events.claimed(article.id):  # the common case on a re-poll: nothing to compute
-                counts["duplicate"] += 1
-                continue
-            if _read_before(article, cutoffs):
-                outcome = await self._cluster(article, match, silent=True)
-                counts["duplicate"] += 1  # alerted before the loss
-                silenced[article.feed] = silenced.get(article.feed, 0) + (outcome.event is not None)
-                continue
-            outcome = await self._place(article, match, counts)
-            if outcome.event is not None:
-                placed.append((article.id, outcome.event.id))
-                async with self.dashboard.safely("lead times and revisions"):
-                    await self.dashboard.record_lead(outcome.event, article.feed)
-                    if outcome.kind in ("new", "revised"):
-                        await self.dashboard.record_revision(outcome.event, outcome.reasons, now)
-            if outcome.kind in ("new", "revised") and outcome.event is not None:
+            placed[i].append((article.id, outcome.event.id))
+            if outcome.kind in ("new", "revised"):
                 trigger = outcome.event
         if trigger is not None or silenced:
             # Once per batch: a feed bringing three new events moves the level once, with one alert.
             await self._update_escalation(trigger, silent=trigger is None)
-        self._read(articles, silenced)
-        return ProcessResult(
-            len(articles),
-            counts["too_old"],
-            counts["matched"],
-            counts["new"],
-            counts["revised"],
-            counts["joined"],
-            counts["duplicate"],
-            tuple(placed),
-        )
+        self._read(everything, silenced)
+        return [_result(len(b), c, tuple(p)) for b, c, p in zip(batches, counts, placed, strict=True)]
+
+    async def _handle(
+        self,
+        article: Article,
+        counts: dict[str, int],
+        cutoffs: Mapping[str, datetime],
+        silenced: dict[str, int],
+        now: datetime,
+    ) -> _Outcome | None:
+        """Match one article and, when it matches and is new, place it in an event (silently when its feed is
+        re-read after a loss of Redis' state); its outcome, or None when it did not reach an event."""
+        if self.too_old(article):
+            counts["too_old"] += 1
+            return None
+        article = replace(article, language=article_language(article))  # told from the text when in Arabic script
+        match = self.matcher.match(article.title, article.summary, article.content, lang=article.language)
+        if match.shadow_rules:
+            log.info("shadow_rule_matched", feed=article.feed, article=article.id, rules=list(match.shadow_rules))
+            async with self.dashboard.safely("shadow hits"):
+                await self.dashboard.count_hits(now, (), match.shadow_rules, article.id)
+        if not match.alert:
+            return None
+        counts["matched"] += 1
+        if await self.events.claimed(article.id):  # the common case on a re-poll: nothing to compute
+            counts["duplicate"] += 1
+            return None
+        if _read_before(article, cutoffs):
+            outcome = await self._cluster(article, match, silent=True)
+            counts["duplicate"] += 1  # alerted before the loss
+            silenced[article.feed] = silenced.get(article.feed, 0) + (outcome.event is not None)
+            return None
+        outcome = await self._place(article, match, counts)
+        if outcome.event is not None:
+            async with self.dashboard.safely("lead times and revisions"):
+                await self.dashboard.record_lead(outcome.event, article.feed)
+                if outcome.kind in ("new", "revised"):
+                    await self.dashboard.record_revision(outcome.event, outcome.reasons, now)
+        return outcome
 
     async def _place(self, article: Article, match: Match, counts: dict[str, int]) -> _Outcome:
         """Cluster a new matching article (its alert enqueued if it opens or revises an event) and count it."""
@@ -343,6 +365,10 @@ class Processor:
                 surge=reading.surge,
                 silent=silent,
             )
+
+
+def _result(total: int, c: Mapping[str, int], placed: tuple[tuple[str, str], ...]) -> ProcessResult:
+    return ProcessResult(total, c["too_old"], c["matched"], c["new"], c["revised"], c["joined"], c["duplicate"], placed)
 
 
 def _read_before(article: Article, cutoffs: Mapping[str, datetime]) -> bool:

@@ -23,7 +23,7 @@ from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
 from monitor.core.logs import Redactor
-from monitor.core.models import Article, ProcessResult
+from monitor.core.models import ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.outbox import Deliverer
 from monitor.delivery.sinks import Sink
@@ -35,6 +35,7 @@ from monitor.fetching.poller import ArticleHandler, FeedPoller
 from monitor.fetching.workers import FetchWorkers, start_workers
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
+from monitor.processing.coalesce import Coalescer
 from monitor.processing.processor import Processor, policies
 from monitor.service.reload import sink_signatures
 from monitor.storage.batch import ScriptBatch
@@ -264,9 +265,6 @@ async def build_app(
     sinks = _sinks(config, session, stdout, clock, MessageStore(redis, keys))
     name = consumer or replica_name(config)
 
-    async def process(articles: Sequence[Article]) -> ProcessResult:
-        return await app.processor.process(articles)  # the app's processor now: a reload may have replaced it
-
     def locate(feed: str) -> str | None:
         found = app.feed(feed)
         return found.url if found is not None else None
@@ -274,6 +272,9 @@ async def build_app(
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
     token = replica_token(name) if fetch_leases else None
+    # Feeds read within a moment of each other (in this process or sent by fetch workers): one batch, oldest story
+    # first, by the app's processor at that moment (a reload may have replaced it).
+    process = Coalescer(lambda batches: app.processor.process_many(batches))
     in_workers = redis_url if parse_in_workers and config.fetch.workers > 0 else None
     poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most

@@ -9,6 +9,7 @@ list; the ``RuleSet`` returned is only meaningful when that list stayed empty.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 
 from monitor.config.yamlsrc import Located
 from monitor.core.errors import Problem
@@ -18,7 +19,7 @@ from monitor.detection.rulefile.schema import Documents, EntitySpec, ExampleSpec
 from monitor.detection.rulefile.selections import DetectionCompiler
 from monitor.detection.text import inflections, normalize
 
-__all__ = ["compile_pack", "display_label", "is_latin", "unlabelled_entities"]
+__all__ = ["base_towns", "compile_pack", "display_label", "is_latin", "unlabelled_entities"]
 
 _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severity`` list, parsed ``when``, modifier)
 
@@ -26,7 +27,7 @@ _Severity = tuple[int, Node, SeverityModifier]  # (index in the rule's ``severit
 def compile_pack(documents: Documents, files: tuple[str, ...]) -> RuleSet:
     """The pack's entities, rules and filters; problems go to ``documents.problems``."""
     problems = documents.problems
-    entities = compile_entities(_with_aliases(documents, problems), problems)
+    entities = compile_entities(with_base_forms(_with_aliases(documents, problems)), problems)
     detections = DetectionCompiler(entities, problems)
     for detection, doc, owner in documents.orphan_detections:
         detections.compile(detection, doc, owner)
@@ -56,6 +57,65 @@ def _with_aliases(documents: Documents, problems: list[Problem]) -> list[tuple[E
             spec = spec.model_copy(update=update)
         out.append((spec, doc, i))
     return out
+
+
+#: How reports call a base after its name: "Balad air base", "Balad airbase", "Balad base", "Taji airfield".
+_BASE_WORDS = ("military base", "air base", "airbase", "airfield", "air field", "base")
+
+
+def with_base_forms(specs: list[tuple[EntitySpec, Located, int]]) -> list[tuple[EntitySpec, Located, int]]:
+    """The specs with every base's other common forms added: a base named "Balad Air Base" or "Camp Taji" is also
+    "Balad base", "Balad airbase", "Taji air base"... (Latin names; a form that already names something is left
+    to its owner.)"""
+    taken = {normalize(n).strip() for spec, _, _ in specs for n in (*spec.names, *spec.ambiguous)}
+    out = []
+    for spec, doc, i in specs:
+        if spec.type != "base":
+            out.append((spec, doc, i))
+            continue
+        forms = []
+        for head in sorted({h for n in spec.names if is_latin(n) and (h := _base_head(n))}):
+            for word in _BASE_WORDS:
+                key = normalize(f"{head} {word}").strip()
+                if key not in taken:
+                    taken.add(key)
+                    forms.append(f"{head} {word}")
+        out.append((spec.model_copy(update={"names": [*spec.names, *forms]}) if forms else spec, doc, i))
+    return out
+
+
+def base_towns(entities: Mapping[str, Entity]) -> dict[str, tuple[str, ...]]:
+    """The bases each town stands for, named like it: rockets on "Balad" fell on Balad Air Base. (Not a town the
+    base is recorded to lie in: "Erbil" names the city, Erbil air base is one place in it.)"""
+    heads: dict[str, set[str]] = {}
+    for entity in entities.values():
+        if entity.type == "base":
+            for name in entity.names:
+                if is_latin(name) and (head := _base_head(name)):
+                    heads.setdefault(normalize(head).strip(), set()).add(entity.id)
+    out: dict[str, tuple[str, ...]] = {}
+    for entity in entities.values():
+        if entity.type != "place":
+            continue
+        bases = {
+            b for n in entity.names for b in heads.get(normalize(n).strip(), ()) if entity.id not in entities[b].within
+        }
+        if bases:
+            out[entity.id] = tuple(sorted(bases))
+    return out
+
+
+def _base_head(name: str) -> str | None:
+    """What names the base itself in ``name`` ("Balad" in "Balad Air Base", "Taji" in "Camp Taji"), if it is
+    written with a base word."""
+    low = name.lower()
+    if low.startswith("camp ") and len(name) > 8:
+        return name[5:]
+    for word in (*_BASE_WORDS, "camp"):
+        if low.endswith(" " + word) and len(name) - len(word) > 3:
+            head = name[: -len(word) - 1]
+            return head.removesuffix(" military").removesuffix(" air")  # "K1 military airbase": "K1"
+    return None
 
 
 def compile_entities(specs: list[tuple[EntitySpec, Located, int]], problems: list[Problem]) -> dict[str, Entity]:

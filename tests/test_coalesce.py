@@ -1,0 +1,87 @@
+"""Feeds read at nearly the same moment are processed as one batch (``monitor.processing.coalesce``), and the
+processor orders such a batch by event time across feeds (``Processor.process_many``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+
+from monitor.core.models import Article, ProcessResult
+from monitor.processing.coalesce import Coalescer
+from tests.support.processing import default_processor
+from tests.test_events import MATCHER, FakeClock, article, events_of
+
+
+def _batch(*ids: str) -> list[Article]:
+    return [article(i, f"headline {i}", "") for i in ids]
+
+
+async def test_batches_of_one_window_go_to_the_processor_together_and_each_gets_its_own_result() -> None:
+    calls: list[list[list[str]]] = []
+
+    async def process_many(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        calls.append([[a.id for a in batch] for batch in batches])
+        return [ProcessResult(articles=len(batch)) for batch in batches]
+
+    coalescer = Coalescer(process_many, window_s=0.05)
+    first, second, empty = await asyncio.gather(coalescer(_batch("a", "b")), coalescer(_batch("c")), coalescer([]))
+    assert calls == [[["u:a", "u:b"], ["u:c"]]]  # one call for the window; the empty batch never waits
+    assert (first.articles, second.articles, empty.articles) == (2, 1, 0)
+    later = await coalescer(_batch("d"))  # a batch after the window has one of its own
+    assert later.articles == 1 and len(calls) == 2
+
+
+async def test_an_error_reaches_every_caller_of_the_window_and_a_cancelled_caller_does_not_stop_the_rest() -> None:
+    async def failing(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        raise RuntimeError("redis down")
+
+    coalescer = Coalescer(failing, window_s=0.05)
+    results = await asyncio.gather(coalescer(_batch("a")), coalescer(_batch("b")), return_exceptions=True)
+    assert [str(r) for r in results] == ["redis down", "redis down"]
+
+    seen: list[str] = []
+
+    async def recording(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        seen.extend(a.id for batch in batches for a in batch)
+        return [ProcessResult(articles=len(batch)) for batch in batches]
+
+    coalescer = Coalescer(recording, window_s=0.05)
+    gone = asyncio.create_task(coalescer(_batch("x")))
+    stays = asyncio.create_task(coalescer(_batch("y")))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    assert (await stays).articles == 1
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert seen == ["u:x", "u:y"]  # the cancelled caller's articles were still processed with the window
+
+
+async def test_a_backlog_from_two_feeds_is_read_oldest_story_first_across_feeds(redis: aioredis.Redis) -> None:
+    """The later report (a reaction typed another way) comes from one feed, the first report of the strike from
+    another; processed as one batch, the strike opens the event and names it, as it did live."""
+    clock = FakeClock(moment=datetime(2024, 2, 8, 12, 0, tzinfo=UTC))
+    processor = default_processor(redis, MATCHER, clock)
+    at = clock.now() - timedelta(hours=6)
+    strike = article(
+        "s1",
+        "US drone strike in Baghdad kills Kataib Hezbollah commander",
+        "A US strike on a car in the Mashtal district of Baghdad killed a senior Kataib Hezbollah leader.",
+        feed="wire-a",
+        at=at,
+    )
+    reaction = article(
+        "s2",
+        "Iraq condemns US strike that killed Kataib Hezbollah figure in Baghdad",
+        "The Pentagon confirmed the strike in Baghdad; the Iraqi government called it a violation of sovereignty.",
+        feed="outlet-c",
+        at=at + timedelta(hours=3),
+    )
+    late_feed, early_feed = await processor.process_many([[reaction], [strike]])
+    assert early_feed.alerted == 1 and late_feed.alerted == 0
+    assert early_feed.placed[0][1] == late_feed.placed[0][1]
+    alerts = await events_of(redis)
+    assert alerts[0]["articles"][0]["url"] == strike.url
