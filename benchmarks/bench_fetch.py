@@ -161,12 +161,19 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
-def _split_cpu(me: int, server: int) -> dict[str, float]:
-    """CPU seconds so far of the monitor process, its parser workers (and their forkserver), the embedded
-    redis-server, and the feed server (which is not ours and not counted in the per-feed figures)."""
-    split = {"monitor": _cpu_of([me]), "parser workers": 0.0, "redis": 0.0, "feed server": _cpu_of([server])}
+def _split_cpu(me: int, server: int, fetchers: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the monitor process, its fetch workers (``fetchers``), the parser processes (and the
+    forkservers), the embedded redis-server, and the feed server (which is not ours and not counted in the per-feed
+    figures)."""
+    split = {
+        "monitor": _cpu_of([me]),
+        "fetch workers": _cpu_of(fetchers),
+        "parser workers": 0.0,
+        "redis": 0.0,
+        "feed server": _cpu_of([server]),
+    }
     for pid in _descendants(me):
-        if pid in (me, server):
+        if pid in (me, server) or pid in fetchers:
             continue
         split["redis" if _comm(pid).startswith("redis") else "parser workers"] += _cpu_of([pid])
     return split
@@ -186,18 +193,25 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def _memory_report(me: int, server: int) -> str:
-    """The monitor process's RSS and PSS, and its parser workers' together (their forkserver included)."""
+def _memory_report(me: int, server: int, fetchers: list[int]) -> str:
+    """The monitor process's RSS and PSS, each fetch worker's, and the other processes' together (parser workers,
+    forkservers, resource trackers)."""
     own = _memory_kb(me)
-    workers = [
-        _memory_kb(pid) for pid in _descendants(me) if pid not in (me, server) and not _comm(pid).startswith("redis")
+    others = [
+        _memory_kb(pid)
+        for pid in _descendants(me)
+        if pid not in (me, server) and pid not in fetchers and not _comm(pid).startswith("redis")
     ]
-    rss, pss = sum(w[0] for w in workers), sum(w[1] for w in workers)
-    return (
-        f"monitor process RSS {own[0] / 1024:.0f} MB (PSS {own[1] / 1024:.0f} MB); "
-        f"{len(workers)} parser processes (workers, forkserver, resource tracker) "
+    rss, pss = sum(w[0] for w in others), sum(w[1] for w in others)
+    lines = [f"monitor process RSS {own[0] / 1024:.0f} MB (PSS {own[1] / 1024:.0f} MB)"]
+    for pid in fetchers:
+        worker = _memory_kb(pid)
+        lines.append(f"fetch worker {pid} RSS {worker[0] / 1024:.0f} MB (PSS {worker[1] / 1024:.0f} MB)")
+    lines.append(
+        f"{len(others)} parser processes (workers, forkservers, resource trackers) "
         f"RSS {rss / 1024:.0f} MB (PSS {pss / 1024:.0f} MB)"
     )
+    return "; ".join(lines)
 
 
 def _comm(pid: int) -> str:
@@ -208,7 +222,7 @@ def _comm(pid: int) -> str:
         return ""
 
 
-async def run(feeds: int, cycles: int, concurrency: int) -> None:
+async def run(feeds: int, cycles: int, concurrency: int, workers: int) -> None:
     import aiohttp
 
     from monitor.config import Config
@@ -232,6 +246,7 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
                 "concurrency": concurrency,
                 "per_host_concurrency": concurrency,
                 "timeout_s": 60,
+                "workers": workers,
             },
             "feeds": [{"name": f"f{i}", "url": f"http://127.0.0.1:{port}/f/{i}.xml"} for i in range(feeds)],
             "alerts": {"sinks": []},
@@ -249,6 +264,7 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
         clock=SystemClock(),
         redis=connect(url, config.redis),
         stdout=io.StringIO(),
+        redis_url=url,  # as ``monitor run``: with ``workers`` > 0 the feeds are polled in fetch workers
     )
     await app.start()
     me = os.getpid()
@@ -258,13 +274,14 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
         for cycle in range(cycles + 1):
             if cycle:
                 await (await control.post(f"http://127.0.0.1:{port}/change?share=0.1&seed={cycle}")).read()
-            before = _split_cpu(me, server.pid)
+            fetchers = _fetchers(app)
+            before = _split_cpu(me, server.pid, fetchers)
             t0 = time.perf_counter()
             results = await app.cycle()
             wall = time.perf_counter() - t0
-            after = _split_cpu(me, server.pid)
+            after = _split_cpu(me, server.pid, fetchers if cycle else _fetchers(app))
             spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
-            cpu = spent["monitor"] + spent["parser workers"] + spent["redis"]
+            cpu = spent["monitor"] + spent["fetch workers"] + spent["parser workers"] + spent["redis"]
             changed = sum(1 for r in results if r is not None and r.articles)
             failed = sum(1 for r in results if r is None)
             rows.append((cycle, wall, cpu, changed, failed))
@@ -287,11 +304,16 @@ async def run(feeds: int, cycles: int, concurrency: int) -> None:
     print(
         f"Redis used_memory {used_before / 2**20:.1f} -> {used_after / 2**20:.1f} MB: "
         f"{(used_after - used_before) / feeds:.0f} bytes per feed (state, validators, leases, seen articles, events)\n"
-        + _memory_report(me, server.pid)
+        + _memory_report(me, server.pid, _fetchers(app))
     )
     await app.close()
     redis_server.stop()
     server.kill()
+
+
+def _fetchers(app: object) -> list[int]:
+    """The fetch workers' process ids (none with ``--workers 0``)."""
+    return list(getattr(getattr(app, "poller", None), "pids", []))
 
 
 def main() -> None:
@@ -299,8 +321,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=3, help="measured cycles after the first (default 3)")
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=0, help="fetch.workers (default 0: in the monitor process)")
     args = parser.parse_args()
-    asyncio.run(run(args.feeds, args.cycles, args.concurrency))
+    asyncio.run(run(args.feeds, args.cycles, args.concurrency, args.workers))
 
 
 if __name__ == "__main__":

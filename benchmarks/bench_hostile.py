@@ -19,7 +19,10 @@ parser limits, embedded Redis as its child), every feed every ``--interval`` s (
 signed webhook sink: a receiver in this process checks every signature with the reference ``standardwebhooks``
 package. Every ``--sample-ms`` the sampler reads ``/proc/<pid>/smaps_rollup`` of the daemon and all its
 descendants (forkserver, parser workers, resource tracker, ``redis-server``): PSS (pages shared between forked
-workers counted once) and RSS. The figure is the peak of the per-sample sum.
+workers counted once) and RSS. The figure is the peak of the per-sample sum. ``--workers N`` sets ``fetch.workers``
+(the shipped default is the number of cores); with fetch workers the children of the daemon's forkserver are the
+fetch workers (reported as ``parser_worker``), and their own forkservers, parser workers and resource trackers are
+``other``.
 
 Two runs in one invocation: a baseline with the healthy feeds only, then healthy + hostile. Reported per run: peak
 PSS and RSS, with and without Redis, and per process kind (sampling goes on until the daemon has exited); whether
@@ -573,11 +576,14 @@ class RunResult:
     ended_at: float  # when SIGTERM was sent
 
 
-def write_config(folder: Path, name: str, ports: dict[str, int], feeds: list[str], hook: str, interval: int) -> Path:
+def write_config(
+    folder: Path, name: str, ports: dict[str, int], feeds: list[str], hook: str, interval: int, workers: int | None
+) -> Path:
+    chosen = "" if workers is None else f", workers: {workers}"  # None: the shipped default (the cores)
     lines = [
         f"redis: {{url: embedded, data_dir: '{folder / ('redis-' + name)}'}}",
         f"rules: ['{ROOT / 'rules'}']",
-        "fetch: {allow_private_networks: true}",
+        f"fetch: {{allow_private_networks: true{chosen}}}",
         "feeds:",
         *(
             f"  - {{name: {feed}, url: 'http://127.0.0.1:{ports[feed]}/feed/{feed}', interval_s: {interval}, "
@@ -676,7 +682,7 @@ async def one_run(
 ) -> RunResult:
     healthy = [f for f, kind in feeds.items() if kind == "healthy"]
     releases = story_releases(len(healthy), args.duration, args.interval)
-    config = write_config(folder, name, ports, list(feeds), hook, args.interval)
+    config = write_config(folder, name, ports, list(feeds), hook, args.interval, args.workers)
     receiver.received.clear()
     receiver.invalid.clear()
     t0 = time.time()
@@ -1181,6 +1187,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--sample-ms", type=float, default=100, help="memory sampling period (default 100)")
     parser.add_argument("--only", choices=["baseline", "hostile"], help="one run instead of both")
+    parser.add_argument("--workers", type=int, help="fetch.workers (default: the shipped default, the cores)")
     parser.add_argument(
         "--solo",
         nargs="*",

@@ -7,6 +7,7 @@ Nothing below the CLI reads ``os.environ``; the CLI passes the environment in (s
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -100,6 +101,18 @@ class RedisConfig(Strict):
         return 0 if self.mode == "standalone" else 1
 
 
+MAX_FETCH_WORKERS = 64
+
+
+def default_fetch_workers() -> int:
+    """``fetch.workers`` by default: the cores this process may run on (at most ``MAX_FETCH_WORKERS``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_FETCH_WORKERS))
+
+
 class FetchConfig(Strict):
     timeout_s: float = Field(20.0, gt=0, le=600)
     max_bytes: int = Field(5_000_000, gt=0)
@@ -114,6 +127,8 @@ class FetchConfig(Strict):
     parse_workers: int = Field(2, ge=1, le=32)
     parse_memory_mb: int = Field(256, ge=128, le=65536)
     parse_timeout_s: float = Field(30.0, gt=0, le=600)
+    #: Fetch-and-parse processes sharing the feeds (``monitor.fetching.workers``); 0 fetches in the daemon itself.
+    workers: int = Field(default_factory=lambda: default_fetch_workers(), ge=0, le=MAX_FETCH_WORKERS)
 
 
 #: A public Telegram channel's name as Telegram allows it: 5-32 letters, digits and underscores, from a letter.

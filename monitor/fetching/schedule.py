@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-__all__ = ["MAX_BACKOFF_S", "MAX_HINT_S", "Cadence", "next_delay", "server_hint"]
+__all__ = ["MAX_BACKOFF_S", "MAX_HINT_S", "Cadence", "next_delay", "reseed_jitter", "server_hint"]
 
 MAX_HINT_S = 6 * 3600.0
 MAX_BACKOFF_S = 3600.0
@@ -60,6 +60,12 @@ def server_hint(headers: Mapping[str, str], body: bytes | None, now: datetime) -
 
 # One generator for the jitter: seeding a new one per poll costs more than the rest of the delay computation.
 _JITTER = random.Random()
+
+
+def reseed_jitter() -> None:
+    """A fresh seed for the jitter: for a process forked from another that imported this module (a fetch worker),
+    which would otherwise draw the same delays as its siblings."""
+    _JITTER.seed()
 
 
 def next_delay(

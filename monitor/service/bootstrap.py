@@ -98,6 +98,14 @@ async def open_redis(config: Config, *, attach: bool = False) -> AsyncIterator[R
             await asyncio.to_thread(server.stop)
 
 
+def redis_address(config: Config) -> str:
+    """The URL a fetch worker connects to: the configured one, or the embedded server's socket (which
+    ``open_redis`` has started or adopted by then)."""
+    if config.redis.url == "embedded" and config.redis.mode == "standalone":
+        return EmbeddedRedis(config.redis.data_dir).url
+    return config.redis.url
+
+
 async def _start_when_redis_ready(app: App, stop: asyncio.Event | None = None) -> bool:
     """``app.start()``, retried with backoff while Redis is unreachable; False if asked to stop first."""
     delay = _STARTUP_BACKOFF_S[0]
@@ -140,6 +148,8 @@ async def run_daemon(path: Path, env: Mapping[str, str]) -> int:
             consumer=replica,
             observer=metrics or NULL_OBSERVER,
             state_dir=config.redis.data_dir,
+            redis_url=redis_address(config),
+            redactor=redactor,
         )
         daemon = Daemon(app, metrics=metrics, loader=lambda: load(path, env), on_reload=redact_also)
         daemon.install_signal_handlers()
@@ -160,8 +170,9 @@ async def run_once(path: Path, env: Mapping[str, str], *, deliver_timeout_s: flo
     async with open_redis(config) as redis:
         # Without fetch leases: ``once`` fetches every feed, as its contract says, whoever polled it last.
         app = await build_app(
-            config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False, state_dir=config.redis.data_dir
-        )
+            config, ruleset, clock=SystemClock(), redis=redis, fetch_leases=False, state_dir=config.redis.data_dir,
+            redis_url=redis_address(config), redactor=_redactor(config),
+        )  # fmt: skip
         try:
             await app.start()
             results = await app.cycle()

@@ -260,13 +260,9 @@ class Daemon:
 
     async def _release_leases(self) -> None:
         """Hand this replica's feed leases back, so another replica (or this one restarted) polls them at once."""
-        leases = self.app.leases
-        if leases is None:
-            return
         with contextlib.suppress(StoreError, TimeoutError):
             async with asyncio.timeout(2.0):
-                for feed in self.app.config.feeds:
-                    await leases.release(feed.name)
+                await self.app.release_leases(self.app.config.feeds)
 
     # -- SIGHUP ------------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
+from monitor.core.logs import Redactor
 from monitor.core.models import ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.delivery.outbox import Deliverer
@@ -31,6 +32,7 @@ from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import RuleSet
 from monitor.fetching.fetcher import Fetcher
 from monitor.fetching.poller import ArticleHandler, FeedPoller
+from monitor.fetching.workers import FetchWorkers, start_workers
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
 from monitor.processing.coalesce import Coalescer
@@ -78,7 +80,8 @@ class App:
     redis: Redis
     store: PollState
     http: aiohttp.ClientSession
-    poller: FeedPoller
+    #: Polls the feeds: in this process, or in ``fetch.workers`` worker processes (``monitor.fetching.workers``).
+    poller: FeedPoller | FetchWorkers
     processor: Processor
     generation: Generation
     sinks: list[Sink]
@@ -120,7 +123,16 @@ class App:
 
     @property
     def leases(self) -> FeedLeases | None:
-        return self.poller.leases
+        """This process's own feed leases (None with fetch workers, which hold leases of their own)."""
+        return self.poller.leases if isinstance(self.poller, FeedPoller) else None
+
+    async def release_leases(self, feeds: Sequence[FeedConfig]) -> None:
+        """Give back the feed leases this replica holds (its workers' too); raises ``StoreError``."""
+        if isinstance(self.poller, FetchWorkers):
+            await self.poller.release_leases(feeds)
+        elif self.poller.leases is not None:
+            for feed in feeds:
+                await self.poller.leases.release(feed.name)
 
     async def poll_feed(self, feed: FeedConfig) -> ProcessResult | None:
         """The daemon tick for one feed (see ``FeedPoller.poll``): never raises."""
@@ -211,7 +223,10 @@ class App:
 
     async def close(self) -> None:
         await self.generation.save()
-        await asyncio.to_thread(self.poller.parser.close)
+        if isinstance(self.poller, FetchWorkers):
+            await self.poller.close()
+        else:
+            await asyncio.to_thread(self.poller.parser.close)
         for sink in self.sinks:
             await sink.close()
         if self.owns_http:
@@ -233,11 +248,15 @@ async def build_app(
     observer: Observer = NULL_OBSERVER,
     fetch_leases: bool = True,
     state_dir: Path | None = None,
+    redis_url: str | None = None,
+    redactor: Redactor | None = None,
 ) -> App:
     """Wire the pipeline. ``redis`` is passed in (the CLI starts or connects to it); ``http`` defaults to a guarded
     session built from ``config.fetch``. ``consumer`` (else ``config.replica_name``, else the host name) names
     this replica; with ``fetch_leases`` it polls a feed only while no other replica holds the feed's lease.
-    ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only."""
+    ``state_dir`` keeps the generation marker's file (see ``monitor.storage.generation``); None: in memory only.
+    Given ``redis_url``, where workers reach this Redis (``run`` and ``once`` give it), feeds are polled in
+    ``fetch.workers`` processes logging through ``redactor``; else, or with ``workers: 0``, in this process."""
     keys = keys or Keys()
     owns_http = http is None
     session = http if http is not None else make_session(config.fetch)
@@ -252,31 +271,20 @@ async def build_app(
 
     path = state_file(state_dir, keys) if state_dir is not None else None
     generation = Generation(redis, keys, clock, path=path, locate=locate, observer=observer)
-    leases = FeedLeases(redis, keys, replica_token(name)) if fetch_leases else None
-    # Feeds read within a moment of each other: one batch, oldest story first, by the app's processor at that
-    # moment (a reload may have replaced it).
+    token = replica_token(name) if fetch_leases else None
+    # Feeds read within a moment of each other (in this process or sent by fetch workers): one batch, oldest story
+    # first, by the app's processor at that moment (a reload may have replaced it).
     process = Coalescer(lambda batches: app.processor.process_many(batches))
-    poller = _poller(config, session, store, process, clock, observer, leases, parse_in_workers=parse_in_workers)
+    in_workers = redis_url if parse_in_workers and config.fetch.workers > 0 else None
+    poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
+    processor = _processor(config, matcher, events, clock, observer, generation)
     app = App(
-        config=config,
-        ruleset=ruleset,
-        matcher=matcher,
-        redis=redis,
-        store=store,
-        http=session,
-        poller=poller,
-        processor=_processor(config, matcher, events, clock, observer, generation),
-        generation=generation,
-        sinks=sinks,
-        deliverers=[],
-        clock=clock,
-        owns_http=owns_http,
-        observer=observer,
-        replica=name,
-        stdout=stdout,
-    )
+        config=config, ruleset=ruleset, matcher=matcher, redis=redis, store=store, http=session, poller=poller,
+        processor=processor, generation=generation, sinks=sinks, deliverers=[], clock=clock, owns_http=owns_http,
+        observer=observer, replica=name, stdout=stdout,
+    )  # fmt: skip
     app.deliverers = [app.deliverer(sink, config) for sink in sinks]
     return app
 
@@ -335,10 +343,19 @@ def _poller(
     handle: ArticleHandler,
     clock: Clock,
     observer: Observer,
-    leases: FeedLeases | None,
-    *,
+    token: str | None,
+    workers_redis_url: str | None,
+    redactor: Redactor | None,
     parse_in_workers: bool,
-) -> FeedPoller:
+) -> FeedPoller | FetchWorkers:
+    """Fetch workers reaching Redis at ``workers_redis_url``, or (None) a poller in this process; ``token`` is this
+    replica's lease token (None: no leases)."""
+    if workers_redis_url is not None:
+        return start_workers(
+            config, redis=store.redis, redis_url=workers_redis_url, namespace=store.keys.namespace, token=token,
+            handle=handle, clock=clock, observer=observer, redactor=redactor,
+        )  # fmt: skip
+    leases = FeedLeases(store.redis, store.keys, token) if token is not None else None
     fetch = config.fetch
     parser = ParserPool(
         workers=fetch.parse_workers if parse_in_workers else 0,
