@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from monitor.config import Config, FetchConfig, load_config
-from monitor.config.schema import default_fetch_workers
+from monitor.config.schema import AUTO_WORKERS_FEEDS, FeedConfig, default_fetch_workers
 from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError
 from monitor.core.models import Article, ProcessResult
@@ -199,7 +199,11 @@ def test_fetch_workers_is_validated_with_its_line(tmp_path: Path) -> None:
         (problem,) = caught.value.problems
         assert problem.line == 3 and problem.message.startswith("fetch.workers"), str(problem)
     cores = len(os.sched_getaffinity(0))
-    assert Config().fetch.workers == default_fetch_workers() == min(cores, 64)
+    assert default_fetch_workers() == min(cores, 64)
+    assert load("auto").fetch_workers == 0 and Config().fetch.workers == "auto"  # few feeds: in the daemon
+    many = [FeedConfig(name=f"f{i}", url=f"https://feeds.example.org/{i}.xml") for i in range(AUTO_WORKERS_FEEDS)]
+    assert Config(feeds=many).fetch_workers == default_fetch_workers()  # many feeds: one worker per core
+    assert load("3").fetch_workers == 3
 
 
 def descendants(root: int) -> set[int]:

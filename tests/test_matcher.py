@@ -84,7 +84,7 @@ def test_experimental_rules_shadow_and_explain_traces_every_rule_that_fired(tmp_
 
 
 def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tmp_path: Path) -> None:
-    """"Hours after X, Y happened" is about Y: X, named in the two words after "after", is not what the report is
+    """ "Hours after X, Y happened" is about Y: X, named in the two words after "after", is not what the report is
     about; what a market headline reports further on after "after" still is."""
     matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
     caused = matcher.match("Hours after Baghdad blasts, US strike hits a depot", "", "")

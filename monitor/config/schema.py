@@ -104,8 +104,13 @@ class RedisConfig(Strict):
 MAX_FETCH_WORKERS = 64
 
 
+#: With ``fetch.workers: auto``, how many feeds make fetch workers worth their memory (about 50-90 MB each).
+AUTO_WORKERS_FEEDS = 5000
+
+
 def default_fetch_workers() -> int:
-    """``fetch.workers`` by default: the cores this process may run on (at most ``MAX_FETCH_WORKERS``)."""
+    """``fetch.workers: auto`` for a large feed list: the cores this process may run on (at most
+    ``MAX_FETCH_WORKERS``)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -127,8 +132,18 @@ class FetchConfig(Strict):
     parse_workers: int = Field(2, ge=1, le=32)
     parse_memory_mb: int = Field(256, ge=128, le=65536)
     parse_timeout_s: float = Field(30.0, gt=0, le=600)
-    #: Fetch-and-parse processes sharing the feeds (``monitor.fetching.workers``); 0 fetches in the daemon itself.
-    workers: int = Field(default_factory=lambda: default_fetch_workers(), ge=0, le=MAX_FETCH_WORKERS)
+    #: Fetch-and-parse processes sharing the feeds (``monitor.fetching.workers``); 0 fetches in the daemon itself;
+    #: ``auto``: one per core from ``AUTO_WORKERS_FEEDS`` feeds on, else 0 (see ``Config.fetch_workers``).
+    workers: int | Literal["auto"] = "auto"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FETCH_WORKERS
+        ):
+            return value
+        raise ValueError(f"must be 'auto' or a whole number from 0 to {MAX_FETCH_WORKERS}")
 
 
 #: A public Telegram channel's name as Telegram allows it: 5-32 letters, digits and underscores, from a letter.
@@ -311,6 +326,15 @@ class Config(Strict):
     #: default: the host name. ``MONITOR_REPLICA`` in the environment overrides it.
     replica_name: str | None = Field(None, min_length=1, max_length=100, pattern=REPLICA_NAME)
     source: str = Field("<defaults>", exclude=True, description="where this config was read from")
+
+    @property
+    def fetch_workers(self) -> int:
+        """The fetch workers to start: ``fetch.workers``, or for ``auto`` one per core once there are
+        ``AUTO_WORKERS_FEEDS`` feeds (fewer poll in the daemon itself, where they cost no memory of their own)."""
+        workers = self.fetch.workers
+        if workers == "auto":
+            return default_fetch_workers() if len(self.feeds) >= AUTO_WORKERS_FEEDS else 0
+        return workers
 
     @model_validator(mode="after")
     def _unique_feeds(self) -> Config:

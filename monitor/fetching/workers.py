@@ -357,9 +357,9 @@ def start_workers(
     observer: Observer = NULL_OBSERVER,
     redactor: Redactor | None = None,
 ) -> FetchWorkers:
-    """``config.fetch.workers`` workers reaching Redis at ``redis_url``; ``token`` (None: no leases) is this replica's
+    """``config.fetch_workers`` workers reaching Redis at ``redis_url``; ``token`` (None: no leases) is this replica's
     lease token, each worker's being it with the worker's slot added. Processes start at the first poll."""
-    count = config.fetch.workers
+    count = config.fetch_workers
     fetch, parsers = worker_share(config.fetch, count)
     tokens = [f"{token}/w{i}" if token is not None else None for i in range(count)]
     log_settings = {"log_level": config.log.level, "log_format": config.log.format, "redactor": redactor}

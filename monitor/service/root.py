@@ -275,7 +275,7 @@ async def build_app(
     # Feeds read within a moment of each other (in this process or sent by fetch workers): one batch, oldest story
     # first, by the app's processor at that moment (a reload may have replaced it).
     process = Coalescer(lambda batches: app.processor.process_many(batches))
-    in_workers = redis_url if parse_in_workers and config.fetch.workers > 0 else None
+    in_workers = redis_url if parse_in_workers and config.fetch_workers > 0 else None
     poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
