@@ -1187,7 +1187,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--sample-ms", type=float, default=100, help="memory sampling period (default 100)")
     parser.add_argument("--only", choices=["baseline", "hostile"], help="one run instead of both")
-    parser.add_argument("--workers", type=int, help="fetch.workers (default: the shipped default, the cores)")
+    parser.add_argument("--workers", type=int, help="fetch.workers (default: the shipped default, auto: none below 5,000 feeds)")
     parser.add_argument(
         "--solo",
         nargs="*",
