@@ -20,7 +20,7 @@ signed webhook sink: a receiver in this process checks every signature with the 
 package. Every ``--sample-ms`` the sampler reads ``/proc/<pid>/smaps_rollup`` of the daemon and all its
 descendants (forkserver, parser workers, resource tracker, ``redis-server``): PSS (pages shared between forked
 workers counted once) and RSS. The figure is the peak of the per-sample sum. ``--workers N`` sets ``fetch.workers``
-(the shipped default is the number of cores); with fetch workers the children of the daemon's forkserver are the
+(the shipped default, auto, starts none below 5,000 feeds); with fetch workers the children of the daemon's forkserver are the
 fetch workers (reported as ``parser_worker``), and their own forkservers, parser workers and resource trackers are
 ``other``.
 
