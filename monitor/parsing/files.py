@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -199,15 +199,23 @@ def _json_lines(path: Path, lines: list[str], first: int = 1) -> Iterator[tuple[
     object without one gets; blank lines are skipped."""
     decode = _DECODER.decode
     for number, line in enumerate(lines, start=first):
-        try:
-            obj = decode(line)
-        except json.JSONDecodeError:
-            if not line.strip():
-                continue
-            raise MonitorError(f"{path}:{number}: not valid JSON: {_json_error(line)}") from None
-        if not isinstance(obj, dict):
-            raise MonitorError(f"{path}:{number}: expected a JSON object")
-        yield obj, f"{path.name}:{number}"
+        obj = _json_object(decode, line, path, number)
+        if obj is not None:
+            yield obj, f"{path.name}:{number}"
+
+
+def _json_object(decode: Callable[[str], Any], line: str, path: Path, number: int) -> dict[str, Any] | None:
+    """The JSON object on line ``number`` of ``path`` (None for a blank line); anything else is an error naming the
+    line."""
+    try:
+        obj = decode(line)
+    except json.JSONDecodeError:
+        if not line.strip():
+            return None
+        raise MonitorError(f"{path}:{number}: not valid JSON: {_json_error(line)}") from None
+    if type(obj) is not dict:
+        raise MonitorError(f"{path}:{number}: expected a JSON object")
+    return obj
 
 
 def _json_error(line: str) -> str:
@@ -320,15 +328,9 @@ def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterato
                 strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
             )
             continue
-        try:
-            obj = decode(line)
-        except json.JSONDecodeError:
-            if not line.strip():
-                continue
-            raise MonitorError(f"{path}:{number}: not valid JSON: {_json_error(line)}") from None
-        if type(obj) is not dict:
-            raise MonitorError(f"{path}:{number}: expected a JSON object")
-        yield _document(obj, None, name, number)
+        obj = _json_object(decode, line, path, number)
+        if obj is not None:
+            yield _document(obj, None, name, number)
 
 
 def file_documents(path: Path, raw: bytes, suffix: str) -> Iterator[Document]:
