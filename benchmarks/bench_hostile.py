@@ -20,9 +20,9 @@ signed webhook sink: a receiver in this process checks every signature with the 
 package. Every ``--sample-ms`` the sampler reads ``/proc/<pid>/smaps_rollup`` of the daemon and all its
 descendants (forkserver, parser workers, resource tracker, ``redis-server``): PSS (pages shared between forked
 workers counted once) and RSS. The figure is the peak of the per-sample sum. ``--workers N`` sets ``fetch.workers``
-(the shipped default, auto, starts none below 5,000 feeds); with fetch workers the children of the daemon's forkserver are the
-fetch workers (reported as ``parser_worker``), and their own forkservers, parser workers and resource trackers are
-``other``.
+(the shipped default, auto, starts none below 5,000 feeds); with fetch workers the children of the daemon's
+forkserver are the fetch workers (reported as ``parser_worker``), and their own forkservers, parser workers and
+resource trackers are ``other``.
 
 Two runs in one invocation: a baseline with the healthy feeds only, then healthy + hostile. Reported per run: peak
 PSS and RSS, with and without Redis, and per process kind (sampling goes on until the daemon has exited); whether
@@ -1187,7 +1187,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--sample-ms", type=float, default=100, help="memory sampling period (default 100)")
     parser.add_argument("--only", choices=["baseline", "hostile"], help="one run instead of both")
-    parser.add_argument("--workers", type=int, help="fetch.workers (default: the shipped default, auto: none below 5,000 feeds)")
+    parser.add_argument("--workers", type=int, help="fetch.workers (default: the shipped one, none below 5,000 feeds)")
     parser.add_argument(
         "--solo",
         nargs="*",
