@@ -35,6 +35,27 @@ async def test_batches_of_one_window_go_to_the_processor_together_and_each_gets_
     assert later.articles == 1 and len(calls) == 2
 
 
+async def test_a_burst_is_gathered_until_it_goes_quiet_but_never_beyond_the_limit() -> None:
+    calls: list[int] = []
+
+    async def process_many(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        calls.append(len(batches))
+        return [ProcessResult(articles=len(batch)) for batch in batches]
+
+    async def burst(coalescer: Coalescer, count: int, gap: float) -> None:
+        waiting = []
+        for i in range(count):  # each batch arrives before the quiet time after the last one has passed
+            waiting.append(asyncio.create_task(coalescer(_batch(f"b{i}"))))
+            await asyncio.sleep(gap)
+        await asyncio.gather(*waiting)
+
+    await burst(Coalescer(process_many, window_s=0.2, max_wait_s=5.0), 6, 0.05)
+    assert calls == [6]  # one gathering, though it lasted longer than the quiet time
+    calls.clear()
+    await burst(Coalescer(process_many, window_s=0.2, max_wait_s=0.3), 12, 0.05)
+    assert len(calls) >= 2 and sum(calls) == 12  # the limit ends a gathering that never goes quiet
+
+
 async def test_an_error_reaches_every_caller_of_the_window_and_a_cancelled_caller_does_not_stop_the_rest() -> None:
     async def failing(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
         raise RuntimeError("redis down")

@@ -2,9 +2,10 @@
 
 A new feed, a restart after downtime or a burst brings many feeds' backlogs within a second or two. Processed feed
 by feed, in whatever order their fetches finish, a later report of a story could open its event (and name it)
-before the earlier reports that a live reader would have seen first. ``Coalescer`` holds each batch for a short
-window and hands every batch that arrived in it to the processor at once, which orders them all by event time; each
-caller gets back the result for its own articles. The cost is the window, added once to an alert's delay.
+before the earlier reports that a live reader would have seen first. ``Coalescer`` holds each batch until no other
+has arrived for a short quiet time (at most a few seconds from the first), and hands every batch gathered so to the
+processor at once, which orders them all by event time; each caller gets back the result for its own articles. The
+cost is the quiet time, added once to an alert's delay (more during a burst, never beyond the limit).
 """
 
 from __future__ import annotations
@@ -14,23 +15,28 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from monitor.core.models import Article, ProcessResult
 
-__all__ = ["WINDOW_S", "Coalescer"]
+__all__ = ["MAX_WAIT_S", "WINDOW_S", "Coalescer"]
 
-#: How long a batch waits for the batches of other feeds read at the same moment.
+#: How long without a new batch ends the gathering: the batches of feeds read at the same moment come closer.
 WINDOW_S = 0.5
+#: How long the first batch gathered waits at most, however many follow it.
+MAX_WAIT_S = 3.0
 
 ProcessMany = Callable[[Sequence[Sequence[Article]]], Awaitable[list[ProcessResult]]]
 
 
 class Coalescer:
-    """``await coalescer(articles)`` processes ``articles`` with the other batches handed in within ``window_s``
-    and returns the result for them; an error of the processor is raised to every caller of that window."""
+    """``await coalescer(articles)`` processes ``articles`` with the other batches handed in until ``window_s``
+    passes without one (or ``max_wait_s`` after the first) and returns the result for them; an error of the
+    processor is raised to every caller of that gathering."""
 
-    def __init__(self, process_many: ProcessMany, window_s: float = WINDOW_S) -> None:
+    def __init__(self, process_many: ProcessMany, window_s: float = WINDOW_S, max_wait_s: float = MAX_WAIT_S) -> None:
         self._process_many = process_many
         self._window_s = window_s
+        self._max_wait_s = max(window_s, max_wait_s)
         self._pending: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         self._flush: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()  # set by each batch handed in
 
     async def __call__(self, articles: Sequence[Article]) -> ProcessResult:
         if not articles:
@@ -38,6 +44,7 @@ class Coalescer:
         done: asyncio.Future[ProcessResult] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # a caller cancelled meanwhile leaves no "never retrieved" warning
         self._pending.append((articles, done))
+        self._arrived.set()
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_later(), name="coalesce-articles")
         # The window's processing goes on if this caller is cancelled: the other callers wait for it.
@@ -46,7 +53,7 @@ class Coalescer:
     async def _flush_later(self) -> None:
         batch: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         try:
-            await asyncio.sleep(self._window_s)
+            await self._gather()
             batch, self._pending, self._flush = self._pending, [], None
             results = await self._process_many([articles for articles, _ in batch])
         except asyncio.CancelledError:  # shutting down: the callers are cancelled too
@@ -63,6 +70,17 @@ class Coalescer:
         for (_, done), result in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(result)
+
+    async def _gather(self) -> None:
+        """Wait until ``window_s`` has passed without a new batch, or ``max_wait_s`` since this gathering began."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait_s
+        while (remaining := deadline - loop.time()) > 0:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout=min(self._window_s, remaining))
+            except TimeoutError:
+                return
 
 
 def _retrieve(done: asyncio.Future[ProcessResult]) -> None:
