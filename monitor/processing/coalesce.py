@@ -20,7 +20,7 @@ __all__ = ["MAX_WAIT_S", "WINDOW_S", "Coalescer"]
 #: How long without a new batch ends the gathering: the batches of feeds read at the same moment come closer.
 WINDOW_S = 0.5
 #: How long the first batch gathered waits at most, however many follow it.
-MAX_WAIT_S = 3.0
+MAX_WAIT_S = 2.0
 
 ProcessMany = Callable[[Sequence[Sequence[Article]]], Awaitable[list[ProcessResult]]]
 
