@@ -56,6 +56,18 @@ async def test_a_burst_is_gathered_until_it_goes_quiet_but_never_beyond_the_limi
     assert len(calls) >= 2 and sum(calls) == 12  # the limit ends a gathering that never goes quiet
 
 
+async def test_a_gathering_ends_at_once_when_every_poll_under_way_has_handed_its_batch_in() -> None:
+    async def process_many(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        return [ProcessResult(articles=len(batch)) for batch in batches]
+
+    coalescer = Coalescer(process_many, window_s=5.0, max_wait_s=5.0)
+    coalescer.in_flight = lambda: 1  # one feed polled at a time: nothing else can come
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert (await coalescer(_batch("a"))).articles == 1
+    assert loop.time() - began < 1.0  # not the five seconds of quiet
+
+
 async def test_an_error_reaches_every_caller_of_the_window_and_a_cancelled_caller_does_not_stop_the_rest() -> None:
     async def failing(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
         raise RuntimeError("redis down")

@@ -54,6 +54,8 @@ class FeedPoller:
     #: When (monotonic) the lease this replica last set on each feed it polls runs out.
     _lease_until: dict[str, float] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    #: Polls holding a slot now (fetching, parsing or handing their articles in).
+    active: int = 0
 
     async def poll(self, feed: FeedConfig) -> ProcessResult | None:
         """Fetch, parse and process one feed; None when it failed (logged, recorded as health)."""
@@ -62,6 +64,7 @@ class FeedPoller:
             return None if start is None else ProcessResult()
         started = self.clock.monotonic()
         async with self._slots:
+            self.active += 1
             try:
                 return await self._fetch_and_handle(feed, start, started)
             except (FetchError, ParseError) as exc:
@@ -75,6 +78,8 @@ class FeedPoller:
                 log.exception("feed_crashed", feed=feed.name)
                 self.observer.feed_polled(feed.name, "error", self.clock.monotonic() - started)
                 await self._record_failure(feed, start, None, "internal error", started, None)
+            finally:
+                self.active -= 1
         return None
 
     async def cycle(self, feeds: Sequence[FeedConfig]) -> list[ProcessResult | None]:

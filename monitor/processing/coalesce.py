@@ -11,6 +11,7 @@ cost is the quiet time, added once to an alert's delay (more during a burst, nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from monitor.core.models import Article, ProcessResult
@@ -21,6 +22,8 @@ __all__ = ["MAX_WAIT_S", "WINDOW_S", "Coalescer"]
 WINDOW_S = 0.5
 #: How long the first batch gathered waits at most, however many follow it.
 MAX_WAIT_S = 2.0
+#: How often a gathering looks again at the polls under way (a poll may end without handing anything in).
+_TICK_S = 0.05
 
 ProcessMany = Callable[[Sequence[Sequence[Article]]], Awaitable[list[ProcessResult]]]
 
@@ -31,12 +34,16 @@ class Coalescer:
     processor is raised to every caller of that gathering."""
 
     def __init__(self, process_many: ProcessMany, window_s: float = WINDOW_S, max_wait_s: float = MAX_WAIT_S) -> None:
+        #: How many polls are under way (each will hand in a batch or none); when every one of them has handed its
+        #: batch in, nothing more can come and the gathering ends at once. None: unknown, the quiet time decides.
+        self.in_flight: Callable[[], int] | None = None
         self._process_many = process_many
         self._window_s = window_s
         self._max_wait_s = max(window_s, max_wait_s)
         self._pending: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         self._flush: asyncio.Task[None] | None = None
-        self._arrived = asyncio.Event()  # set by each batch handed in
+        self._arrived = asyncio.Event()  # set by each batch handed in (it wakes the gathering)
+        self._last = 0.0  # when (loop time) the last batch was handed in
 
     async def __call__(self, articles: Sequence[Article]) -> ProcessResult:
         if not articles:
@@ -44,6 +51,7 @@ class Coalescer:
         done: asyncio.Future[ProcessResult] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # a caller cancelled meanwhile leaves no "never retrieved" warning
         self._pending.append((articles, done))
+        self._last = asyncio.get_running_loop().time()
         self._arrived.set()
         if self._flush is None:
             self._flush = asyncio.create_task(self._flush_later(), name="coalesce-articles")
@@ -75,12 +83,12 @@ class Coalescer:
         """Wait until ``window_s`` has passed without a new batch, or ``max_wait_s`` since this gathering began."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._max_wait_s
-        while (remaining := deadline - loop.time()) > 0:
+        while (now := loop.time()) < (end := min(self._last + self._window_s, deadline)):
+            if self.in_flight is not None and len(self._pending) >= self.in_flight():
+                return  # every poll under way has handed its batch in
             self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout=min(self._window_s, remaining))
-            except TimeoutError:
-                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=min(_TICK_S, end - now))
 
 
 def _retrieve(done: asyncio.Future[ProcessResult]) -> None:

@@ -277,6 +277,7 @@ async def build_app(
     process = Coalescer(lambda batches: app.processor.process_many(batches))
     in_workers = redis_url if parse_in_workers and config.fetch_workers > 0 else None
     poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
+    process.in_flight = (lambda: poller.active) if isinstance(poller, FeedPoller) else None
     wait = config.redis  # replicas that must hold an enqueued alert (WAIT), and for how long at most
     events = EventStore(redis, keys, replicas=wait.replicas_to_wait, wait_timeout_ms=wait.wait_timeout_ms)
     processor = _processor(config, matcher, events, clock, observer, generation)
