@@ -312,6 +312,52 @@ async def test_report_typed_another_way_joins_the_event_of_its_base(
     assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:i1"]] == "iran_retaliation_or_threat"
 
 
+async def test_injuries_diagnosed_weeks_later_join_the_attack_on_their_base(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Brain injuries are counted for weeks after a missile attack: a report naming the base five weeks later is
+    a follow-up of that attack, even when its headline reads as a plain attack and the event is Iran's; a new
+    rocket attack on the same base that week is an event of its own."""
+    first = await processor.process(
+        [
+            article(
+                "t1",
+                "Iran fires ballistic missiles at Ain al-Asad air base hosting US troops",
+                "The Revolutionary Guards said the strike on the base in Anbar was revenge for the killing of their "
+                "commander.",
+            )
+        ]
+    )
+    clock.advance(days=35)
+    toll = article(
+        "t2",
+        "Ain al-Asad missile strike: brain injury diagnoses rise to 109",
+        "The Pentagon said more troops had been diagnosed with traumatic brain injuries after the January attack "
+        "on the base in Anbar.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    fresh = article(
+        "t3",
+        "Rockets hit Ain al-Asad air base hosting US troops",
+        "Three rockets landed inside the base in Anbar province, a coalition spokesman said.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(toll).event_type == "attack_on_us_forces_in_iraq"
+    later = await processor.process([toll, fresh])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:t2"] == placed["u:t1"]
+    assert placed["u:t3"] != placed["u:t1"]
+
+
+def test_the_side_acting_in_the_headline_and_the_rule_superseding_decide_the_type() -> None:
+    """The Guards hitting a US base, in an operation named after the man killed: Iran's attack (which supersedes
+    a plain attack), not the killing (the US is acted on, not acting)."""
+    match = MATCHER.match("IRGC hits US base of Ain al-Assad in 'Operation Martyr Soleimani'", "", "")
+    assert match.event_type == "iran_retaliation_or_threat"
+
+
 def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     from monitor.events.facts import is_follow_up
 

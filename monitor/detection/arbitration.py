@@ -39,18 +39,25 @@ def winner(live: list[Fired], heading: Direction | None) -> Fired:
     """The best ranked rule names the story, unless another rule the headline satisfies (its action the
     headline's news, not its cause) supersedes it, or the story runs the other way: when the headline (else the
     lead) has the US side acting, or acted on, the best ranked rule of that direction names it, whichever verb
-    each rule matched."""
-    winner = live[0]
-    if winner.in_headline:
-        for f in live[1:]:
-            if f.acts_in_headline and winner.rule.id in f.rule.supersedes:
-                winner = f
-                break
-    if heading is not None and winner.rule.direction not in (None, heading.value):
+    each rule matched (and again unless one of that direction supersedes it: "IRGC hits US base" is Iran's attack,
+    not the killing its operation is named after, nor only an attack)."""
+    chosen = _superseding(live[0], live, None)
+    if heading is not None and chosen.rule.direction not in (None, heading.value):
         for f in live:
             if f.rule.direction == heading.value:
+                return _superseding(f, live, heading)
+    return chosen
+
+
+def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> Fired:
+    """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline."""
+    if best.in_headline:
+        for f in live:
+            if f is best or not f.acts_in_headline or best.rule.id not in f.rule.supersedes:
+                continue
+            if heading is None or f.rule.direction in (None, heading.value):
                 return f
-    return winner
+    return best
 
 
 def heading(text: ArticleText) -> Direction | None:
@@ -67,8 +74,9 @@ def ranked(rule: Rule, view: RuleHits, severity: int, order: int) -> Fired:
     # further down loses the event type to it, whatever their severities.
     headline = view.within("title")
     in_headline = evaluate(rule.condition, headline)
-    # Among rules the headline satisfies, the one whose action comes first names the story.
-    first_action = -min((h.start for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
+    # Among rules the headline satisfies, the one whose action comes first names the story. An action ends where
+    # its verb or noun ends, so a longer phrase of the same word ("to leave", "leave") does not come first.
+    first_action = -min((h.end for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
     # A rule that the headline satisfies only with the words naming the cause of its news ("rockets fall on
     # Balad, a day after Soleimani strike") supersedes no other.
     causes = cause_spans(text.text, text.starts[1])

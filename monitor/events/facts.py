@@ -16,6 +16,7 @@ __all__ = [
     "claim_of_responsibility",
     "event_status",
     "is_follow_up",
+    "is_late_toll",
     "official_confirmation",
     "official_denial",
     "reports_earlier",
@@ -188,12 +189,23 @@ def reports_earlier(title: str) -> bool:
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
     r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
+    r"brain injur\w*|TBIs?|concussions?|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
     # a group announcing that it halts its attacks after the event
     r"halts?|halted|halting|pauses?|paused|truce|suspends?|suspended|suspension)\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
+
+
+#: Injuries that are counted weeks after the blast that caused them: brain injuries diagnosed in the weeks after a
+#: missile or rocket attack.
+_LATE_TOLL = re.compile(r"\b(?:brain injur\w*|TBIs?|concussions?|diagnos\w*)\b", re.IGNORECASE)
+
+
+def is_late_toll(title: str) -> bool:
+    """Whether a follow-up headline counts injuries diagnosed weeks after the event (``is_follow_up`` first)."""
+    return _LATE_TOLL.search(title) is not None
 
 
 def is_follow_up(title: str) -> bool:

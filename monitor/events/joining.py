@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
+from monitor.events.facts import is_follow_up, is_late_toll
 from monitor.events.similarity import estimate_jaccard
 
 if TYPE_CHECKING:
@@ -27,12 +28,14 @@ __all__ = [
     "FAMILIES",
     "FOLLOW_UP_REACH",
     "GENERIC_TYPES",
+    "LATE_TOLL_REACH",
     "RELATED",
     "RELATED_MARGIN",
     "best_event",
     "crosses_to",
     "event_time",
     "family_of",
+    "follow_up_reach",
     "join_score",
     "joinable_families",
     "salient_entities",
@@ -87,6 +90,8 @@ PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
 SPARSE_FAMILIES = frozenset({"iraq_expels_or_ends_us_presence", "us_personnel_evacuation_or_advisory"})
 #: How much longer than its family's window an event stays open to follow-ups about what it is about.
 FOLLOW_UP_REACH = timedelta(days=14)
+#: The same for injuries diagnosed weeks after a blast (brain injuries counted for a month and more).
+LATE_TOLL_REACH = timedelta(days=60)
 #: Per family, the kinds of entity of which two different ones mean two different events.
 VETOES = {
     "us_strike_in_iraq": ("base", "person"),
@@ -110,6 +115,15 @@ def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str,
     related = RELATED.get(own, frozenset())
     others = dict.fromkeys(family_of(t) for t in fired_types if family_of(t) in related and family_of(t) != own)
     return (own, *others)
+
+
+def follow_up_reach(title: str) -> timedelta:
+    """How much longer than its family's window an event stays open to a report with this headline: not at all
+    for a new happening, ``FOLLOW_UP_REACH`` for a report on an earlier one (its dead named, mourned, condemned),
+    ``LATE_TOLL_REACH`` for injuries diagnosed weeks later."""
+    if not is_follow_up(title):
+        return timedelta(0)
+    return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
 def event_time(article: Article, now: datetime, max_age: timedelta | None) -> datetime:
@@ -151,19 +165,20 @@ def join_score(
     types: Mapping[str, str],
     policy: EventPolicy,
     focus: frozenset[str] | None = None,
-    follow_up: bool = False,
+    follow_up: timedelta = timedelta(0),
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
-    ``follow_up``: the article reports on an earlier happening (names the dead, mourns, condemns) rather than a
-    new one, so it may join an event that shares what its headline and lead are about days later."""
+    ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
+    condemns) rather than a new one, so it may join an event that shares what its headline and lead are about that
+    much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with."""
     if event.family != family:
         return 0.0
     first, last = event.span
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
     reach = policy.window_for(family) + EARLY_SLACK
-    if follow_up and (focus or salient) & set(event.focus or event.salient):
-        reach += FOLLOW_UP_REACH
+    if follow_up > FOLLOW_UP_REACH or (follow_up and (focus or salient) & set(event.focus or event.salient)):
+        reach += follow_up
     if max(last, at) - min(first, at) > reach:
         return 0.0
     shared = salient & set(event.salient)
@@ -205,7 +220,13 @@ def _told_apart(
 
 
 def crosses_to(
-    event: EventState, *, family: str, focus: frozenset[str], at: datetime, types: Mapping[str, str]
+    event: EventState,
+    *,
+    family: str,
+    focus: frozenset[str],
+    at: datetime,
+    types: Mapping[str, str],
+    follow_up: timedelta = timedelta(0),
 ) -> bool:
     """Whether an article of ``family`` may join ``event`` of a related family (``RELATED``) that its rules did
     not fire for.
@@ -214,7 +235,9 @@ def crosses_to(
     headline and as Iran's retaliation in the next. The event owns the type, so such a report may join it when what
     its headline and lead are about (``focus``) names the base the event is about, and it came while the event was
     being reported (within the closeness of the event's family). A person anchors only a killing's reactions on
-    its first day (``_reacts_to_killing``): a vote or a threat days "after the killing of X" is an event of its own."""
+    its first day (``_reacts_to_killing``): a vote or a threat days "after the killing of X" is an event of its own.
+    A follow-up (``follow_up_reach``: the dead named, injuries diagnosed) that names the base may join it as long as
+    ``join_score`` lets a follow-up join, since it reports what already happened there."""
     theirs = set(event.focus or event.salient)
     if _reacts_to_killing(event, family=family, focus=focus, theirs=theirs, at=at, types=types):
         return True
@@ -224,7 +247,7 @@ def crosses_to(
     if not any(types.get(e) in ANCHOR_KINDS for e in shared):
         return False
     first, last = event.span
-    return abs(at - min(max(at, first), last)) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
+    return bool(follow_up) or abs(at - min(max(at, first), last)) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
 
 
 def _reacts_to_killing(
@@ -258,7 +281,7 @@ def best_event(
     at: datetime,
     types: Mapping[str, str],
     policy: EventPolicy,
-    follow_up: bool = False,
+    follow_up: timedelta = timedelta(0),
 ) -> EventState | None:
     """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), of a
     related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``), or of another family that
@@ -270,8 +293,9 @@ def best_event(
             if event.id == copy_of:
                 return event  # an exact copy of an article already in this event
             margin = 0.0 if event.family == families[0] else RELATED_MARGIN
-        elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types):
-            margin = CROSS_MARGIN
+        elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types, follow_up=follow_up):
+            # a follow-up naming the base reports on what happened there, whichever side its headline takes
+            margin = RELATED_MARGIN if follow_up and event.family in RELATED.get(families[0], ()) else CROSS_MARGIN
         else:
             continue
         score = join_score(
@@ -286,7 +310,8 @@ def best_event(
             policy=policy,
         )
         if score >= policy.join_threshold + margin:
-            scored.append((score, event.first_seen, event))
+            # what crossing to another family costs counts against it among the candidates too
+            scored.append((score - margin, event.first_seen, event))
     if not scored:
         return None
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)

@@ -27,15 +27,16 @@ from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile.compile import base_towns
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
-from monitor.events.cluster import EventPolicy, EventState, add_article, is_follow_up, new_event
+from monitor.events.cluster import EventPolicy, EventState, add_article, new_event
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.joining import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
-    FOLLOW_UP_REACH,
+    LATE_TOLL_REACH,
     best_event,
     event_time,
     family_of,
+    follow_up_reach,
     joinable_families,
     salient_entities,
 )
@@ -269,13 +270,13 @@ class Processor:
                 bands=bands,
                 salient=sorted(named[0]),
                 around=at,
-                reach=self._longest_window + EARLY_SLACK + FOLLOW_UP_REACH,
+                reach=self._longest_window + EARLY_SLACK + LATE_TOLL_REACH,
                 families=families,
                 close=CLOSE_IN_TIME,
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
-                types=self._types, policy=self.event_policy, follow_up=is_follow_up(article.title),
+                types=self._types, policy=self.event_policy, follow_up=follow_up_reach(article.title),
             )  # fmt: skip
             if best is not None and best.family not in locked:
                 return best.family
