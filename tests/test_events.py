@@ -351,6 +351,28 @@ async def test_injuries_diagnosed_weeks_later_join_the_attack_on_their_base(
     assert placed["u:t3"] != placed["u:t1"]
 
 
+async def test_a_report_naming_only_where_the_rockets_came_from_joins_the_attack(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """ "Fired from Abu Ghraib" says where the rockets were launched, not what they hit: a report whose headline
+    and lead name nothing else specific, within the hour, is the same attack, not a new one."""
+    first = await processor.process(
+        [article("o1", "Three rockets hit Baghdad airport, damaging cars", "Rockets struck the airport complex that "
+                 "houses US troops, the coalition said.")]
+    )  # fmt: skip
+    clock.advance(minutes=40)
+    launched = article(
+        "o2",
+        "Katyushas fired from Abu Ghraib slam into airport car park",
+        "Several vehicles were wrecked; the complex hosts coalition forces.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    assert "abu_ghraib" not in MATCHER.match_article(launched).focus
+    later = await processor.process([launched])
+    assert dict(later.placed)["u:o2"] == dict(first.placed)["u:o1"]
+
+
 def test_the_side_acting_in_the_headline_and_the_rule_superseding_decide_the_type() -> None:
     """The Guards hitting a US base, in an operation named after the man killed: Iran's attack (which supersedes
     a plain attack), not the killing (the US is acted on, not acting)."""

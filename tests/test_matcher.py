@@ -92,3 +92,6 @@ def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tm
     assert "united_states" in caused.focus
     news = matcher.match("Oil jumps after a weekend US airstrike near Baghdad", "", "")
     assert news.alert and {"united_states", "baghdad"} <= set(news.focus)
+    # where the fire came from is not what it hit either
+    launched = matcher.match("US strike hits a depot after rockets fired from Baghdad", "", "")
+    assert "baghdad" in launched.entities and "baghdad" not in launched.focus

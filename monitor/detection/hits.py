@@ -25,6 +25,7 @@ __all__ = [
     "drop_nested",
     "focus_entities",
     "named_entities",
+    "origin_spans",
 ]
 
 LEAD_WORDS = 120  # ``lead(...)``: the title, the summary and this many words of the content
@@ -141,6 +142,9 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 #: Words after which a headline or lead names what came before the news, not the news itself: "hours after Balad
 #: rockets, drones hit Baghdad airport", "missiles fired in retaliation for the killing of Soleimani".
 _CAUSE = re.compile(r" (?:after|following|in the wake of|in retaliation for|in response to|to avenge|since) ")
+#: Words after which a headline or lead names where fire came from, not what it hit: "Katyushas fired from Abu
+#: Ghraib slam into airport car park".
+_ORIGIN = re.compile(r" (?:fired from|launched from|from the direction of|from the area of|from an area) ")
 #: How many words after such a marker still belong to what it names.
 _CAUSE_WORDS = 2
 
@@ -150,7 +154,7 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
     body's first sentence, and not only as the cause of the news ("after Balad rockets, ...")."""
     end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
     end = len(text.text) if end < 0 else end
-    causes = cause_spans(text.text, end)
+    causes = cause_spans(text.text, end) + origin_spans(text.text, end)
 
     def about(hit: Hit) -> bool:
         return hit.start < end and not any(low <= hit.start < high for low, high in causes)
@@ -162,6 +166,11 @@ def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
     after "after", "following", "in retaliation for"..."""
     return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _CAUSE.finditer(text, 0, end)]
+
+
+def origin_spans(text: str, end: int) -> list[tuple[int, int]]:
+    """The spans of ``text`` before ``end`` that name where fire was launched from ("fired from Abu Ghraib")."""
+    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _ORIGIN.finditer(text, 0, end)]
 
 
 def _words_on(text: str, start: int, words: int) -> int:
