@@ -373,6 +373,35 @@ async def test_a_report_naming_only_where_the_rockets_came_from_joins_the_attack
     assert dict(later.placed)["u:o2"] == dict(first.placed)["u:o1"]
 
 
+async def test_a_report_naming_only_the_region_joins_the_attack_on_a_base_in_it(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Harir lies in Erbil province, in the Kurdistan Region: "US troops in Kurdistan targeted" hours later is
+    that attack, while an attack on another base there stays its own event."""
+    first = await processor.process(
+        [article("r1", "Drones target Harir base hosting coalition forces in Erbil province", "Two drones were shot "
+                 "down near the base, Kurdish counter-terrorism officials said.")]
+    )  # fmt: skip
+    clock.advance(hours=3)
+    region = article(
+        "r2", "US troops in Kurdistan targeted by drones", "No injuries were reported.", feed="outlet-b", at=clock.now()
+    )
+    other = article(
+        "r3", "Drone downed over Erbil airport base hosting US-led forces", "Counter-terrorism officials said no one "
+        "was hurt.", feed="outlet-c", at=clock.now(),
+    )  # fmt: skip
+    later = await processor.process([region, other])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:r2"] == placed["u:r1"]
+    assert placed["u:r3"] != placed["u:r1"]
+
+
+def test_what_the_headline_names_as_its_cause_does_not_say_who_acts() -> None:
+    """ "After US strikes in Syria, a drone ...": the drone is the news, and it flies at the US side."""
+    match = MATCHER.match("Drone shot down near Al-Asad after U.S. strikes in Syria", "", "")
+    assert match.event_type == "attack_on_us_forces_in_iraq"
+
+
 def test_the_side_acting_in_the_headline_and_the_rule_superseding_decide_the_type() -> None:
     """The Guards hitting a US base, in an operation named after the man killed: Iran's attack (which supersedes
     a plain attack), not the killing (the US is acted on, not acting)."""

@@ -64,6 +64,10 @@ def heading(text: ArticleText) -> Direction | None:
     """Who acts on whom in the headline. (Not the lead: leads give the background, "after an attack on US forces
     last week", before or after the news, so their first cue says less than the headline's.)"""
     title = text.text[: text.starts[1]]
+    # What the headline names as the cause of its news ("after US strikes in Syria, a drone heads for Al-Asad")
+    # does not say who acts in it.
+    for low, high in reversed(cause_spans(text.text, text.starts[1])):
+        title = title[:low] + " " * (high - low) + title[high:]
     return direction(f" {title.strip(' |')} ")
 
 
@@ -76,9 +80,9 @@ def ranked(rule: Rule, view: RuleHits, severity: int, order: int) -> Fired:
     in_headline = evaluate(rule.condition, headline)
     # Among rules the headline satisfies, the one whose action comes first names the story. An action ends where
     # its verb or noun ends, so a longer phrase of the same word ("to leave", "leave") does not come first.
-    first_action = -min((h.end for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
     # A rule that the headline satisfies only with the words naming the cause of its news ("rockets fall on
     # Balad, a day after Soleimani strike") supersedes no other.
+    first_action = -min((h.end for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
     causes = cause_spans(text.text, text.starts[1])
     acts = in_headline and (not causes or evaluate(rule.condition, headline.outside(causes)))
     score = _score(rule, view.hits, text)

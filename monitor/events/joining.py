@@ -110,9 +110,11 @@ def family_of(event_type: str) -> str:
 
 def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str, ...]:
     """The families whose events an article typed ``event_type`` may join: its own first, then those related to it
-    that its other fired rules also name."""
+    that its other fired rules also name (for a threat, also the killing's, when the killing rule fired for it)."""
     own = family_of(event_type)
-    related = RELATED.get(own, frozenset())
+    related = set(RELATED.get(own, frozenset()))
+    if own in REACTION_FAMILIES:
+        related.add(family_of(KILLING))  # a vow of revenge that names the killing it answers
     others = dict.fromkeys(family_of(t) for t in fired_types if family_of(t) in related and family_of(t) != own)
     return (own, *others)
 
@@ -272,6 +274,16 @@ def _reacts_to_killing(
     return abs(at - event.span[0]) <= REACTION_TIME
 
 
+def _answers_killing_late(event: EventState, *, family: str, at: datetime) -> bool:
+    """Whether a threat that names a killing (``joinable_families``) came too long after it to be its reaction."""
+    return (
+        family in REACTION_FAMILIES
+        and family_of(event.event_type) != family
+        and event.event_type == KILLING
+        and abs(at - event.span[0]) > REACTION_TIME
+    )
+
+
 def best_event(
     candidates: Iterable[EventState],
     *,
@@ -293,6 +305,8 @@ def best_event(
         if event.family in families:
             if event.id == copy_of:
                 return event  # an exact copy of an article already in this event
+            if _answers_killing_late(event, family=families[0], at=at):
+                continue  # a threat days after a killing is an event of its own
             margin = 0.0 if event.family == families[0] else RELATED_MARGIN
         elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types, follow_up=follow_up):
             # a follow-up naming the base reports on what happened there, whichever side its headline takes
