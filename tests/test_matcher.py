@@ -95,3 +95,6 @@ def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tm
     # where the fire came from is not what it hit either
     launched = matcher.match("US strike hits a depot after rockets fired from Baghdad", "", "")
     assert "baghdad" in launched.entities and "baghdad" not in launched.focus
+    # nor a place the site lies away from
+    away = matcher.match("US strike hits a depot north of Baghdad", "", "")
+    assert "baghdad" in away.entities and "baghdad" not in away.focus

@@ -142,9 +142,13 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 #: Words after which a headline or lead names what came before the news, not the news itself: "hours after Balad
 #: rockets, drones hit Baghdad airport", "missiles fired in retaliation for the killing of Soleimani".
 _CAUSE = re.compile(r" (?:after|following|in the wake of|in retaliation for|in response to|to avenge|since) ")
-#: Words after which a headline or lead names where fire came from, not what it hit: "Katyushas fired from Abu
-#: Ghraib slam into airport car park".
-_ORIGIN = re.compile(r" (?:fired from|launched from|from the direction of|from the area of|from an area) ")
+#: Words after which a headline or lead names where fire came from, not what it hit ("Katyushas fired from Abu
+#: Ghraib slam into airport car park"), or a place it lies away from ("base north of Baghdad").
+_ORIGIN = re.compile(
+    r" (?:fired from|launched from|from the direction of|from the area of|from an area|"
+    r"(?:north|south|east|west|northeast|northwest|southeast|southwest|north-east|north-west|south-east|south-west) of)"
+    r" "
+)
 #: How many words after such a marker still belong to what it names.
 _CAUSE_WORDS = 2
 
@@ -169,7 +173,8 @@ def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
 
 
 def origin_spans(text: str, end: int) -> list[tuple[int, int]]:
-    """The spans of ``text`` before ``end`` that name where fire was launched from ("fired from Abu Ghraib")."""
+    """The spans of ``text`` before ``end`` that name where fire was launched from ("fired from Abu Ghraib") or a
+    place the site lies away from ("north of Baghdad")."""
     return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _ORIGIN.finditer(text, 0, end)]
 
 
