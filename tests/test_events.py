@@ -396,6 +396,24 @@ async def test_a_report_naming_only_the_region_joins_the_attack_on_a_base_in_it(
     assert placed["u:r3"] != placed["u:r1"]
 
 
+async def test_a_report_naming_the_base_joins_a_first_report_that_named_none(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """The first report of rockets on "an Iraqi camp where American trainers are based" names no base; the report
+    half an hour later naming Camp Taji is the same attack (and from then on the event is Taji's)."""
+    first = await processor.process(
+        [article("n1", "Rockets land in Iraqi military camp where American trainers are based", "Security sources "
+                 "said three rockets fell inside the camp; there were no casualties.")]
+    )  # fmt: skip
+    clock.advance(minutes=30)
+    named = article(
+        "n2", "Katyusha rockets hit Camp Taji housing US-led coalition troops", "Three rockets fell on the base north "
+        "of Baghdad, the Security Media Cell said.", feed="outlet-b", at=clock.now(),
+    )  # fmt: skip
+    later = await processor.process([named])
+    assert dict(later.placed)["u:n2"] == dict(first.placed)["u:n1"]
+
+
 def test_what_the_headline_names_as_its_cause_does_not_say_who_acts() -> None:
     """ "After US strikes in Syria, a drone ...": the drone is the news, and it flies at the US side."""
     match = MATCHER.match("Drone shot down near Al-Asad after U.S. strikes in Syria", "", "")

@@ -195,8 +195,9 @@ def join_score(
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
         # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
         score += PROXIMITY_WEIGHT.get(family, 2.0)
-        if not (salient if focus is None else focus):
-            # and an article whose headline and lead name nothing specific has nothing that contradicts it
+        if not (salient if focus is None else focus) or not (event.focus or event.salient):
+            # and an article whose headline and lead name nothing specific has nothing that contradicts it (nor
+            # does an event whose reports named nothing specific yet)
             score += 1.0
     elif family in SPARSE_FAMILIES:
         score += 1.0  # two votes or two advisories within one window are rare: the window itself says something
