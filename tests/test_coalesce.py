@@ -118,3 +118,42 @@ async def test_a_backlog_from_two_feeds_is_read_oldest_story_first_across_feeds(
     assert early_feed.placed[0][1] == late_feed.placed[0][1]
     alerts = await events_of(redis)
     assert alerts[0]["articles"][0]["url"] == strike.url
+
+
+async def _two_polls(coalescer: Coalescer, gap_s: float) -> list[list[str]]:
+    """Two polls under way; the second hands its batch in ``gap_s`` after the first. The calls the processor got."""
+    coalescer.in_flight = lambda: 2
+    first = asyncio.create_task(coalescer(_batch("a")))
+    await asyncio.sleep(gap_s)
+    await asyncio.gather(first, coalescer(_batch("b")))
+    return CALLS
+
+
+CALLS: list[list[str]] = []
+
+
+async def _recorded(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+    CALLS.append([a.id for batch in batches for a in batch])
+    return [ProcessResult(articles=len(batch)) for batch in batches]
+
+
+async def test_a_poll_still_under_way_is_waited_for_past_the_quiet_time() -> None:
+    """A slow feed's backlog still joins the gathering when it comes after a quiet moment, within the limit."""
+    CALLS.clear()
+    calls = await _two_polls(Coalescer(_recorded, window_s=0.05, max_wait_s=2.0), 0.3)
+    assert calls == [["u:a", "u:b"]]
+
+
+async def test_a_gathering_of_old_stories_waits_longer_than_one_with_fresh_news() -> None:
+    """Old stories only (a restart after downtime): order matters more than seconds, so the gathering waits for
+    the slow poll past ``max_wait_s``; with a story published minutes ago it does not."""
+    published = article("x", "x", "").published
+    assert published is not None
+    CALLS.clear()
+    old = Coalescer(_recorded, window_s=0.05, max_wait_s=0.2, now=lambda: published + timedelta(hours=2),
+                    backlog_wait_s=3.0)  # fmt: skip
+    assert await _two_polls(old, 0.6) == [["u:a", "u:b"]]
+    CALLS.clear()
+    fresh = Coalescer(_recorded, window_s=0.05, max_wait_s=0.2, now=lambda: published + timedelta(minutes=5),
+                      backlog_wait_s=3.0)  # fmt: skip
+    assert await _two_polls(fresh, 0.6) == [["u:a"], ["u:b"]]

@@ -6,6 +6,11 @@ before the earlier reports that a live reader would have seen first. ``Coalescer
 has arrived for a short quiet time (at most a few seconds from the first), and hands every batch gathered so to the
 processor at once, which orders them all by event time; each caller gets back the result for its own articles. The
 cost is the quiet time, added once to an alert's delay (more during a burst, never beyond the limit).
+
+When the polls under way are known (``in_flight``), a gathering waits for every one of them (up to the limit), not
+only for a quiet moment: a slow feed's backlog still comes in before the story it reports first is opened by a
+faster feed's later report. A gathering of old stories only (a new feed, a restart after downtime: nothing published
+in the last ``FRESH_S``) may wait up to ``BACKLOG_WAIT_S``, since there order matters more than seconds.
 """
 
 from __future__ import annotations
@@ -13,15 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 
 from monitor.core.models import Article, ProcessResult
 
-__all__ = ["MAX_WAIT_S", "WINDOW_S", "Coalescer"]
+__all__ = ["BACKLOG_WAIT_S", "FRESH_S", "MAX_WAIT_S", "WINDOW_S", "Coalescer"]
 
 #: How long without a new batch ends the gathering: the batches of feeds read at the same moment come closer.
 WINDOW_S = 0.5
 #: How long the first batch gathered waits at most, however many follow it.
 MAX_WAIT_S = 2.0
+#: How long a gathering of old stories only waits at most for the polls under way.
+BACKLOG_WAIT_S = 8.0
+#: A story published this long before now is old: its alert is not waited for by anyone.
+FRESH_S = 3600.0
 #: How often a gathering looks again at the polls under way (a poll may end without handing anything in).
 _TICK_S = 0.05
 
@@ -33,13 +43,24 @@ class Coalescer:
     passes without one (or ``max_wait_s`` after the first) and returns the result for them; an error of the
     processor is raised to every caller of that gathering."""
 
-    def __init__(self, process_many: ProcessMany, window_s: float = WINDOW_S, max_wait_s: float = MAX_WAIT_S) -> None:
+    def __init__(
+        self,
+        process_many: ProcessMany,
+        window_s: float = WINDOW_S,
+        max_wait_s: float = MAX_WAIT_S,
+        *,
+        now: Callable[[], datetime] | None = None,
+        backlog_wait_s: float = BACKLOG_WAIT_S,
+    ) -> None:
         #: How many polls are under way (each will hand in a batch or none); when every one of them has handed its
         #: batch in, nothing more can come and the gathering ends at once. None: unknown, the quiet time decides.
         self.in_flight: Callable[[], int] | None = None
         self._process_many = process_many
         self._window_s = window_s
         self._max_wait_s = max(window_s, max_wait_s)
+        #: The clock that tells old stories (None: every gathering is limited to ``max_wait_s``).
+        self._now = now
+        self._backlog_wait_s = max(self._max_wait_s, backlog_wait_s)
         self._pending: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         self._flush: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()  # set by each batch handed in (it wakes the gathering)
@@ -80,15 +101,32 @@ class Coalescer:
                 done.set_result(result)
 
     async def _gather(self) -> None:
-        """Wait until ``window_s`` has passed without a new batch, or ``max_wait_s`` since this gathering began."""
+        """Wait until every poll under way has handed its batch in (when they are known), else until ``window_s``
+        has passed without a new batch; at most ``max_wait_s`` since this gathering began (``backlog_wait_s`` while
+        it holds old stories only)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._max_wait_s
-        while (now := loop.time()) < (end := min(self._last + self._window_s, deadline)):
-            if self.in_flight is not None and len(self._pending) >= self.in_flight():
-                return  # every poll under way has handed its batch in
+        began = loop.time()
+        while True:
+            now = loop.time()
+            deadline = began + (self._backlog_wait_s if self._only_old() else self._max_wait_s)
+            if self.in_flight is not None:
+                if len(self._pending) >= self.in_flight():
+                    return  # every poll under way has handed its batch in
+                end = deadline
+            else:
+                end = min(self._last + self._window_s, deadline)
+            if now >= end:
+                return
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=min(_TICK_S, end - now))
+
+    def _only_old(self) -> bool:
+        """Whether every article gathered was published more than ``FRESH_S`` ago (none without a date is)."""
+        if self._now is None:
+            return False
+        cutoff = self._now() - timedelta(seconds=FRESH_S)
+        return all(a.published is not None and a.published < cutoff for batch, _ in self._pending for a in batch)
 
 
 def _retrieve(done: asyncio.Future[ProcessResult]) -> None:
