@@ -151,12 +151,14 @@ class Daemon:
     def _schedule(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": AsyncIOExecutor()})
         now = self.app.clock.now()
-        for i, feed in enumerate(self.app.config.feeds):
-            # First polls spread over the first second, then each feed follows its own adaptive delay.
+        for feed in self.app.config.feeds:
+            # First polls all at once (the fetch concurrency bounds them), then each feed follows its own adaptive
+            # delay: what they bring back (a new feed's items, the stories missed while the daemon was down) is
+            # gathered and read oldest story first across feeds (``processing.coalesce``).
             scheduler.add_job(
                 self._poll,
                 "date",
-                run_date=now + timedelta(seconds=i / max(1, len(self.app.config.feeds))),
+                run_date=now,
                 args=[feed],
                 id=feed.name,
                 name=feed.name,
