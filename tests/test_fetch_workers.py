@@ -1,6 +1,7 @@
 """``fetch.workers``: feeds polled in worker processes, with a real Redis, real loopback feed servers and real
 processes: each feed polled by exactly one worker, a worker killed mid-cycle restarted with nothing lost and nothing
-alerted twice, the same alerts whatever the number of workers, and the key's validation."""
+alerted twice, a worker that hangs (``SIGSTOP``) killed and restarted the same way, the same alerts whatever the
+number of workers, and the key's validation."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from monitor.core.clock import SystemClock
 from monitor.core.errors import ConfigError
 from monitor.core.models import Article, ProcessResult
 from monitor.detection.rulefile import load_rules
+from monitor.fetching.watchdog import BEAT_S, hang_after_s
 from monitor.fetching.workers import FetchWorkers, slot_of, worker_share
 from monitor.service.root import App, build_app
 from monitor.storage.keys import Keys
@@ -39,10 +41,10 @@ def calm(feed: int) -> list[Item]:
     return [Item(f"f{feed}-calm-{i}", f"{u.title} ({feed}.{i})", u.description) for i, u in enumerate(UNRELATED)]
 
 
-def config(feeds: FeedServer, names: Sequence[str], workers: int) -> Config:
+def config(feeds: FeedServer, names: Sequence[str], workers: int, timeout_s: float = 10) -> Config:
     return Config.model_validate(
         {
-            "fetch": {"allow_private_networks": True, "timeout_s": 10, "workers": workers},
+            "fetch": {"allow_private_networks": True, "timeout_s": timeout_s, "workers": workers},
             "feeds": [{"name": name, "url": feeds.url(f"/{name}.xml"), "interval_s": 60} for name in names],
             "alerts": {"sinks": [{"type": "console"}]},
             "escalation": QUIET_INDEX,
@@ -161,6 +163,88 @@ async def test_a_worker_killed_after_its_articles_were_processed_alerts_nothing_
         assert result is not None and result.duplicates == 5
         assert again is not None and again.articles == 0  # recorded by the retry: the next poll was a 304
         assert feeds.hits("/wire.xml") == 3
+    assert len([a for a in await alert_log(redis) if a["kind"] == "event"]) == 5
+
+
+async def test_a_worker_stopped_mid_poll_is_killed_restarted_and_its_feed_delivered_once(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    """A worker that stops answering without exiting (``SIGSTOP``) is killed once it has been silent longer than
+    the bound derived from the fetch timeout, and its poll goes to its successor."""
+    names = ["held", "other"]
+    answer, asked = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.BaseRequest) -> web.Response:
+        asked.set()
+        await answer.wait()
+        return web.Response(body=rss(ESCALATION[:3]), content_type="application/rss+xml", headers={"ETag": '"h1"'})
+
+    async with FeedServer() as feeds:
+        feeds.route("/held.xml", held)
+        feeds.set_feed("/other.xml", rss(ESCALATION[3:] + calm(1)))
+        cfg = config(feeds, names, 2, timeout_s=2)
+        app = await make_app(cfg, redis, redis_url)
+        assert isinstance(app.poller, FetchWorkers)
+        loop = asyncio.get_running_loop()
+        try:
+            cycle = asyncio.create_task(app.cycle())
+            await asyncio.wait_for(asked.wait(), 20)
+            stopped = app.poller.pid_of("held")
+            assert stopped is not None
+            os.kill(stopped, signal.SIGSTOP)
+            since = loop.time()
+            answer.set()  # the stopped worker never reads it; its successor is answered at once
+            held_result, other_result = await asyncio.wait_for(cycle, 60)
+            waited = loop.time() - since
+            restarted = app.poller.pid_of("held")
+        finally:
+            await app.close()
+        assert restarted is not None and restarted != stopped and not alive(stopped)
+        assert waited >= hang_after_s(cfg.fetch) - BEAT_S  # not before it had been silent that long
+        assert held_result is not None and held_result.alerted == 3
+        assert other_result is not None and other_result.alerted == 2
+        assert feeds.hits("/held.xml") == 2  # asked by the stopped worker, then by its successor
+    events = [a for a in await alert_log(redis) if a["kind"] == "event"]
+    assert sorted(a["articles"][0]["url"] for a in events) == sorted(
+        f"https://news.example.org/{i.guid}" for i in ESCALATION
+    )
+
+
+async def test_a_worker_stopped_after_its_articles_were_processed_alerts_nothing_twice(
+    redis: aioredis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between the daemon processing a poll's articles and the worker recording the poll: killed as hung,
+    its successor fetches the feed again and finds its articles claimed."""
+    async with FeedServer() as feeds:
+        feeds.set_feed("/wire.xml", rss(ESCALATION))
+        app = await make_app(config(feeds, ["wire"], 2, timeout_s=2), redis, redis_url)
+        assert isinstance(app.poller, FetchWorkers)
+        workers = app.poller
+        process_many = app.processor.process_many
+        seen: list[ProcessResult] = []
+        stopped: list[int] = []
+
+        async def process_then_stop(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+            results = await process_many(batches)
+            seen.extend(results)
+            if len(seen) == 1:
+                pid = workers.pid_of("wire")
+                assert pid is not None
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            return results
+
+        monkeypatch.setattr(app.processor, "process_many", process_then_stop)
+        try:
+            (result,) = await asyncio.wait_for(app.cycle(), 60)
+            (again,) = await app.cycle()
+        finally:
+            await app.close()
+        assert [r.alerted for r in seen] == [5, 0] and seen[1].duplicates == 5
+        assert result is not None and result.duplicates == 5
+        assert again is not None and again.articles == 0  # recorded by the retry: the next poll was a 304
+        assert feeds.hits("/wire.xml") == 3
+        assert not alive(stopped[0]) and workers.pid_of("wire") != stopped[0]
     assert len([a for a in await alert_log(redis) if a["kind"] == "event"]) == 5
 
 

@@ -9,7 +9,8 @@ digest, health, the lease stretched to the next poll), so a worker or daemon tha
 be fetched again: at least once, the article claims in Redis making a replay harmless. ``("done", id, result,
 next_delay, observed)`` closes the poll; ``observed`` are the poll's calls to the ``Observer``, which the daemon
 replays into its metrics. ``("fetch", config)`` follows a reload and ``("stop",)`` ends the worker, as does the end
-of the channel (the daemon has gone, even killed).
+of the channel (the daemon has gone, even killed). ``("beat",)`` goes to the daemon every second, so that it can
+tell a hung worker (``monitor.fetching.watchdog``).
 
 Hostile-feed isolation is the daemon's: the private-network guard on every connection and hop, the body cap, the
 whole-fetch deadline, and parsing in the worker's own parser processes under ``RLIMIT_AS`` and a timeout.
@@ -39,6 +40,7 @@ from monitor.fetching.fetcher import Fetcher
 from monitor.fetching.frames import Channel, open_channel
 from monitor.fetching.poller import FeedPoller
 from monitor.fetching.schedule import reseed_jitter
+from monitor.fetching.watchdog import beat
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
 from monitor.storage.batch import ScriptBatch
@@ -140,6 +142,9 @@ class _Worker:
             _slots=asyncio.Semaphore(spec.fetch.concurrency),
         )  # fmt: skip
         log.debug("fetch_worker_started", slot=spec.slot)
+        channel = self.channel
+        heartbeat = asyncio.get_running_loop().create_task(beat(lambda: channel.post(("beat",))))
+        self.tasks.add(heartbeat)
         try:
             await self._read(poller)
         finally:

@@ -10,7 +10,8 @@ only then does the worker record the poll state (at least once: see the worker's
 A worker that dies (even ``SIGKILL``) is seen at once (its channel ends), started again with the same slot and
 token, and given the polls it had in flight; a poll whose worker dies twice fails (``None``, as a failed poll).
 Their articles are fetched again, and the claims in Redis make any processed a second time harmless: nothing is
-lost, nothing alerted twice. ``close`` asks the workers to stop, and kills those that do not within
+lost, nothing alerted twice. A worker that hangs without exiting (no heartbeat, ``monitor.fetching.watchdog``) is
+killed, and then restarted the same way. ``close`` asks the workers to stop, and kills those that do not within
 ``STOP_S``.
 
 Workers start from the ``forkserver`` (a clean process, not a copy of the daemon's threads and sockets); each has
@@ -41,6 +42,7 @@ from monitor.core.models import Article, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
 from monitor.fetching.frames import Channel, open_channel
 from monitor.fetching.poller import ArticleHandler
+from monitor.fetching.watchdog import Watched, hang_after_s, watch
 from monitor.fetching.worker import WorkerSpec, worker_main
 from monitor.storage.connection import Redis
 from monitor.storage.keys import Keys
@@ -90,6 +92,8 @@ class _Slot:
     launched: bool = False
     deaths: list[float] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
+    #: When (loop time) its worker was started or last sent anything, heartbeats included.
+    heard: float = 0.0
     #: The definition of each feed this slot's worker has (sent with its first poll, and again after a reload).
     known: dict[str, FeedConfig] = field(default_factory=dict)
 
@@ -136,6 +140,7 @@ class FetchWorkers:
         self._pending: dict[int, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._watching = False
         self.next_delays: dict[str, float] = {}
 
     @property
@@ -244,7 +249,11 @@ class FetchWorkers:
         finally:
             child.close()
         slot.process = process
+        slot.heard = asyncio.get_running_loop().time()
         slot.channel = await open_channel(mine)
+        if not self._watching:
+            self._watching = True
+            self._spawn(watch(self._slots, lambda: hang_after_s(self._fetch), self._in_flight))
         slot.reader = asyncio.get_running_loop().create_task(self._read(slot, slot.channel))
         slot.ready.set()
         log.info("fetch_worker_started", slot=slot.index, pid=process.pid)
@@ -255,7 +264,8 @@ class FetchWorkers:
                 messages = await channel.receive()
             except EOFError:
                 break
-            for message in messages:
+            slot.heard = asyncio.get_running_loop().time()
+            for message in messages:  # and heartbeats ("beat",), which only count as hearing from the worker
                 if message[0] == "articles":
                     _, poll_id, articles = message
                     self._spawn(self._process(channel, poll_id, articles))
@@ -265,6 +275,9 @@ class FetchWorkers:
         await channel.aclose()
         if not self._closed:
             await self._restart(slot)
+
+    def _in_flight(self, slot: Watched) -> int:
+        return sum(1 for pending in self._pending.values() if pending.slot is slot)
 
     def _done(self, poll_id: int, result: ProcessResult | None, delay: float | None, observed: list[Observed]) -> None:
         pending = self._pending.get(poll_id)

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 # selectolax and w3lib are imported where they are used: ``monitor scan`` of plain-text headlines needs neither, and
 # w3lib brings urllib.request, http.client and ssl with it.
 
-__all__ = ["article_id", "canonical_url", "clean_text", "html_to_text"]
+__all__ = ["article_id", "canonical_url", "clean_text", "html_to_text", "plain_url"]
 
 # Tags whose text is never reader-visible prose.
 _INVISIBLE = ["script", "style", "noscript", "template", "head", "iframe", "object", "svg", "math"]
@@ -134,12 +134,33 @@ def _is_tracking(pair: str) -> bool:
     return name in _TRACKING or name.startswith(_TRACKING_PREFIXES)
 
 
+# An http(s) URL already in its canonical spelling: lower-case host name of plain labels (no IDNA), no port,
+# credentials, query or fragment, a path of unreserved characters only, none of its segments starting with a dot.
+# Most feeds' links are such URLs; w3lib would hand them back unchanged, at a quarter of a feed's parsing time.
+_PLAIN_URL = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?"
+)
+
+
+def plain_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL already in its canonical spelling (a trailing "/" aside when the
+    path is empty): ``urljoin`` and ``canonical_url`` would give it back as it is."""
+    return len(url) <= 2000 and _PLAIN_URL.fullmatch(url) is not None and "xn--" not in url
+
+
 def canonical_url(url: str) -> str:
     """One spelling per http(s) document: lower-case scheme and host, no default port, no fragment, no tracking
     parameters, remaining query sorted and percent-encoded consistently. Other URLs come back stripped."""
+    url = url.strip()
+    if plain_url(url):
+        return url if url.find("/", 8) >= 0 else url + "/"
+    return _canonical_url(url)
+
+
+def _canonical_url(url: str) -> str:
+    """``canonical_url`` by w3lib, for any URL."""
     from w3lib.url import canonicalize_url
 
-    url = url.strip()
     try:
         if urlsplit(url).scheme.lower() not in _DEFAULT_PORTS:
             return url

@@ -20,7 +20,7 @@ import structlog
 
 from monitor.core.errors import ParseError
 from monitor.core.models import Article
-from monitor.parsing.clean import article_id, canonical_url, clean_text, html_to_text
+from monitor.parsing.clean import article_id, canonical_url, clean_text, html_to_text, plain_url
 from monitor.parsing.fastpath import parse_simple
 
 __all__ = ["MAX_ENTRIES", "parse_feed", "parse_feed_async", "strip_entity_declarations"]
@@ -183,8 +183,10 @@ def _entry_url(entry: Mapping[str, Any], base: str) -> str:
     link = entry.get("link")
     if not isinstance(link, str) or not link.strip():
         return ""
+    link = link.strip()
     try:
-        absolute = canonical_url(urljoin(base, link.strip()))
+        # An absolute link in its canonical spelling already (most are) is its own join with the feed's URL.
+        absolute = canonical_url(link if plain_url(link) else urljoin(base, link))
     except ValueError:
         return ""
     # Only web links reach an alert: a "javascript:" or "data:" link in a receiver's chat client is a hazard.
