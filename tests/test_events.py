@@ -501,3 +501,30 @@ async def test_a_vow_of_revenge_on_the_day_of_a_killing_joins_it(
     assert MATCHER.match_article(later_threat).event_type == "iran_retaliation_or_threat"
     days_later = await processor.process([later_threat])
     assert days_later.placed and days_later.placed[0][1] != first.placed[0][1]
+
+
+def test_of_two_equally_good_events_the_one_nearest_in_event_time_wins_whenever_they_were_read() -> None:
+    """A report that names nothing specific, equally close to two attacks of the same evening: it goes with the
+    one whose reports came nearest its own time, not with whichever the monitor happened to read last (in a
+    backlog every event is read at the same moment)."""
+    import numpy as np
+
+    from monitor.events.cluster import EventPolicy, EventState, new_event
+    from monitor.events.joining import best_event
+
+    read = T0 + timedelta(days=3)  # a backlog: both events read at once
+    empty = np.zeros(128, dtype=np.uint32)
+
+    def opened(n: str, title: str, at: datetime) -> EventState:
+        report = article(n, title, "", at=at)
+        return new_event(f"ev_{n}", report, MATCHER.match_article(report), salient=frozenset(), signature=empty,
+                         now=read, at=at)  # fmt: skip
+
+    earlier = opened("e1", "Rockets hit Ain al-Asad air base hosting US troops", T0)
+    later = opened("e2", "Drone targets Harir air base hosting US troops", T0 + timedelta(hours=6))
+    for events in ([earlier, later], [later, earlier]):
+        chosen = best_event(
+            events, copy_of=None, families=("attack_on_us_forces_in_iraq",), named=(frozenset(), frozenset()),
+            signature=np.ones(128, dtype=np.uint32), at=T0 + timedelta(hours=5), types={}, policy=EventPolicy(),
+        )  # fmt: skip
+        assert chosen is later

@@ -327,8 +327,12 @@ def best_event(
         )
         if score >= policy.join_threshold + margin:
             # what crossing to another family costs counts against it among the candidates too
-            scored.append((score - margin, event.first_seen, event))
+            # of two equally good events, the one whose reports came nearest the article's time (then the later),
+            # by event time: the time the monitor happened to read them says nothing about the story
+            first, last = event.span
+            nearness = -abs((at - min(max(at, first), last)).total_seconds())
+            scored.append((score - margin, nearness, first, event))
     if not scored:
         return None
-    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    return scored[0][2]
+    scored.sort(key=lambda s: (s[0], s[1], s[2], s[3].id), reverse=True)
+    return scored[0][3]
