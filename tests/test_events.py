@@ -272,22 +272,22 @@ async def test_clustering_lock_queues_this_process_and_still_excludes_other_repl
     assert overlaps == 0
 
 
+def iran_missiles(n: str) -> Article:
+    """The first report of Iran's missiles on Ain al-Asad."""
+    return article(
+        n,
+        "Iran fires ballistic missiles at Ain al-Asad air base hosting US troops",
+        "The Revolutionary Guards said the strike on the base in Anbar was revenge for the killing of their commander.",
+    )
+
+
 async def test_report_typed_another_way_joins_the_event_of_its_base(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
     """Missiles on a base are Iran's retaliation in one headline and a plain attack in the next: the event owns
     the type, so the second report joins it when it is about the same base and comes within hours; a report about
     another base the same night is its own event."""
-    first = await processor.process(
-        [
-            article(
-                "i1",
-                "Iran fires ballistic missiles at Ain al-Asad air base hosting US troops",
-                "The Revolutionary Guards said the strike on the base in Anbar was revenge for the killing of their "
-                "commander.",
-            )
-        ]
-    )
+    first = await processor.process([iran_missiles("i1")])
     clock.advance(hours=2)
     attack = article(
         "i2",
@@ -318,16 +318,7 @@ async def test_injuries_diagnosed_weeks_later_join_the_attack_on_their_base(
     """Brain injuries are counted for weeks after a missile attack: a report naming the base five weeks later is
     a follow-up of that attack, even when its headline reads as a plain attack and the event is Iran's; a new
     rocket attack on the same base that week is an event of its own."""
-    first = await processor.process(
-        [
-            article(
-                "t1",
-                "Iran fires ballistic missiles at Ain al-Asad air base hosting US troops",
-                "The Revolutionary Guards said the strike on the base in Anbar was revenge for the killing of their "
-                "commander.",
-            )
-        ]
-    )
+    first = await processor.process([iran_missiles("t1")])
     clock.advance(days=35)
     toll = article(
         "t2",

@@ -124,10 +124,7 @@ async def test_a_worker_killed_mid_poll_is_restarted_and_its_feed_is_delivered_o
         assert held_result is not None and held_result.alerted == 3
         assert other_result is not None and other_result.alerted == 2
         assert feeds.hits("/held.xml") == 2  # asked by the killed worker, then by its successor
-    events = [a for a in await alert_log(redis) if a["kind"] == "event"]
-    assert sorted(a["articles"][0]["url"] for a in events) == sorted(
-        f"https://news.example.org/{i.guid}" for i in ESCALATION
-    )
+    await _assert_each_escalation_alerted_once(redis)
 
 
 async def test_a_worker_killed_after_its_articles_were_processed_alerts_nothing_twice(
@@ -140,20 +137,8 @@ async def test_a_worker_killed_after_its_articles_were_processed_alerts_nothing_
         app = await make_app(config(feeds, ["wire"], 2), redis, redis_url)
         assert isinstance(app.poller, FetchWorkers)
         workers = app.poller
-        process_many = app.processor.process_many
-        seen: list[ProcessResult] = []
-
-        async def process_then_kill(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
-            results = await process_many(batches)
-            seen.extend(results)
-            if len(seen) == 1:
-                pid = workers.pid_of("wire")
-                assert pid is not None
-                os.kill(pid, signal.SIGKILL)
-                await asyncio.sleep(0.3)  # dead before it hears that its articles were processed
-            return results
-
-        monkeypatch.setattr(app.processor, "process_many", process_then_kill)
+        # dead before it hears that its articles were processed
+        seen = _signal_after_first_batch(app, workers, monkeypatch, signal.SIGKILL, [], settle_s=0.3)
         try:
             (result,) = await asyncio.wait_for(app.cycle(), 30)
             (again,) = await app.cycle()
@@ -204,10 +189,7 @@ async def test_a_worker_stopped_mid_poll_is_killed_restarted_and_its_feed_delive
         assert held_result is not None and held_result.alerted == 3
         assert other_result is not None and other_result.alerted == 2
         assert feeds.hits("/held.xml") == 2  # asked by the stopped worker, then by its successor
-    events = [a for a in await alert_log(redis) if a["kind"] == "event"]
-    assert sorted(a["articles"][0]["url"] for a in events) == sorted(
-        f"https://news.example.org/{i.guid}" for i in ESCALATION
-    )
+    await _assert_each_escalation_alerted_once(redis)
 
 
 async def test_a_worker_stopped_after_its_articles_were_processed_alerts_nothing_twice(
@@ -220,21 +202,8 @@ async def test_a_worker_stopped_after_its_articles_were_processed_alerts_nothing
         app = await make_app(config(feeds, ["wire"], 2, timeout_s=2), redis, redis_url)
         assert isinstance(app.poller, FetchWorkers)
         workers = app.poller
-        process_many = app.processor.process_many
-        seen: list[ProcessResult] = []
         stopped: list[int] = []
-
-        async def process_then_stop(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
-            results = await process_many(batches)
-            seen.extend(results)
-            if len(seen) == 1:
-                pid = workers.pid_of("wire")
-                assert pid is not None
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-            return results
-
-        monkeypatch.setattr(app.processor, "process_many", process_then_stop)
+        seen = _signal_after_first_batch(app, workers, monkeypatch, signal.SIGSTOP, stopped)
         try:
             (result,) = await asyncio.wait_for(app.cycle(), 60)
             (again,) = await app.cycle()
@@ -352,3 +321,38 @@ def test_each_worker_gets_its_share_of_the_fetch_limits_and_two_parser_processes
     mine, parsers = worker_share(FetchConfig(concurrency=100, parse_workers=8), 3)
     assert (mine.concurrency, parsers) == (34, 2)
     assert worker_share(FetchConfig(parse_workers=1), 4)[1] == 1
+
+
+async def _assert_each_escalation_alerted_once(redis: aioredis.Redis) -> None:
+    events = [a for a in await alert_log(redis) if a["kind"] == "event"]
+    assert sorted(a["articles"][0]["url"] for a in events) == sorted(
+        f"https://news.example.org/{i.guid}" for i in ESCALATION
+    )
+
+
+def _signal_after_first_batch(
+    app: App,
+    workers: FetchWorkers,
+    monkeypatch: pytest.MonkeyPatch,
+    sig: signal.Signals,
+    signalled: list[int],
+    settle_s: float = 0.0,
+) -> list[ProcessResult]:
+    """Send ``sig`` to the worker polling "wire" once the daemon has processed its first batch (before the worker
+    hears so); the results the daemon's processor gave, as they come."""
+    process_many = app.processor.process_many
+    seen: list[ProcessResult] = []
+
+    async def process_then_signal(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        results = await process_many(batches)
+        seen.extend(results)
+        if len(seen) == 1:
+            pid = workers.pid_of("wire")
+            assert pid is not None
+            os.kill(pid, sig)
+            signalled.append(pid)
+            await asyncio.sleep(settle_s)
+        return results
+
+    monkeypatch.setattr(app.processor, "process_many", process_then_signal)
+    return seen
