@@ -97,15 +97,8 @@ async def test_a_worker_killed_mid_poll_is_restarted_and_its_feed_is_delivered_o
 ) -> None:
     names = ["held", "other"]
     answer, asked = asyncio.Event(), asyncio.Event()
-
-    async def held(request: web.BaseRequest) -> web.Response:
-        asked.set()
-        await answer.wait()
-        return web.Response(body=rss(ESCALATION[:3]), content_type="application/rss+xml", headers={"ETag": '"h1"'})
-
     async with FeedServer() as feeds:
-        feeds.route("/held.xml", held)
-        feeds.set_feed("/other.xml", rss(ESCALATION[3:] + calm(1)))
+        _serve_held_and_other(feeds, answer, asked)
         app = await make_app(config(feeds, names, 2), redis, redis_url)
         assert isinstance(app.poller, FetchWorkers)
         try:
@@ -158,15 +151,8 @@ async def test_a_worker_stopped_mid_poll_is_killed_restarted_and_its_feed_delive
     the bound derived from the fetch timeout, and its poll goes to its successor."""
     names = ["held", "other"]
     answer, asked = asyncio.Event(), asyncio.Event()
-
-    async def held(request: web.BaseRequest) -> web.Response:
-        asked.set()
-        await answer.wait()
-        return web.Response(body=rss(ESCALATION[:3]), content_type="application/rss+xml", headers={"ETag": '"h1"'})
-
     async with FeedServer() as feeds:
-        feeds.route("/held.xml", held)
-        feeds.set_feed("/other.xml", rss(ESCALATION[3:] + calm(1)))
+        _serve_held_and_other(feeds, answer, asked)
         cfg = config(feeds, names, 2, timeout_s=2)
         app = await make_app(cfg, redis, redis_url)
         assert isinstance(app.poller, FetchWorkers)
@@ -356,3 +342,16 @@ def _signal_after_first_batch(
 
     monkeypatch.setattr(app.processor, "process_many", process_then_signal)
     return seen
+
+
+def _serve_held_and_other(feeds: FeedServer, answer: asyncio.Event, asked: asyncio.Event) -> None:
+    """ "/held.xml" answers (three escalation stories) only once ``answer`` is set, and sets ``asked`` when asked;
+    "/other.xml" has the other escalation stories and a calm one."""
+
+    async def held(request: web.BaseRequest) -> web.Response:
+        asked.set()
+        await answer.wait()
+        return web.Response(body=rss(ESCALATION[:3]), content_type="application/rss+xml", headers={"ETag": '"h1"'})
+
+    feeds.route("/held.xml", held)
+    feeds.set_feed("/other.xml", rss(ESCALATION[3:] + calm(1)))
