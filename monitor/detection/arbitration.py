@@ -80,9 +80,9 @@ def ranked(rule: Rule, view: RuleHits, severity: int, order: int) -> Fired:
     in_headline = evaluate(rule.condition, headline)
     # Among rules the headline satisfies, the one whose action comes first names the story. An action ends where
     # its verb or noun ends, so a longer phrase of the same word ("to leave", "leave") does not come first.
+    first_action = -min((h.end for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
     # A rule that the headline satisfies only with the words naming the cause of its news ("rockets fall on
     # Balad, a day after Soleimani strike") supersedes no other.
-    first_action = -min((h.end for name in rule.action for h in headline.hits.get(name, ())), default=len(text.text))
     causes = cause_spans(text.text, text.starts[1])
     acts = in_headline and (not causes or evaluate(rule.condition, headline.outside(causes)))
     score = _score(rule, view.hits, text)

@@ -169,13 +169,18 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
 def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
     after "after", "following", "in retaliation for"..."""
-    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _CAUSE.finditer(text, 0, end)]
+    return _spans_after(_CAUSE, text, end)
 
 
 def origin_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name where fire was launched from ("fired from Abu Ghraib") or a
     place the site lies away from ("north of Baghdad")."""
-    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in _ORIGIN.finditer(text, 0, end)]
+    return _spans_after(_ORIGIN, text, end)
+
+
+def _spans_after(marker: re.Pattern[str], text: str, end: int) -> list[tuple[int, int]]:
+    """The ``_CAUSE_WORDS`` words after each ``marker`` before ``end``."""
+    return [(m.end() - 1, _words_on(text, m.end(), _CAUSE_WORDS)) for m in marker.finditer(text, 0, end)]
 
 
 def _words_on(text: str, start: int, words: int) -> int:

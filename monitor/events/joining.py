@@ -128,6 +128,12 @@ def follow_up_reach(title: str) -> timedelta:
     return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
+def _apart(event: EventState, at: datetime) -> timedelta:
+    """How far ``at`` lies from the nearest of the event's reports (zero within its span)."""
+    first, last = event.span
+    return abs(at - min(max(at, first), last))
+
+
 def event_time(article: Article, now: datetime, max_age: timedelta | None) -> datetime:
     """When the article's story happened, as far as the monitor can tell: its publication time when that is
     plausible (not ahead of ``now`` by more than a few minutes, and within ``max_age`` when there is one), else
@@ -191,7 +197,7 @@ def join_score(
     # What the headlines and leads are about decides, not a base named in passing further down.
     if _told_apart(event, family=family, about=salient if focus is None else focus, salient=salient, types=types):
         return 0.0
-    if abs(at - min(max(at, first), last)) <= CLOSENESS.get(family, CLOSE_IN_TIME):
+    if _apart(event, at) <= CLOSENESS.get(family, CLOSE_IN_TIME):
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
         # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
         score += PROXIMITY_WEIGHT.get(family, 2.0)
@@ -250,8 +256,7 @@ def crosses_to(
     shared = focus & theirs
     if not any(types.get(e) in ANCHOR_KINDS for e in shared):
         return False
-    first, last = event.span
-    return bool(follow_up) or abs(at - min(max(at, first), last)) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
+    return bool(follow_up) or _apart(event, at) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
 
 
 def _reacts_to_killing(
@@ -277,12 +282,7 @@ def _reacts_to_killing(
 
 def _answers_killing_late(event: EventState, *, family: str, at: datetime) -> bool:
     """Whether a threat that names a killing (``joinable_families``) came too long after it to be its reaction."""
-    return (
-        family in REACTION_FAMILIES
-        and family_of(event.event_type) != family
-        and event.event_type == KILLING
-        and abs(at - event.span[0]) > REACTION_TIME
-    )
+    return family in REACTION_FAMILIES and event.event_type == KILLING and abs(at - event.span[0]) > REACTION_TIME
 
 
 def best_event(
@@ -326,12 +326,10 @@ def best_event(
             policy=policy,
         )
         if score >= policy.join_threshold + margin:
-            # what crossing to another family costs counts against it among the candidates too
-            # of two equally good events, the one whose reports came nearest the article's time (then the later),
-            # by event time: the time the monitor happened to read them says nothing about the story
-            first, last = event.span
-            nearness = -abs((at - min(max(at, first), last)).total_seconds())
-            scored.append((score - margin, nearness, first, event))
+            # What crossing to another family costs counts against it among the candidates too. Of two equally
+            # good events, the one whose reports came nearest the article's time wins (then the later), by event
+            # time: the time the monitor happened to read them says nothing about the story.
+            scored.append((score - margin, -_apart(event, at), event.span[0], event))
     if not scored:
         return None
     scored.sort(key=lambda s: (s[0], s[1], s[2], s[3].id), reverse=True)

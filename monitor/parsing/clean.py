@@ -6,12 +6,12 @@ import hashlib
 import html
 import re
 import unicodedata
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 # selectolax and w3lib are imported where they are used: ``monitor scan`` of plain-text headlines needs neither, and
 # w3lib brings urllib.request, http.client and ssl with it.
 
-__all__ = ["article_id", "canonical_url", "clean_text", "html_to_text", "plain_url"]
+__all__ = ["article_id", "canonical_url", "clean_text", "html_to_text", "joined_url", "plain_url"]
 
 # Tags whose text is never reader-visible prose.
 _INVISIBLE = ["script", "style", "noscript", "template", "head", "iframe", "object", "svg", "math"]
@@ -153,8 +153,20 @@ def canonical_url(url: str) -> str:
     parameters, remaining query sorted and percent-encoded consistently. Other URLs come back stripped."""
     url = url.strip()
     if plain_url(url):
-        return url if url.find("/", 8) >= 0 else url + "/"
+        return _with_path(url)
     return _canonical_url(url)
+
+
+def joined_url(base: str, link: str) -> str:
+    """``canonical_url`` of ``link`` resolved against ``base``; an absolute link in its canonical spelling already
+    (most are) is its own join."""
+    link = link.strip()
+    return _with_path(link) if plain_url(link) else canonical_url(urljoin(base, link))
+
+
+def _with_path(url: str) -> str:
+    """A canonical URL with an empty path gets its root "/" (``plain_url`` URLs only)."""
+    return url if url.find("/", 8) >= 0 else url + "/"
 
 
 def _canonical_url(url: str) -> str:

@@ -13,14 +13,13 @@ import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 import structlog
 
 from monitor.core.errors import ParseError
 from monitor.core.models import Article
-from monitor.parsing.clean import article_id, canonical_url, clean_text, html_to_text, plain_url
+from monitor.parsing.clean import article_id, clean_text, html_to_text, joined_url
 from monitor.parsing.fastpath import parse_simple
 
 __all__ = ["MAX_ENTRIES", "parse_feed", "parse_feed_async", "strip_entity_declarations"]
@@ -183,10 +182,8 @@ def _entry_url(entry: Mapping[str, Any], base: str) -> str:
     link = entry.get("link")
     if not isinstance(link, str) or not link.strip():
         return ""
-    link = link.strip()
     try:
-        # An absolute link in its canonical spelling already (most are) is its own join with the feed's URL.
-        absolute = canonical_url(link if plain_url(link) else urljoin(base, link))
+        absolute = joined_url(base, link)
     except ValueError:
         return ""
     # Only web links reach an alert: a "javascript:" or "data:" link in a receiver's chat client is a hazard.

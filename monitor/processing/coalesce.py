@@ -65,6 +65,7 @@ class Coalescer:
         self._flush: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()  # set by each batch handed in (it wakes the gathering)
         self._last = 0.0  # when (loop time) the last batch was handed in
+        self._fresh = False  # whether a batch pending holds a story that is not old (see ``_is_old``)
 
     async def __call__(self, articles: Sequence[Article]) -> ProcessResult:
         if not articles:
@@ -72,6 +73,7 @@ class Coalescer:
         done: asyncio.Future[ProcessResult] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # a caller cancelled meanwhile leaves no "never retrieved" warning
         self._pending.append((articles, done))
+        self._fresh = self._fresh or not self._is_old(articles)
         self._last = asyncio.get_running_loop().time()
         self._arrived.set()
         if self._flush is None:
@@ -83,11 +85,11 @@ class Coalescer:
         batch: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         try:
             await self._gather()
-            batch, self._pending, self._flush = self._pending, [], None
+            batch = self._take()
             results = await self._process_many([articles for articles, _ in batch])
         except asyncio.CancelledError:  # shutting down: the callers are cancelled too
             if not batch:  # still in the window: this task owns what is pending
-                batch, self._pending, self._flush = self._pending, [], None
+                batch = self._take()
             for _, done in batch:
                 done.cancel()
             raise
@@ -108,7 +110,7 @@ class Coalescer:
         began = loop.time()
         while True:
             now = loop.time()
-            deadline = began + (self._backlog_wait_s if self._only_old() else self._max_wait_s)
+            deadline = began + (self._max_wait_s if self._fresh else self._backlog_wait_s)
             if self.in_flight is not None:
                 if len(self._pending) >= self.in_flight():
                     return  # every poll under way has handed its batch in
@@ -121,12 +123,18 @@ class Coalescer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=min(_TICK_S, end - now))
 
-    def _only_old(self) -> bool:
-        """Whether every article gathered was published more than ``FRESH_S`` ago (none without a date is)."""
+    def _take(self) -> list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]]:
+        """What this gathering holds; the next one starts empty."""
+        batch, self._pending, self._flush, self._fresh = self._pending, [], None, False
+        return batch
+
+    def _is_old(self, articles: Sequence[Article]) -> bool:
+        """Whether every article was published more than ``FRESH_S`` ago (one without a date is not old; without a
+        clock, none is)."""
         if self._now is None:
             return False
         cutoff = self._now() - timedelta(seconds=FRESH_S)
-        return all(a.published is not None and a.published < cutoff for batch, _ in self._pending for a in batch)
+        return all(a.published is not None and a.published < cutoff for a in articles)
 
 
 def _retrieve(done: asyncio.Future[ProcessResult]) -> None:

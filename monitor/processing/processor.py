@@ -32,7 +32,6 @@ from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.joining import (
     CLOSE_IN_TIME,
     EARLY_SLACK,
-    LATE_TOLL_REACH,
     best_event,
     event_time,
     family_of,
@@ -262,6 +261,9 @@ class Processor:
             salient_entities(match.focus, self._types, self._within),
         )
         digest = fingerprint(article)
+        # how much longer than its family's window an event stays open to this report: the candidates looked up
+        # are those ``best_event`` could take, no older
+        follow_up = follow_up_reach(article.title)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
@@ -270,13 +272,13 @@ class Processor:
                 bands=bands,
                 salient=sorted(named[0]),
                 around=at,
-                reach=self._longest_window + EARLY_SLACK + LATE_TOLL_REACH,
+                reach=self._longest_window + EARLY_SLACK + follow_up,
                 families=families,
                 close=CLOSE_IN_TIME,
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
-                types=self._types, policy=self.event_policy, follow_up=follow_up_reach(article.title),
+                types=self._types, policy=self.event_policy, follow_up=follow_up,
             )  # fmt: skip
             if best is not None and best.family not in locked:
                 return best.family
