@@ -15,9 +15,9 @@ from monitor.detection.packcache import load_pack_cached
 from monitor.detection.prefilter import needed_names, prefiltered, trigger_mask
 from monitor.detection.text import PLAIN_SEPARATOR, normalize, plain_words
 from monitor.parsing.files import read_articles
+from tests.support.devset import labelled_files
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).parent / "data"
 TRICKY = [
     "",
     "U.S. strikes back; the U.N. and the U.S.A. respond",
@@ -35,7 +35,7 @@ TRICKY = [
 
 
 def _texts() -> list[str]:
-    files = [*sorted((DATA / "devset2").glob("*.jsonl")), *sorted((DATA / "devset_ml").glob("*.jsonl"))]
+    files = labelled_files()
     return [" ".join((a.title, a.summary, a.content)) for a in read_articles(files)]
 
 

@@ -21,6 +21,7 @@ from monitor.detection.text import normalize, normalize_fields
 from monitor.parsing.files import article_from_object, json_line_documents, read_articles
 from monitor.service.offline import load_pack_for_cli
 from monitor.service.scanning import PARALLEL_LINES
+from tests.support.devset import labelled_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -41,7 +42,7 @@ TRICKY = [
 
 
 def _documents() -> list[tuple[str, str, str]]:
-    files = [*sorted((DATA / "devset2").glob("*.jsonl")), *sorted((DATA / "devset_ml").glob("*.jsonl"))]
+    files = labelled_files()
     articles = list(read_articles([*files, DATA / "devset_holdout.jsonl"]))
     return [(a.title, a.summary, a.content) for a in articles]
 

@@ -12,10 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEVSET", "TUNE_ONLY_SLICES", "fold_of", "load", "write_fold"]
+__all__ = ["DEVSET", "TUNE_ONLY_SLICES", "fold_of", "labelled_files", "load", "write_fold"]
 
 DEVSET = Path(__file__).resolve().parents[1] / "data" / "devset2"
 TUNE_ONLY_SLICES = frozenset({"e", "f", "g", "h", "i", "j", "k"})
+
+
+def labelled_files() -> list[Path]:
+    """Every labelled file of ``devset2`` and of ``devset_ml`` (the Arabic-script set), in a fixed order."""
+    return [*sorted(DEVSET.glob("*.jsonl")), *sorted((DEVSET.parent / "devset_ml").glob("*.jsonl"))]
 
 
 def fold_of(event_key: str, slice_name: str = "") -> str:
