@@ -519,3 +519,31 @@ def test_of_two_equally_good_events_the_one_nearest_in_event_time_wins_whenever_
             signature=np.ones(128, dtype=np.uint32), at=T0 + timedelta(hours=5), types={}, policy=EventPolicy(),
         )  # fmt: skip
         assert chosen is later
+
+
+async def test_a_threat_answering_a_vote_to_expel_the_forces_joins_the_vote(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Iran's warning that answers parliament's vote is typed a threat, but it also reports the vote: it joins the
+    vote's event, which keeps its type."""
+    vote = article(
+        "x1",
+        "Iraqi parliament votes to expel US troops after Soleimani killing",
+        "Lawmakers passed a resolution calling on the government to end the presence of foreign forces.",
+        at=clock.now(),
+    )
+    first = await processor.process([vote])
+    clock.advance(hours=3)
+    warning = article(
+        "x2",
+        "Iran warns US forces after Iraq's parliament votes to expel them",
+        "Tehran said American troops in Iraq would be targets if they stayed.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(warning).event_type == "iran_retaliation_or_threat"
+    joined = await processor.process([warning])
+    placed = dict(first.placed + joined.placed)
+    assert placed["u:x2"] == placed["u:x1"]
+    alerts = await events_of(redis)
+    assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:x1"]] == "iraq_expels_or_ends_us_presence"

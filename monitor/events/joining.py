@@ -46,16 +46,28 @@ KILLING = "high_value_target_killed"
 FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: Families whose reports may be about one happening seen from another side: an Iranian missile attack on a base
 #: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
-#: embassy closure is reported as a drawdown of its staff. An article may join an event of a related family when
-#: it fired that family's rule too; the event keeps its type. A US strike and the attack it answers are never
-#: related: one side acting and the other acting back are two events.
+#: embassy closure is reported as a drawdown of its staff, and a vote to expel the forces is reported through
+#: Iran's praise of it, the attacks that preceded it or the staff it sends home. An article may join an event of
+#: a related family when it fired that family's rule too; the event keeps its type. A US strike and the attack it
+#: answers are never related: one side acting and the other acting back are two events.
+EXPEL = "iraq_expels_or_ends_us_presence"
 RELATED = {
-    "attack_on_us_forces_in_iraq": frozenset({"iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident"}),
-    "iran_retaliation_or_threat": frozenset({"attack_on_us_forces_in_iraq"}),
-    "us_embassy_or_diplomatic_incident": frozenset(
-        {"attack_on_us_forces_in_iraq", "us_personnel_evacuation_or_advisory"}
+    "attack_on_us_forces_in_iraq": frozenset(
+        {"iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident", EXPEL}
     ),
-    "us_personnel_evacuation_or_advisory": frozenset({"us_embassy_or_diplomatic_incident"}),
+    "iran_retaliation_or_threat": frozenset({"attack_on_us_forces_in_iraq", EXPEL}),
+    "us_embassy_or_diplomatic_incident": frozenset(
+        {"attack_on_us_forces_in_iraq", "us_personnel_evacuation_or_advisory", EXPEL}
+    ),
+    "us_personnel_evacuation_or_advisory": frozenset({"us_embassy_or_diplomatic_incident", EXPEL}),
+    EXPEL: frozenset(
+        {
+            "attack_on_us_forces_in_iraq",
+            "iran_retaliation_or_threat",
+            "us_embassy_or_diplomatic_incident",
+            "us_personnel_evacuation_or_advisory",
+        }
+    ),
 }
 #: What joining an event of a related family (not the article's own) must clear beyond the join threshold.
 RELATED_MARGIN = 1.0
