@@ -8,6 +8,7 @@ from pathlib import Path
 from monitor.detection.evaluation import example_failures
 from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile import load_rules
+from monitor.detection.text import without_blog_label
 from tests.support.rulepack import RULE, pack
 
 
@@ -98,3 +99,16 @@ def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tm
     # nor a place the site lies away from
     away = matcher.match("US strike hits a depot north of Baghdad", "", "")
     assert "baghdad" in away.entities and "baghdad" not in away.focus
+
+
+def test_a_live_blog_label_is_not_part_of_the_story(tmp_path: Path) -> None:
+    """ "Yemen war live: US strike hits a depot near Baghdad" is the strike's line in a blog named after another
+    theatre: the label names neither where nor what (the rule's Yemen veto does not apply); a headline whose verb
+    is "live" keeps every word."""
+    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
+    assert matcher.match("Yemen war live: US strike hits a depot near Baghdad", "", "").alert
+    assert matcher.match_many([("Yemen war live: US strike hits a depot near Baghdad", "", "")])[0].alert
+    assert not matcher.match("US strike hits a depot near Baghdad, Yemen live", "", "").alert
+    assert without_blog_label("Middle East crisis - live updates: US strike hits a depot") == "US strike hits a depot"
+    assert without_blog_label("Americans live in fear: rockets again") == "Americans live in fear: rockets again"
+    assert without_blog_label("Live: ") == "Live: "

@@ -34,7 +34,7 @@ from monitor.detection.patterns import CompiledPattern, Pattern, name_entity
 from monitor.detection.prefilter import derive_prefilter, prefiltered
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
-from monitor.detection.text import inflections, normalize, normalize_fields
+from monitor.detection.text import inflections, normalize, normalize_fields, without_blog_label
 
 __all__ = ["Matcher"]
 
@@ -192,14 +192,15 @@ class Matcher:
     ) -> Match:
         """What the pack finds in one document (any field may be empty), written in ``lang`` (told from the text
         when not given and the pack has rules for some languages only)."""
-        return self._match(normalize_fields(title, summary, content), title, summary, content, trace, lang)
+        story = without_blog_label(title)
+        return self._match(normalize_fields(story, summary, content), story, summary, content, trace, lang)
 
     def match_many(self, documents: Sequence[tuple[str, str, str]]) -> list[Match]:
         """``match`` of each (title, summary, content), their texts normalised together: the same results, for a
         fraction of the calls (``monitor scan``)."""
         out = [_NO_MATCH] * len(documents)
         kept = prefiltered(self._prefilter_automaton, [" ".join(document) for document in documents])
-        parts = normalize_fields(*(text for i in kept for text in documents[i]))
+        parts = normalize_fields(*(text for i in kept for text in _story(documents[i])))
         for k, i in enumerate(kept):
             out[i] = self._match(parts[3 * k : 3 * k + 3], *documents[i], None, None)
         return out
@@ -384,3 +385,7 @@ class Matcher:
         field_index = text.field_of(hit.start + 1)
         base = text.starts[field_index]
         return Evidence(rule.id, selection, FIELDS[field_index], hit.phrase, hit.start + 1 - base, hit.end - 1 - base)
+
+
+def _story(document: tuple[str, str, str]) -> tuple[str, str, str]:
+    return (without_blog_label(document[0]), document[1], document[2])

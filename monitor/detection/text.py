@@ -31,9 +31,17 @@ from monitor.detection.scripts import (
     sorani_spelling,
 )
 
-__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields", "plain_words"]
+__all__ = ["SENTENCE_BREAK", "inflections", "normalize", "normalize_fields", "plain_words", "without_blog_label"]
 
 SENTENCE_BREAK = "|"
+
+# A live blog's label before its line: "LIVE:", "Israel-Gaza war live:", "Middle East crisis - live updates |". It
+# names the blog, not the story ("Israel-Gaza war live: drones hit bases hosting US forces in Iraq").
+_BLOG_LABEL = re.compile(
+    r"^\s*(?:[^\W\d][\w'\u2019.\-]*\s+){0,5}?(?:[-\u2013\u2014]\s*)?(?:live|as it happened)"
+    r"(?:\s+(?:updates?|blog|coverage|news))?\s*[:|\u2013\u2014]\s+(?=\S)",
+    re.IGNORECASE,
+)
 
 _QUOTES = re.compile("[\u2018\u2019\u02bc\u02bb\u00b4\u2032\u02be\u02bf]")
 _DASHES = re.compile("[\u2010-\u2015\u2212\u00a0]")
@@ -287,3 +295,10 @@ def inflections(phrase: str, language: str | None = None) -> list[str]:
     for word in phrase.split(" "):
         variants = [f"{v} {f}".strip() for v in variants for f in sorted(_word_forms(word, language))]
     return variants
+
+
+def without_blog_label(title: str) -> str:
+    """``title`` without a live blog's label before its line (the label names the blog, not the story)."""
+    if "ive" not in title and "IVE" not in title and "appened" not in title:
+        return title
+    return _BLOG_LABEL.sub("", title, count=1)
