@@ -9,6 +9,7 @@ function words. Counting them decides, in microseconds and without a model to sh
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from monitor.core.models import Article
 from monitor.detection.condition import presence_test
@@ -27,6 +28,9 @@ _SORANI = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
 _ARABIC_ONLY = re.compile("[\u0629\u064a\u0643\u0649]")
 _PERSIAN_ONLY = re.compile("[\u067e\u0686\u0698\u06af\u06cc\u06a9]")
 _WORD = re.compile("[\u0600-\u06ff]+")
+# Presentation forms and ligatures ("﷽" alone opens many posts): read as the letters they stand for.
+_PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
+_BASMALA = "بسم الله الرحمن الرحيم"  # what the one-character ligature U+FDFD stands for
 _STOP_WORDS = {
     "ar": frozenset(
         {
@@ -81,6 +85,8 @@ _SAMPLE = 4000  # characters: enough to decide, and the cost stays flat for long
 def detect_language(*texts: str) -> str | None:
     """``en``, ``ar``, ``fa`` or ``ckb``, or None when the text has no letters to tell by."""
     text = " ".join(t[:_SAMPLE] for t in texts if t)
+    if _PRESENTATION.search(text):
+        text = unicodedata.normalize("NFKC", text.replace("\ufdfd", _BASMALA))
     if text.isascii():
         return "en" if _LATIN.search(text) else None
     arabic = len(_ARABIC_SCRIPT.findall(text))
@@ -94,9 +100,12 @@ def detect_language(*texts: str) -> str | None:
         return "ckb"
     score["ckb"] += 3 * len(_SORANI.findall(text))
     score["ar"] += len(_ARABIC_ONLY.findall(text))
-    score["fa"] += len(_PERSIAN_ONLY.findall(text))
+    persian_letters = len(_PERSIAN_ONLY.findall(text))
+    score["fa"] += persian_letters
     if score["ckb"] * 40 < arabic:
         score["ckb"] = 0  # a stray Sorani letter in a name does not make Arabic or Persian text Kurdish
+    else:
+        score["ckb"] += persian_letters  # Sorani writes them too: they tell Persian from Arabic only
     return max(("ar", "fa", "ckb"), key=lambda lang: score[lang])
 
 
