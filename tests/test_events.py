@@ -547,3 +547,36 @@ async def test_a_threat_answering_a_vote_to_expel_the_forces_joins_the_vote(
     assert placed["u:x2"] == placed["u:x1"]
     alerts = await events_of(redis)
     assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:x1"]] == "iraq_expels_or_ends_us_presence"
+
+
+async def test_an_attack_that_later_reports_attribute_to_iran_becomes_irans_strike(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """The first report has rockets on a base; the next says Iran's Guards fired ballistic missiles at it. The event
+    takes Iran's type with a revision saying so, and Iran's later reports join it rather than open a second event."""
+    rockets = article(
+        "s1",
+        "Rockets fired at Ain al-Asad air base housing US troops, state TV says",
+        "Sirens sounded at the base in Anbar province; the coalition said damage was being assessed.",
+        at=clock.now(),
+    )
+    first = await processor.process([rockets])
+    clock.advance(minutes=25)
+    later = await processor.process([iran_missiles("s2")])
+    clock.advance(minutes=30)
+    claim = article(
+        "s3",
+        "Revolutionary Guards say their missiles hit US base in Iraq",
+        "Iranian state television said the strike avenged the killing of the Quds Force commander.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    last = await processor.process([claim])
+    placed = dict(first.placed + later.placed + last.placed)
+    assert placed["u:s1"] == placed["u:s2"] == placed["u:s3"]
+    alerts = [a for a in await events_of(redis) if a["event_id"] == placed["u:s1"]]
+    assert alerts[0]["event_type"] == "attack_on_us_forces_in_iraq"
+    assert alerts[-1]["event_type"] == "iran_retaliation_or_threat"
+    assert any(
+        "type: attack_on_us_forces_in_iraq -> iran_retaliation_or_threat" in a.get("changes", ()) for a in alerts
+    )

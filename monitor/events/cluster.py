@@ -30,7 +30,7 @@ from monitor.events.facts import (
     revised_status,
     status_change,
 )
-from monitor.events.joining import family_of
+from monitor.events.joining import SPECIALIZES, family_of
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
@@ -243,6 +243,7 @@ def add_article(
     updated = replace(
         event,
         event_type=event_type,
+        family=family_of(event_type),
         severity=severity,
         updated=now.isoformat(),
         entities=list(dict.fromkeys([*event.entities, *match.entities])),
@@ -281,12 +282,15 @@ def _severity(event: EventState, report: int, status: str) -> int:
 
 def _graver(event: EventState, match: Match) -> tuple[int, str, list[str]]:
     """The severity the event's reports give after a report of ``match``, its type, and the revision reason that
-    gives: a graver report of the same family names the event anew; one of a related family joins it as it is."""
+    gives: a graver report of the same family, or one naming the actor of the event's family more precisely
+    (``SPECIALIZES``), names the event anew; one of another related family joins it as it is."""
     assert match.event_type is not None
     known = _report_severity(event)
     if match.severity <= known:
         return known, event.event_type, []
     if family_of(match.event_type) == event.family and match.event_type != event.event_type:
+        return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
+    if SPECIALIZES.get(match.event_type) == event.family:
         return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
     return match.severity, event.event_type, []
 

@@ -31,6 +31,7 @@ __all__ = [
     "LATE_TOLL_REACH",
     "RELATED",
     "RELATED_MARGIN",
+    "SPECIALIZES",
     "best_event",
     "crosses_to",
     "event_time",
@@ -69,6 +70,10 @@ RELATED = {
         }
     ),
 }
+#: A report typed as a key that joins an event of the value's family names its actor more precisely: when it is
+#: graver than the event's reports, the event takes its type and family (rockets on Ain al-Asad that the next
+#: reports attribute to Iran's missiles are Iran's strike). Otherwise an event keeps its first type.
+SPECIALIZES = {"iran_retaliation_or_threat": "attack_on_us_forces_in_iraq"}
 #: What joining an event of a related family (not the article's own) must clear beyond the join threshold.
 RELATED_MARGIN = 1.0
 #: Entity types too general to tell two events apart (every story names the US and Iraq).
