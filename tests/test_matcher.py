@@ -124,9 +124,9 @@ def test_a_post_without_a_title_is_judged_by_its_first_line(tmp_path: Path) -> N
     assert alone.severity == batched.severity == matcher.match("US airstrike hits depot in Baghdad", "", post).severity
 
 
-ROCKETS = """\
+BELOW_ROCKETS = """\
 title: Test rockets
-id: test-rockets
+id: below-rockets
 description: Detects rockets on a place in Iraq, for tests.
 tags: [event.attack_on_us_forces_in_iraq]
 level: 4
@@ -137,9 +137,9 @@ detection:
 falsepositives: [none]
 """
 
-KILLING = """\
+BELOW_KILLING = """\
 title: Test killing
-id: test-killing
+id: below-killing
 description: Detects a commander killed in a place in Iraq, for tests.
 tags: [event.high_value_target_killed]
 level: 4
@@ -147,7 +147,7 @@ detection:
   killed: {keywords: [killed]}
   place: {affiliations: [iraq]}
   condition: sentence(killed, place)
-supersedes: [test-rockets]
+supersedes: [below-rockets]
 falsepositives: [none]
 """
 
@@ -156,10 +156,10 @@ def test_a_rule_superseding_another_decides_when_both_hold_only_below_the_headli
     """A headline neither rule holds on leaves the story to the text below it, where the rule that supersedes the
     other wins even though the other has more phrases there (a mourning notice whose body says the commander was
     killed where rockets also fell)."""
-    matcher = Matcher(load_rules([pack(tmp_path, ROCKETS, KILLING)]))
+    matcher = Matcher(load_rules([pack(tmp_path, BELOW_ROCKETS, BELOW_KILLING)]))
     body = "Rockets and more rockets fell on Baghdad overnight. A commander was killed in Baghdad, officials said."
     below = matcher.match("A city in mourning", "", body)
-    assert set(below.rules) == {"test-rockets", "test-killing"}
+    assert set(below.rules) == {"below-rockets", "below-killing"}
     assert below.event_type == "high_value_target_killed"
     # in the headline, the rule the headline satisfies still names the story
     headline = matcher.match("Rockets fall on Baghdad", "", body)
