@@ -580,3 +580,31 @@ async def test_an_attack_that_later_reports_attribute_to_iran_becomes_irans_stri
     assert any(
         "type: attack_on_us_forces_in_iraq -> iran_retaliation_or_threat" in a.get("changes", ()) for a in alerts
     )
+
+
+async def test_a_report_naming_iran_a_day_later_does_not_retype_the_attack(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Who fired is told within hours: a report the next day that names Iran's missiles only as background ("after
+    Iran's missiles, factions turn rockets on Taji") joins the attack on Taji and leaves it an attack."""
+    rockets = article(
+        "t1",
+        "Katyusha rockets target Taji training camp north of Baghdad",
+        "Rockets landed inside the camp where coalition trainers are based; there were no casualties.",
+        at=clock.now(),
+    )
+    first = await processor.process([rockets])
+    clock.advance(hours=16)
+    later = article(
+        "t2",
+        "After Iran's missiles, Iraqi factions turn rockets on Taji",
+        "Two rockets hit Camp Taji north of Baghdad on Tuesday night, the coalition said.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(later).event_type == "iran_retaliation_or_threat"
+    joined = await processor.process([later])
+    placed = dict(first.placed + joined.placed)
+    assert placed["u:t2"] == placed["u:t1"]
+    alerts = [a for a in await events_of(redis) if a["event_id"] == placed["u:t1"]]
+    assert {a["event_type"] for a in alerts} == {"attack_on_us_forces_in_iraq"}

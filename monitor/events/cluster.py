@@ -30,7 +30,7 @@ from monitor.events.facts import (
     revised_status,
     status_change,
 )
-from monitor.events.joining import SPECIALIZES, family_of
+from monitor.events.joining import SPECIALIZES, SPECIALIZING_TIME, family_of
 from monitor.events.similarity import estimate_jaccard
 
 __all__ = [
@@ -224,7 +224,7 @@ def add_article(
     copy = any(
         estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
     )
-    report, event_type, reasons = _graver(event, match)
+    report, event_type, reasons = _graver(event, match, at or now)
     confirmed = event.confirmed
     if not confirmed and official_confirmation(text):
         confirmed = True
@@ -280,17 +280,18 @@ def _severity(event: EventState, report: int, status: str) -> int:
     return claim_severity(report, status)
 
 
-def _graver(event: EventState, match: Match) -> tuple[int, str, list[str]]:
-    """The severity the event's reports give after a report of ``match``, its type, and the revision reason that
-    gives: a graver report of the same family, or one naming the actor of the event's family more precisely
-    (``SPECIALIZES``), names the event anew; one of another related family joins it as it is."""
+def _graver(event: EventState, match: Match, at: datetime) -> tuple[int, str, list[str]]:
+    """The severity the event's reports give after a report of ``match`` (event time ``at``), its type, and the
+    revision reason that gives: a graver report of the same family, or one naming the actor of the event's family
+    more precisely (``SPECIALIZES``) within ``SPECIALIZING_TIME`` of its first report, names the event anew; one of
+    another related family joins it as it is."""
     assert match.event_type is not None
     known = _report_severity(event)
     if match.severity <= known:
         return known, event.event_type, []
     if family_of(match.event_type) == event.family and match.event_type != event.event_type:
         return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
-    if SPECIALIZES.get(match.event_type) == event.family:
+    if SPECIALIZES.get(match.event_type) == event.family and at - event.span[0] <= SPECIALIZING_TIME:
         return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
     return match.severity, event.event_type, []
 

@@ -32,6 +32,7 @@ __all__ = [
     "RELATED",
     "RELATED_MARGIN",
     "SPECIALIZES",
+    "SPECIALIZING_TIME",
     "best_event",
     "crosses_to",
     "event_time",
@@ -74,6 +75,9 @@ RELATED = {
 #: graver than the event's reports, the event takes its type and family (rockets on Ain al-Asad that the next
 #: reports attribute to Iran's missiles are Iran's strike). Otherwise an event keeps its first type.
 SPECIALIZES = {"iran_retaliation_or_threat": "attack_on_us_forces_in_iraq"}
+#: How soon after an event's first report such a report must come: who fired is told within hours; a day later,
+#: "after Iran's missiles, factions turn rockets on Taji" names Iran only as the background of another attack.
+SPECIALIZING_TIME = timedelta(hours=3)
 #: What joining an event of a related family (not the article's own) must clear beyond the join threshold.
 RELATED_MARGIN = 1.0
 #: Entity types too general to tell two events apart (every story names the US and Iraq).
