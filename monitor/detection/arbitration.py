@@ -50,16 +50,13 @@ def winner(live: list[Fired], heading: Direction | None) -> Fired:
 
 
 def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> Fired:
-    """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline; when
-    the headline satisfies neither, further down (a mourning notice's body: "killed by an American drone at the
-    airport" is the killing, not an attack on the forces there)."""
-    for f in live:
-        if f is best or best.rule.id not in f.rule.supersedes:
-            continue
-        if not (f.acts_in_headline if best.in_headline else not f.in_headline):
-            continue
-        if heading is None or f.rule.direction in (None, heading.value):
-            return f
+    """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline."""
+    if best.in_headline:
+        for f in live:
+            if f is best or not f.acts_in_headline or best.rule.id not in f.rule.supersedes:
+                continue
+            if heading is None or f.rule.direction in (None, heading.value):
+                return f
     return best
 
 
