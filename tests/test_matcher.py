@@ -122,4 +122,3 @@ def test_a_post_without_a_title_is_judged_by_its_first_line(tmp_path: Path) -> N
     alone, batched = matcher.match("", "", post), matcher.match_many([("", "", post)])[0]
     assert alone.alert and batched.alert
     assert alone.severity == batched.severity == matcher.match("US airstrike hits depot in Baghdad", "", post).severity
-
