@@ -112,13 +112,3 @@ def test_a_live_blog_label_is_not_part_of_the_story(tmp_path: Path) -> None:
     assert without_blog_label("Middle East crisis - live updates: US strike hits a depot") == "US strike hits a depot"
     assert without_blog_label("Americans live in fear: rockets again") == "Americans live in fear: rockets again"
     assert without_blog_label("Live: ") == "Live: "
-
-
-def test_a_post_without_a_title_is_judged_by_its_first_line(tmp_path: Path) -> None:
-    """A document with no title (a post in a JSON file) gets its first line as its headline, as the Telegram
-    reader makes a post's title: headline conditions see it, in one document and in a batch."""
-    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
-    post = "US airstrike hits depot in Baghdad\nMore details soon."
-    alone, batched = matcher.match("", "", post), matcher.match_many([("", "", post)])[0]
-    assert alone.alert and batched.alert
-    assert alone.severity == batched.severity == matcher.match("US airstrike hits depot in Baghdad", "", post).severity

@@ -35,7 +35,6 @@ from monitor.detection.prefilter import derive_prefilter, prefiltered
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
 from monitor.detection.text import inflections, normalize, normalize_fields, without_blog_label
-from monitor.parsing.telegram import headline
 
 __all__ = ["Matcher"]
 
@@ -193,7 +192,7 @@ class Matcher:
     ) -> Match:
         """What the pack finds in one document (any field may be empty), written in ``lang`` (told from the text
         when not given and the pack has rules for some languages only)."""
-        story = _story_title(title, content)
+        story = without_blog_label(title)
         return self._match(normalize_fields(story, summary, content), story, summary, content, trace, lang)
 
     def match_many(self, documents: Sequence[tuple[str, str, str]]) -> list[Match]:
@@ -389,12 +388,4 @@ class Matcher:
 
 
 def _story(document: tuple[str, str, str]) -> tuple[str, str, str]:
-    return (_story_title(document[0], document[2]), document[1], document[2])
-
-
-def _story_title(title: str, content: str = "") -> str:
-    """The headline a document is judged by: its title without a live blog's label, or, when it has none (a
-    post), its text's first line as a post's title is made."""
-    if title.strip() or not content:
-        return without_blog_label(title)
-    return headline([line for line in content.split("\n") if line.strip()][:4])
+    return (without_blog_label(document[0]), document[1], document[2])
