@@ -219,7 +219,6 @@ def add_article(
 ) -> tuple[EventState, list[str]]:
     """The event with the article (read at ``now``, its event time ``at``, by default ``now``) added, and the
     reasons it deserves a revision alert (empty: none)."""
-    assert match.event_type is not None
     text = f"{article.title}\n{article.summary}\n{article.content}"
     copy = any(
         estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
