@@ -85,10 +85,10 @@ _SAMPLE = 4000  # characters: enough to decide, and the cost stays flat for long
 def detect_language(*texts: str) -> str | None:
     """``en``, ``ar``, ``fa`` or ``ckb``, or None when the text has no letters to tell by."""
     text = " ".join(t[:_SAMPLE] for t in texts if t)
-    if _PRESENTATION.search(text):
-        text = unicodedata.normalize("NFKC", text.replace("\ufdfd", _BASMALA))
     if text.isascii():
         return "en" if _LATIN.search(text) else None
+    if _PRESENTATION.search(text):  # (they stand for Arabic letters: the text stays non-ASCII)
+        text = unicodedata.normalize("NFKC", text.replace("\ufdfd", _BASMALA))
     arabic = len(_ARABIC_SCRIPT.findall(text))
     if arabic == 0:
         return "en" if _LATIN.search(text) else None

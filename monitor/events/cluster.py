@@ -288,9 +288,9 @@ def _graver(event: EventState, match: Match, at: datetime) -> tuple[int, str, li
     known = _report_severity(event)
     if match.severity <= known:
         return known, event.event_type, []
-    if family_of(match.event_type) == event.family and match.event_type != event.event_type:
-        return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
-    if SPECIALIZES.get(match.event_type) == event.family and at - event.span[0] <= SPECIALIZING_TIME:
+    renames = family_of(match.event_type) == event.family and match.event_type != event.event_type
+    specializes = SPECIALIZES.get(match.event_type) == event.family and at - event.span[0] <= SPECIALIZING_TIME
+    if renames or specializes:
         return match.severity, match.event_type, [f"type: {event.event_type} -> {match.event_type}"]
     return match.severity, event.event_type, []
 

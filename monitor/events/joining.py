@@ -52,29 +52,27 @@ FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: Iran's praise of it, the attacks that preceded it or the staff it sends home. An article may join an event of
 #: a related family when it fired that family's rule too; the event keeps its type. A US strike and the attack it
 #: answers are never related: one side acting and the other acting back are two events.
-EXPEL = "iraq_expels_or_ends_us_presence"
+ATTACK, IRAN, EMBASSY, EVACUATION, EXPEL = (
+    "attack_on_us_forces_in_iraq",
+    "iran_retaliation_or_threat",
+    "us_embassy_or_diplomatic_incident",
+    "us_personnel_evacuation_or_advisory",
+    "iraq_expels_or_ends_us_presence",
+)
+_RELATED_PAIRS = (
+    (ATTACK, IRAN),
+    (ATTACK, EMBASSY),
+    (EMBASSY, EVACUATION),
+    *((EXPEL, other) for other in (ATTACK, IRAN, EMBASSY, EVACUATION)),
+)
 RELATED = {
-    "attack_on_us_forces_in_iraq": frozenset(
-        {"iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident", EXPEL}
-    ),
-    "iran_retaliation_or_threat": frozenset({"attack_on_us_forces_in_iraq", EXPEL}),
-    "us_embassy_or_diplomatic_incident": frozenset(
-        {"attack_on_us_forces_in_iraq", "us_personnel_evacuation_or_advisory", EXPEL}
-    ),
-    "us_personnel_evacuation_or_advisory": frozenset({"us_embassy_or_diplomatic_incident", EXPEL}),
-    EXPEL: frozenset(
-        {
-            "attack_on_us_forces_in_iraq",
-            "iran_retaliation_or_threat",
-            "us_embassy_or_diplomatic_incident",
-            "us_personnel_evacuation_or_advisory",
-        }
-    ),
+    family: frozenset(b if a == family else a for a, b in _RELATED_PAIRS if family in (a, b))
+    for family in dict.fromkeys(f for pair in _RELATED_PAIRS for f in pair)
 }
 #: A report typed as a key that joins an event of the value's family names its actor more precisely: when it is
 #: graver than the event's reports, the event takes its type and family (rockets on Ain al-Asad that the next
 #: reports attribute to Iran's missiles are Iran's strike). Otherwise an event keeps its first type.
-SPECIALIZES = {"iran_retaliation_or_threat": "attack_on_us_forces_in_iraq"}
+SPECIALIZES = {IRAN: ATTACK}
 #: How soon after an event's first report such a report must come: who fired is told within hours; a day later,
 #: "after Iran's missiles, factions turn rockets on Taji" names Iran only as the background of another attack.
 SPECIALIZING_TIME = timedelta(hours=3)
@@ -88,13 +86,11 @@ CROSS_MARGIN = 2.0
 ANCHOR_KINDS = frozenset({"base"})
 #: Families whose reports of one happening on one base may be typed either way: missiles, rockets and drones on a
 #: base or the embassy. An advisory or a staff drawdown names the embassy too, but is an event of its own.
-KINETIC_FAMILIES = frozenset(
-    {"attack_on_us_forces_in_iraq", "iran_retaliation_or_threat", "us_embassy_or_diplomatic_incident"}
-)
+KINETIC_FAMILIES = frozenset({ATTACK, IRAN, EMBASSY})
 #: Families whose reports about a killing are often typed by their own verb: a vow of revenge or a warning of
 #: escalation reads as a threat. They may join the killing by the person it killed. (Not attacks: rockets on a base
 #: "a day after the killing of X" are an attack of their own.)
-REACTION_FAMILIES = frozenset({"iran_retaliation_or_threat"})
+REACTION_FAMILIES = frozenset({IRAN})
 #: How soon after a killing's first report such a reaction must come: the day of the killing. Later ones (a
 #: parliament vote, Iran's missiles days after) are events of their own.
 REACTION_TIME = timedelta(hours=24)
@@ -103,12 +99,12 @@ ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "orga
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
 #: a vote, a threat or an advisory is reported over a day; rocket attacks come several a day, so half of one).
 CLOSE_IN_TIME = timedelta(hours=24)
-CLOSENESS = {"attack_on_us_forces_in_iraq": timedelta(hours=12)}
+CLOSENESS = {ATTACK: timedelta(hours=12)}
 #: What being close in time says per family (default 2.0, enough to join with nothing against it): militias often
 #: attack several bases on one day, so for attacks it only helps.
-PROXIMITY_WEIGHT = {"attack_on_us_forces_in_iraq": 1.0}
+PROXIMITY_WEIGHT = {ATTACK: 1.0}
 #: Families where two distinct events within one window are rare (a parliament vote, a drawdown, an advisory).
-SPARSE_FAMILIES = frozenset({"iraq_expels_or_ends_us_presence", "us_personnel_evacuation_or_advisory"})
+SPARSE_FAMILIES = frozenset({EXPEL, EVACUATION})
 #: How much longer than its family's window an event stays open to follow-ups about what it is about.
 FOLLOW_UP_REACH = timedelta(days=14)
 #: The same for injuries diagnosed weeks after a blast (brain injuries counted for a month and more).
@@ -116,8 +112,8 @@ LATE_TOLL_REACH = timedelta(days=60)
 #: Per family, the kinds of entity of which two different ones mean two different events.
 VETOES = {
     "us_strike_in_iraq": ("base", "person"),
-    "attack_on_us_forces_in_iraq": ("base", "person"),
-    "us_embassy_or_diplomatic_incident": ("base",),
+    ATTACK: ("base", "person"),
+    EMBASSY: ("base",),
 }
 #: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
 FUTURE_TOLERANCE = timedelta(minutes=10)
