@@ -111,4 +111,5 @@ def test_a_live_blog_label_is_not_part_of_the_story(tmp_path: Path) -> None:
     assert not matcher.match("US strike hits a depot near Baghdad, Yemen live", "", "").alert
     assert without_blog_label("Middle East crisis - live updates: US strike hits a depot") == "US strike hits a depot"
     assert without_blog_label("Americans live in fear: rockets again") == "Americans live in fear: rockets again"
+    assert without_blog_label("AS IT HAPPENED: US strike hits a depot") == "US strike hits a depot"
     assert without_blog_label("Live: ") == "Live: "

@@ -299,6 +299,6 @@ def inflections(phrase: str, language: str | None = None) -> list[str]:
 
 def without_blog_label(title: str) -> str:
     """``title`` without a live blog's label before its line (the label names the blog, not the story)."""
-    if "ive" not in title and "IVE" not in title and "appened" not in title:
+    if "ive" not in title and "IVE" not in title and "appened" not in title and "APPENED" not in title:
         return title
     return _BLOG_LABEL.sub("", title, count=1)
