@@ -59,6 +59,8 @@ class Match:
     #: The entities named in the headline or the lead (the summary, else the body's first sentence): what the
     #: story is about, as opposed to what it mentions.
     focus: tuple[str, ...] = field(default=())
+    #: The kinds of weapon the headline and the lead say were used (``detection.weapons.KINDS``).
+    weapons: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ __all__ = [
     "cause_spans",
     "drop_nested",
     "focus_entities",
+    "lead_end",
     "named_entities",
     "origin_spans",
 ]
@@ -156,14 +157,19 @@ _CAUSE_WORDS = 2
 def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: ArticleText) -> tuple[str, ...]:
     """The entities the headline or the lead is about: named in the title, the summary when there is one, else the
     body's first sentence, and not only as the cause of the news ("after Balad rockets, ...")."""
-    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
-    end = len(text.text) if end < 0 else end
+    end = lead_end(text)
     causes = cause_spans(text.text, end) + origin_spans(text.text, end)
 
     def about(hit: Hit) -> bool:
         return hit.start < end and not any(low <= hit.start < high for low, high in causes)
 
     return tuple(e for e in named_entities(entity_hits, ruleset) if any(about(h) for h in entity_hits[e]))
+
+
+def lead_end(text: ArticleText) -> int:
+    """Where the headline and the lead end: the summary when there is one, else the body's first sentence."""
+    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
+    return len(text.text) if end < 0 else end
 
 
 def cause_spans(text: str, end: int) -> list[tuple[int, int]]:

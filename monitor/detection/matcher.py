@@ -35,6 +35,7 @@ from monitor.detection.prefilter import derive_prefilter, prefiltered
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
 from monitor.detection.text import inflections, normalize, normalize_fields, without_blog_label
+from monitor.detection.weapons import weapons_named
 
 __all__ = ["Matcher"]
 
@@ -354,6 +355,7 @@ class Matcher:
             score=round(top.score + top.severity, 2),
             entities=named_entities(entity_hits, self.ruleset),
             focus=focus_entities(entity_hits, self.ruleset, text),
+            weapons=weapons_named(text),
             evidence=evidence,
             alert=top.severity >= self.min_severity,
             shadow_rules=shadow,

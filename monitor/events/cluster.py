@@ -97,6 +97,9 @@ class EventState:
     #: The severity its reports give, before an unconfirmed claim's step down (``claim_severity``); None in events
     #: stored before it existed, whose ``severity`` is it.
     report_severity: int | None = None
+    #: The kinds of weapon its first report to name any names in its headline or lead (``Match.weapons``): not
+    #: those of every report, or a report of two attacks ("drones follow rockets") would open it to both.
+    weapons: list[str] = field(default_factory=list)
 
     @property
     def span(self) -> tuple[datetime, datetime]:
@@ -194,6 +197,7 @@ def new_event(
         status=status,
         languages=[lang] if (lang := article_language(article)) else [],
         report_severity=match.severity,
+        weapons=sorted(match.weapons),
     )
 
 
@@ -257,6 +261,7 @@ def add_article(
         status=status,
         languages=list(dict.fromkeys([*event.languages, *filter(None, [article_language(article)])])),
         report_severity=report,
+        weapons=event.weapons or sorted(match.weapons),
     )
     outlets = updated.independent_outlets
     if any(event.alerted_outlets < t <= outlets for t in policy.outlet_thresholds):

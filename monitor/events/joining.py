@@ -115,6 +115,9 @@ VETOES = {
     ATTACK: ("base", "person"),
     EMBASSY: ("base",),
 }
+#: Families where reports naming different kinds of weapon (``Match.weapons``) are about different attacks:
+#: "rockets" on Ain al-Asad one night and "drones" the next morning are two attacks, however alike the wording.
+WEAPON_FAMILIES = frozenset({ATTACK, EMBASSY})
 #: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
 FUTURE_TOLERANCE = timedelta(minutes=10)
 #: Slack before an event's first report within which an article still counts as about it.
@@ -191,11 +194,13 @@ def join_score(
     policy: EventPolicy,
     focus: frozenset[str] | None = None,
     follow_up: timedelta = timedelta(0),
+    weapons: frozenset[str] = frozenset(),
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
     ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
     condemns) rather than a new one, so it may join an event that shares what its headline and lead are about that
-    much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with."""
+    much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with.
+    ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``)."""
     if event.family != family:
         return 0.0
     first, last = event.span
@@ -214,6 +219,8 @@ def join_score(
     # What the headlines and leads are about decides, not a base named in passing further down.
     if _told_apart(event, family=family, about=salient if focus is None else focus, salient=salient, types=types):
         return 0.0
+    if family in WEAPON_FAMILIES and weapons and event.weapons and not weapons & set(event.weapons):
+        return 0.0  # rockets one night, drones the next: two attacks
     if _apart(event, at) <= CLOSENESS.get(family, CLOSE_IN_TIME):
         # Reports hours apart in one family are usually about the same thing; all the more in families where two
         # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
@@ -313,10 +320,12 @@ def best_event(
     types: Mapping[str, str],
     policy: EventPolicy,
     follow_up: timedelta = timedelta(0),
+    weapons: frozenset[str] = frozenset(),
 ) -> EventState | None:
     """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), of a
     related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``), or of another family that
-    ``crosses_to`` allows (by ``CROSS_MARGIN``). ``named``: the article's salient and focus entities."""
+    ``crosses_to`` allows (by ``CROSS_MARGIN``). ``named``: the article's salient and focus entities; ``weapons``:
+    the kinds of weapon its headline and lead name."""
     salient, focus = named
     scored = []
     for event in candidates:
@@ -337,6 +346,7 @@ def best_event(
             salient=salient,
             focus=focus,
             follow_up=follow_up,
+            weapons=weapons,
             signature=signature,
             at=at,
             types=types,

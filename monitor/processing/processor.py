@@ -278,7 +278,7 @@ class Processor:
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
-                types=self._types, policy=self.event_policy, follow_up=follow_up,
+                types=self._types, policy=self.event_policy, follow_up=follow_up, weapons=frozenset(match.weapons),
             )  # fmt: skip
             if best is not None and best.family not in locked:
                 return best.family
