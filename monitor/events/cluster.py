@@ -241,8 +241,7 @@ def add_article(
     severity = _severity(event, report, status)
     if severity > event.severity and policy.revise_on_severity:
         reasons.insert(0, f"severity {event.severity} -> {severity}")
-    first, last = event.span
-    when = at or now
+    (first, last), when = event.span, at or now
     updated = replace(
         event,
         event_type=event_type,
