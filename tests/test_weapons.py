@@ -73,11 +73,12 @@ async def opened(redis: aioredis.Redis) -> dict[str, str]:
 async def test_rockets_one_afternoon_and_drones_next_morning_on_one_base_are_two_attacks(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
+    hour = timedelta(hours=1)
     rockets = report("r1", "Four rockets fired at Ain al-Asad base housing US forces", T0)
-    more_rockets = report("r2", "Katyushas launched toward Ain al-Asad from desert west of Hit", T0 + timedelta(hours=1))
-    drones = report("d1", "Drones target Ain al-Asad airbase hosting US troops, no casualties", T0 + timedelta(hours=13))
-    more_drones = report("d2", "Armed drones target Ain al-Asad air base", T0 + timedelta(hours=14))
-    unnamed = report("u1", "Base hosting US troops in western Iraq attacked again", T0 + timedelta(hours=15))
+    more_rockets = report("r2", "Katyushas launched toward Ain al-Asad from desert west of Hit", T0 + hour)
+    drones = report("d1", "Drones target Ain al-Asad airbase hosting US troops, no casualties", T0 + 13 * hour)
+    more_drones = report("d2", "Armed drones target Ain al-Asad air base", T0 + 14 * hour)
+    unnamed = report("u1", "Base hosting US troops in western Iraq attacked again", T0 + 15 * hour)
     for item in (rockets, more_rockets, drones, more_drones, unnamed):
         clock.moment = item.published or T0
         await processor.process([item])
