@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.detection.condition import evaluate
-from monitor.detection.hits import ArticleText, Hit, RuleHits, cause_spans
+from monitor.detection.hits import ArticleText, Hit, RuleHits, cause_spans, news_text
 from monitor.detection.roles import Direction, direction
 from monitor.detection.rulefile import Rule
 
@@ -63,11 +63,9 @@ def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> F
 def heading(text: ArticleText) -> Direction | None:
     """Who acts on whom in the headline. (Not the lead: leads give the background, "after an attack on US forces
     last week", before or after the news, so their first cue says less than the headline's.)"""
-    title = text.text[: text.starts[1]]
     # What the headline names as the cause of its news ("after US strikes in Syria, a drone heads for Al-Asad")
     # does not say who acts in it.
-    for low, high in reversed(cause_spans(text.text, text.starts[1])):
-        title = title[:low] + " " * (high - low) + title[high:]
+    title = news_text(text, text.starts[1])
     return direction(f" {title.strip(' |')} ")
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "focus_entities",
     "lead_end",
     "named_entities",
+    "news_text",
     "origin_spans",
 ]
 
@@ -176,6 +177,15 @@ def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
     after "after", "following", "in retaliation for"..."""
     return _spans_after(_CAUSE, text, end)
+
+
+def news_text(text: ArticleText, end: int) -> str:
+    """The article's text before ``end`` with the words that name the cause of its news (``cause_spans``) blanked,
+    offsets kept: what its headline (and lead) report, not what they report it after."""
+    news = text.text[:end]
+    for low, high in reversed(cause_spans(text.text, end)):
+        news = news[:low] + " " * (high - low) + news[high:]
+    return news
 
 
 def origin_spans(text: str, end: int) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 
-from monitor.detection.hits import ArticleText, cause_spans, lead_end
+from monitor.detection.hits import ArticleText, lead_end, news_text
 
 __all__ = ["KINDS", "weapons_named"]
 
@@ -46,8 +46,5 @@ def weapons_named(text: ArticleText) -> tuple[str, ...]:
     """The kinds of weapon (``KINDS``) the headline and the lead say were used, not counting those that name the
     cause of the news ("drones hit Al-Asad a day after rocket fire": drones). (Weapons named as the cause do not
     say the report is about another attack: "no injuries after drone attack" is about the drone attack.)"""
-    end = lead_end(text)
-    news = text.text[:end]
-    for low, high in reversed(cause_spans(text.text, end)):
-        news = news[:low] + " " * (high - low) + news[high:]
+    news = news_text(text, lead_end(text))
     return tuple(kind for kind, pattern in _patterns() if pattern.search(news))
