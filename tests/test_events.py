@@ -342,6 +342,41 @@ async def test_injuries_diagnosed_weeks_later_join_the_attack_on_their_base(
     assert placed["u:t3"] != placed["u:t1"]
 
 
+async def test_a_late_toll_naming_no_base_joins_the_strike_weeks_before(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A toll counted weeks later often names no base, only "this month's missile attack": it is looked up among
+    its family's strikes of the last weeks, and joins the one struck by a weapon (not a threat with none), while a
+    toll past the late-toll reach starts an event of its own."""
+    first = await processor.process([iran_missiles("w1")])
+    clock.advance(days=5)
+    threat = article(
+        "w0", "Iran's Guards warn of a crushing response to any US counter-attack in Iraq", "", at=clock.now()
+    )
+    clock.advance(days=16)
+    toll = article(
+        "w2",
+        "Pentagon: 50 service members diagnosed with brain injuries",
+        "The number of US troops found to have brain injuries from this month's Iranian missile attack on a base "
+        "in Iraq has risen to 50, the Pentagon said.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    later = await processor.process([threat, toll])
+    clock.advance(days=70)
+    stale = article(
+        "w3",
+        "Number of American troops hurt in Iranian missile barrage passes 110",
+        "The Pentagon said more service members had been diagnosed after the attack on the base in Iraq.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    last = await processor.process([stale])
+    placed = dict(first.placed + later.placed + last.placed)
+    assert placed["u:w2"] == placed["u:w1"] != placed["u:w0"]
+    assert placed["u:w3"] != placed["u:w1"]
+
+
 async def test_a_report_naming_only_where_the_rockets_came_from_joins_the_attack(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
@@ -419,11 +454,14 @@ def test_the_side_acting_in_the_headline_and_the_rule_superseding_decide_the_typ
 
 
 def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
-    from monitor.events.facts import is_follow_up
+    from monitor.events.facts import is_follow_up, is_late_toll
 
     assert is_follow_up("Brain injury count from the missile strike on the base climbs to 109")
     assert is_follow_up("Pentagon now says 11 troops were hurt, contrary to earlier accounts")
     assert is_follow_up("Troops diagnosed with concussions weeks after the barrage")
+    assert is_follow_up("Number of American troops hurt in the barrage passes 100")
+    assert is_late_toll("Number of American troops hurt in the barrage passes 100")
+    assert not is_late_toll("Death toll from the rocket attack rises to 3")
     assert is_follow_up("Armed factions announce a conditional halt to attacks after the embassy warning")
     assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
     assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")

@@ -191,6 +191,7 @@ _FOLLOW_UP = re.compile(
     r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
     r"brain injur\w*|TBIs?|concussions?|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
+    r"(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*) \d+|"
     # a group announcing that it halts its attacks after the event
     r"halts?|halted|halting|pauses?|paused|truce|suspends?|suspended|suspension)\b",
     re.IGNORECASE,
@@ -200,7 +201,13 @@ _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new
 
 #: Injuries that are counted weeks after the blast that caused them: brain injuries diagnosed in the weeks after a
 #: missile or rocket attack.
-_LATE_TOLL = re.compile(r"\b(?:brain injur\w*|TBIs?|concussions?|diagnos\w*)\b", re.IGNORECASE)
+_LATE_TOLL = re.compile(
+    r"\b(?:brain injur\w*|TBIs?|concussions?|diagnos\w*)\b|"
+    # a count of the injured that keeps climbing
+    r"\b(?:hurt|injured|wounded|injuries)\b.{0,60}\b(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*|"
+    r"(?:rises?|rose|climbs?|climbed) to) \d",
+    re.IGNORECASE,
+)
 
 
 def is_late_toll(title: str) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "best_event",
     "crosses_to",
     "event_time",
+    "family_lookup",
     "family_of",
     "follow_up_reach",
     "join_score",
@@ -148,6 +149,13 @@ def follow_up_reach(title: str) -> timedelta:
     return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
+def family_lookup(follow_up: timedelta) -> timedelta:
+    """How far from a report's event time the events of its families are looked up whatever they name: a day, or
+    a late toll's whole reach, since it often names nothing specific ("50 troops diagnosed after Iran's missile
+    attack") to look its event up by."""
+    return follow_up if follow_up > FOLLOW_UP_REACH else CLOSE_IN_TIME
+
+
 def _apart(event: EventState, at: datetime) -> timedelta:
     """How far ``at`` lies from the nearest of the event's reports (zero within its span)."""
     first, last = event.span
@@ -231,6 +239,8 @@ def join_score(
             score += 1.0
     elif family in SPARSE_FAMILIES:
         score += 1.0  # two votes or two advisories within one window are rare: the window itself says something
+    elif follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
+        score += 2.0  # injuries diagnosed weeks after a strike (by the weapon that struck, when it is named)
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score

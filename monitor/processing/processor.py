@@ -30,10 +30,10 @@ from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import EventPolicy, EventState, add_article, new_event
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.joining import (
-    CLOSE_IN_TIME,
     EARLY_SLACK,
     best_event,
     event_time,
+    family_lookup,
     family_of,
     follow_up_reach,
     joinable_families,
@@ -274,7 +274,7 @@ class Processor:
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + follow_up,
                 families=families,
-                close=CLOSE_IN_TIME,
+                close=family_lookup(follow_up),
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
