@@ -377,6 +377,49 @@ async def test_a_late_toll_naming_no_base_joins_the_strike_weeks_before(
     assert placed["u:w3"] != placed["u:w1"]
 
 
+async def test_the_dead_named_days_later_join_the_attack_that_killed_them(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Two rocket attacks on one base three days apart, the first lethal: the soldiers it killed, named on the
+    day of the second, belong to the first, whether the report names the base or nothing specific at all."""
+    lethal = article(
+        "d1",
+        "Rockets hit Camp Taji base hosting US-led troops, killing two Americans and a Briton",
+        "More than a dozen rockets struck the base north of Baghdad, the coalition said.",
+        at=clock.now(),
+    )
+    first = await processor.process([lethal])
+    clock.advance(days=3)
+    again = article(
+        "d2",
+        "Camp Taji hit by a fresh rocket barrage, coalition troops wounded",
+        "Rockets struck the base north of Baghdad again, wounding several coalition and Iraqi troops.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    second = await processor.process([again])
+    clock.advance(hours=4)
+    named = article(
+        "d3",
+        "Soldier killed at Camp Taji named as a reservist medic",
+        "The defence ministry named the British soldier who died in this week's rocket attack on the base.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    identified = article(
+        "d4",
+        "Pentagon identifies soldier and airman killed in Iraq",
+        "The two Americans died of wounds sustained in an indirect fire attack, the department said.",
+        feed="outlet-d",
+        at=clock.now(),
+    )
+    assert {MATCHER.match_article(a).event_type for a in (named, identified)} == {"attack_on_us_forces_in_iraq"}
+    last = await processor.process([named, identified])
+    placed = dict(first.placed + second.placed + last.placed)
+    assert placed["u:d2"] != placed["u:d1"]
+    assert placed["u:d3"] == placed["u:d4"] == placed["u:d1"]
+
+
 async def test_a_report_naming_only_where_the_rockets_came_from_joins_the_attack(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:

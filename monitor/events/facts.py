@@ -19,6 +19,7 @@ __all__ = [
     "is_late_toll",
     "official_confirmation",
     "official_denial",
+    "reports_dead",
     "reports_earlier",
     "revised_status",
     "status_change",
@@ -208,6 +209,17 @@ _LATE_TOLL = re.compile(
     r"(?:rises?|rose|climbs?|climbed) to) \d",
     re.IGNORECASE,
 )
+
+
+#: Words of a report of people killed (not hurt).
+_DEAD = re.compile(
+    r"\b(?:kill(?:s|ed|ing)?|dead|died|dies|deaths?|slain|fallen|fatalit\w*|casualties)\b", re.IGNORECASE
+)
+
+
+def reports_dead(text: str) -> bool:
+    """Whether the text reports people killed ("killing three", "the dead named", casualties), not only hurt."""
+    return _DEAD.search(text) is not None
 
 
 def is_late_toll(title: str) -> bool:

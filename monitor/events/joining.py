@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import is_follow_up, is_late_toll
+from monitor.events.facts import is_follow_up, is_late_toll, reports_dead
 from monitor.events.similarity import estimate_jaccard
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "event_time",
     "family_lookup",
     "family_of",
+    "follow_up_of",
     "follow_up_reach",
     "join_score",
     "joinable_families",
@@ -149,11 +150,18 @@ def follow_up_reach(title: str) -> timedelta:
     return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
-def family_lookup(follow_up: timedelta) -> timedelta:
+def follow_up_of(title: str) -> tuple[timedelta, bool]:
+    """``follow_up_reach`` of a headline, and whether it is a follow-up about people killed (the dead named,
+    identified, mourned): such a report belongs to an event that killed someone, not to a later one that did not."""
+    reach = follow_up_reach(title)
+    return reach, bool(reach) and reports_dead(title)
+
+
+def family_lookup(follow_up: timedelta, dead: bool = False) -> timedelta:
     """How far from a report's event time the events of its families are looked up whatever they name: a day, or
-    a late toll's whole reach, since it often names nothing specific ("50 troops diagnosed after Iran's missile
-    attack") to look its event up by."""
-    return follow_up if follow_up > FOLLOW_UP_REACH else CLOSE_IN_TIME
+    the whole reach of a late toll or a report on the dead, since those often name nothing specific ("50 troops
+    diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by."""
+    return follow_up if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
 
 
 def _apart(event: EventState, at: datetime) -> timedelta:
@@ -203,19 +211,22 @@ def join_score(
     focus: frozenset[str] | None = None,
     follow_up: timedelta = timedelta(0),
     weapons: frozenset[str] = frozenset(),
+    dead: bool = False,
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
     ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
     condemns) rather than a new one, so it may join an event that shares what its headline and lead are about that
     much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with.
-    ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``)."""
+    ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``); ``dead``: it is a follow-up
+    about people killed (``follow_up_of``), which belongs to an event that reported deaths."""
     if event.family != family:
         return 0.0
+    killed = dead and reports_dead(f"{event.title}\n{event.summary}")
     first, last = event.span
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
     reach = policy.window_for(family) + EARLY_SLACK
-    if follow_up > FOLLOW_UP_REACH or (follow_up and (focus or salient) & set(event.focus or event.salient)):
+    if follow_up > FOLLOW_UP_REACH or killed or (follow_up and (focus or salient) & set(event.focus or event.salient)):
         reach += follow_up
     if max(last, at) - min(first, at) > reach:
         return 0.0
@@ -241,6 +252,8 @@ def join_score(
         score += 1.0  # two votes or two advisories within one window are rare: the window itself says something
     elif follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
         score += 2.0  # injuries diagnosed weeks after a strike (by the weapon that struck, when it is named)
+    elif killed:
+        score += 2.0  # the dead named days later: the attack that killed them, not a later one that did not
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
@@ -331,6 +344,7 @@ def best_event(
     policy: EventPolicy,
     follow_up: timedelta = timedelta(0),
     weapons: frozenset[str] = frozenset(),
+    dead: bool = False,
 ) -> EventState | None:
     """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), of a
     related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``), or of another family that
@@ -357,6 +371,7 @@ def best_event(
             focus=focus,
             follow_up=follow_up,
             weapons=weapons,
+            dead=dead,
             signature=signature,
             at=at,
             types=types,

@@ -35,7 +35,7 @@ from monitor.events.joining import (
     event_time,
     family_lookup,
     family_of,
-    follow_up_reach,
+    follow_up_of,
     joinable_families,
     salient_entities,
 )
@@ -263,7 +263,7 @@ class Processor:
         digest = fingerprint(article)
         # how much longer than its family's window an event stays open to this report: the candidates looked up
         # are those ``best_event`` could take, no older
-        follow_up = follow_up_reach(article.title)
+        follow_up, dead = follow_up_of(article.title)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
@@ -274,10 +274,10 @@ class Processor:
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + follow_up,
                 families=families,
-                close=family_lookup(follow_up),
+                close=family_lookup(follow_up, dead),
             )
             best = best_event(
-                candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at,
+                candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at, dead=dead,
                 types=self._types, policy=self.event_policy, follow_up=follow_up, weapons=frozenset(match.weapons),
             )  # fmt: skip
             if best is not None and best.family not in locked:
