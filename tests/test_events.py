@@ -158,6 +158,44 @@ async def test_different_events_in_one_day_stay_apart(redis: aioredis.Redis, pro
     }
 
 
+async def test_attacks_in_two_cities_the_same_day_are_two_events_and_the_province_joins_its_own(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Rockets on a base in Basra at dawn and on one in Mosul that evening name no base the gazetteer knows, and
+    the wire tells both in the same words: the cities tell them apart. A later report naming only the province of
+    one of them joins that one."""
+    basra = article(
+        "p1",
+        "Katyusha rocket strikes base in Basra where US contractors work, no casualties",
+        "A Katyusha rocket struck a base in Basra used by US contractors and coalition advisers on Wednesday, "
+        "security sources said, adding that there were no casualties and that an investigation had begun.",
+        at=clock.now(),
+    )
+    first = await processor.process([basra])
+    clock.advance(hours=10)
+    mosul = article(
+        "p2",
+        "Katyusha rocket strikes base in Mosul where US advisers work, no casualties",
+        "A Katyusha rocket struck a base in Mosul used by US contractors and coalition advisers on Wednesday, "
+        "security sources said, adding that there were no casualties and that an investigation had begun.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    clock.advance(hours=1)
+    nineveh = article(
+        "p3",
+        "Rocket hits army command in Nineveh hosting coalition advisers, no casualties",
+        "",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    assert {MATCHER.match_article(a).event_type for a in (basra, mosul, nineveh)} == {"attack_on_us_forces_in_iraq"}
+    later = await processor.process([mosul, nineveh])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:p2"] != placed["u:p1"]
+    assert placed["u:p3"] == placed["u:p2"]
+
+
 async def test_escalation_level_changes_are_alerted_once(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:

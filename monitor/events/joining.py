@@ -111,10 +111,12 @@ SPARSE_FAMILIES = frozenset({EXPEL, EVACUATION})
 FOLLOW_UP_REACH = timedelta(days=14)
 #: The same for injuries diagnosed weeks after a blast (brain injuries counted for a month and more).
 LATE_TOLL_REACH = timedelta(days=60)
-#: Per family, the kinds of entity of which two different ones mean two different events.
+#: Per family, the kinds of entity of which two different ones mean two different events. For attacks that
+#: includes places: rockets on a site in Basra and on one in Mosul the same day are two attacks, however alike the
+#: wire's words. (Places are compared with the places they lie in, so "Anbar" and "Ain al-Asad" share one.)
 VETOES = {
     "us_strike_in_iraq": ("base", "person"),
-    ATTACK: ("base", "person"),
+    ATTACK: ("base", "person", "place"),
     EMBASSY: ("base",),
 }
 #: Families where reports naming different kinds of weapon (``Match.weapons``) are about different attacks:
