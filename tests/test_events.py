@@ -196,6 +196,42 @@ async def test_attacks_in_two_cities_the_same_day_are_two_events_and_the_provinc
     assert placed["u:p3"] == placed["u:p2"]
 
 
+async def test_staff_pulled_out_after_a_rocket_join_the_attack_and_an_embassy_drawdown_does_not(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A firm evacuating its people because a rocket hit their compound reports that attack as well (its rules
+    fire for both): it joins the attack, which keeps its type. An embassy drawdown the same day, which reports no
+    attack, is an event of its own."""
+    rocket = article(
+        "e1",
+        "Rocket hits Basra compound housing US oil firm staff, three wounded",
+        "A Katyusha struck the Burjesia site near Basra used by ExxonMobil and other foreign companies.",
+        at=clock.now(),
+    )
+    first = await processor.process([rocket])
+    clock.advance(hours=6)
+    pulled = article(
+        "e2",
+        "Exxon pulls foreign staff after rocket lands at Basra compound",
+        "The US company began evacuating its workers from the Burjesia site near Basra after the rocket.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    drawdown = article(
+        "e3",
+        "US embassy orders non-emergency staff to leave Baghdad",
+        "The State Department ordered the departure of non-emergency staff from the embassy in Baghdad.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(pulled).event_type == "us_personnel_evacuation_or_advisory"
+    later = await processor.process([pulled, drawdown])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:e2"] == placed["u:e1"] != placed["u:e3"]
+    alerts = await events_of(redis)
+    assert {a["event_id"]: a["event_type"] for a in alerts}[placed["u:e1"]] == "attack_on_us_forces_in_iraq"
+
+
 async def test_escalation_level_changes_are_alerted_once(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:

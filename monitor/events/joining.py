@@ -51,7 +51,8 @@ FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: Families whose reports may be about one happening seen from another side: an Iranian missile attack on a base
 #: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
 #: embassy closure is reported as a drawdown of its staff, and a vote to expel the forces is reported through
-#: Iran's praise of it, the attacks that preceded it or the staff it sends home. An article may join an event of
+#: Iran's praise of it, the attacks that preceded it or the staff it sends home; a firm pulling its people out of
+#: a compound a rocket just hit reports that attack. An article may join an event of
 #: a related family when it fired that family's rule too; the event keeps its type. A US strike and the attack it
 #: answers are never related: one side acting and the other acting back are two events.
 ATTACK, IRAN, EMBASSY, EVACUATION, EXPEL = (
@@ -65,6 +66,7 @@ _RELATED_PAIRS = (
     (ATTACK, IRAN),
     (ATTACK, EMBASSY),
     (EMBASSY, EVACUATION),
+    (ATTACK, EVACUATION),
     *((EXPEL, other) for other in (ATTACK, IRAN, EMBASSY, EVACUATION)),
 )
 RELATED = {
