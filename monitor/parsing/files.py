@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,11 +118,12 @@ def _text(value: Any) -> str:
 
 
 def _title(text: str) -> str:
-    """``clean_text(html_to_text(text), TITLE_LIMIT)``, without their steps for markup, entities and controls when
-    the title has none (most have none)."""
-    if text.isascii() and "<" not in text and "&" not in text:
+    """``clean_text(html_to_text(text), TITLE_LIMIT)``, without their steps for markup, entities, controls and
+    composed forms when the title has none (most have none). A printable line holds none of the characters that
+    ``clean_text`` deletes, and no whitespace but the space."""
+    if "<" not in text and "&" not in text:
         line = " ".join(text.split())
-        if line.isprintable():
+        if line.isprintable() and (line.isascii() or unicodedata.is_normalized("NFC", line)):
             return line[:TITLE_LIMIT].rstrip() if len(line) > TITLE_LIMIT else line
     return clean_text(html_to_text(text), TITLE_LIMIT)
 
