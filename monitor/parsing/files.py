@@ -317,17 +317,24 @@ def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterato
     fields msgspec reads (``jsonfields``) is not decoded again; any other is read by the standard library."""
     from monitor.parsing.jsonfields import decode_fields  # msgspec costs its import only to commands reading lines
 
-    decode, name = _DECODER.decode, path.name
+    decode, name, new = _DECODER.decode, path.name, tuple.__new__  # ``Document(...)`` without its Python call
     for number, line in enumerate(lines, start=first):
         fields = decode_fields(line)
         if fields is not None:
+            summary = fields.summary or fields.short_description or fields.description or ""
             content = fields.content or fields.text or fields.body or ""
-            yield Document(
-                fields.id or f"{name}:{number}",
-                (fields.url or fields.link or "").strip(),
-                _title(fields.title or fields.headline or ""),
-                html_to_text(fields.summary or fields.short_description or fields.description or "")[:TEXT_LIMIT],
-                strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+            yield new(
+                Document,
+                (
+                    fields.id or f"{name}:{number}",
+                    (fields.url or fields.link or "").strip(),
+                    _title(fields.title or fields.headline or ""),
+                    # ``html_to_text`` of a summary without markup or entities, without its calls
+                    " ".join(summary.split())[:TEXT_LIMIT]
+                    if "<" not in summary and "&" not in summary
+                    else html_to_text(summary)[:TEXT_LIMIT],
+                    strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+                ),
             )
             continue
         obj = _json_object(decode, line, path, number)
