@@ -12,6 +12,7 @@ from monitor.cli import main
 from monitor.core.errors import RuleError
 from monitor.detection.matcher import Matcher
 from monitor.detection.packcache import load_pack_cached, load_rules_cached
+from monitor.detection.patterns import CompiledPattern
 from monitor.detection.rulefile import load_rules
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -106,3 +107,20 @@ def test_the_cached_matcher_is_read_back_whole_and_takes_the_threshold_asked(pac
         assert again.match(title).alert == (first.match(title).severity >= 5)
     evidence = {e.phrase for e in again.match(HEADLINES[0][0]).evidence}
     assert evidence == {e.phrase for e in first.match(HEADLINES[0][0]).evidence}
+
+
+def test_the_shipped_pack_read_back_has_the_tables_it_was_built_with(tmp_path: Path) -> None:
+    """The patterns, their normalised forms and the Arabic-script vocabulary are stored in a cheaper form than they
+    are used in (``patterns.stored``): read back, they are the same values and types, and match alike."""
+    built = load_pack_cached([RULES], tmp_path)
+    back = load_pack_cached([RULES], tmp_path)
+    assert back is not built
+    assert back._patterns == built._patterns and {type(p) for p in back._patterns} == {CompiledPattern}
+    assert back._pattern_keys == built._pattern_keys and back._latin_masks == built._latin_masks
+    assert back._masks == built._masks and back._vocabulary == built._vocabulary and back._vocabulary
+    texts = [
+        "غارة أمريكية على قاعدة عين الأسد في العراق",  # Arabic script: the vocabulary is made from its string
+        "پهپاد آمریکایی فرمانده کتائب حزب‌الله را در بغداد کشت",
+        *(title for title, _ in HEADLINES),
+    ]
+    assert [back.match(t) for t in texts] == [built.match(t) for t in texts]

@@ -18,7 +18,8 @@ from monitor.cli.parser import build_parser
 from monitor.core.errors import ConfigError
 from monitor.detection.packcache import load_pack_cached
 from monitor.detection.text import normalize, normalize_fields
-from monitor.parsing.files import article_from_object, json_line_documents, read_articles
+from monitor.parsing.clean import clean_text, html_to_text
+from monitor.parsing.files import TITLE_LIMIT, _title, article_from_object, json_line_documents, read_articles
 from monitor.service.offline import load_pack_for_cli
 from monitor.service.scanning import PARALLEL_LINES
 from tests.support.devset import labelled_files
@@ -38,6 +39,10 @@ TRICKY = [
     "fields\x1fwith a separator inside",
     "a.b.c. U.S.b x.U.S. y | already | broken",
     "USA, US, us, U.S, Mr.X. vs. approx. ... ?! '",
+    # every quote and dash folded, combining marks, compatibility forms, acronyms against other words
+    "A\u2018b\u2019 c\u02bcd e\u02bbf \u00b4g\u2032 \u02beh\u02bf",
+    "i\u2010j\u2011k\u2012l\u2013m\u2014n\u2015o\u2212p\u00a0q",
+    "Cafe\u0301 \ufb01nal \u00bd \u2026 N.A.T.O.\u2019s e.g.U.S. (U.N.)-led x.y.z.\u00e9.a.b.",
 ]
 
 
@@ -177,6 +182,17 @@ def test_lines_read_through_msgspec_give_what_the_standard_library_gives() -> No
         a = article_from_object(json.loads(line), source="lines", fallback_id=f"lines.jsonl:{number}")
         expected.append((a.id, a.url, a.title, a.summary, a.content))
     assert got == expected
+
+
+def test_titles_are_cleaned_as_the_whole_cleaning_cleans_them() -> None:
+    """A title's shortcut (``files._title``) gives what ``clean_text(html_to_text(...))`` gives, outside ASCII too."""
+    rnd = random.Random(5)
+    alphabet = [*"aB .\t\n\r&<>;", "caf\u00e9", "e\u0301", "\u00a0", "\u2028", "\u202e", "\u200b", "\u200c", "\x85"]
+    alphabet += ["\x7f", "\x1f", "\ufeff", "\ud800", "\u2019", "\ufb01", "\u0627\u0644", "&amp;", "<b>", "\u3000"]
+    titles = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30))) for _ in range(20000)]
+    titles += ["\u00e9" * 600, "a " * 300 + "\u00e9", "\u00e9 " * 260, *TRICKY]
+    for title in titles:
+        assert _title(title) == clean_text(html_to_text(title), TITLE_LIMIT), repr(title)
 
 
 def test_workers_are_one_per_core_unless_told() -> None:

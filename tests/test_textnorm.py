@@ -38,3 +38,13 @@ def test_a_stem_cut_before_its_suffix_matches_the_words_that_complete_it() -> No
     assert {"defense", "defence", "defensive"} <= set(inflections("defen~"))
     whole = {"strike", "strikes", "striked", "strikeed", "strikees", "striking", "strikeing"}
     assert set(inflections("strike~")) == whole
+
+
+def test_every_typographic_quote_and_dash_and_mark_folds() -> None:
+    for quote in "\u2018\u2019\u02bc\u02bb\u00b4\u2032\u02be\u02bf":
+        assert normalize(f"Kata{quote}ib and Iran{quote}s") == " kataib and iran "
+    for dash in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00a0":
+        assert normalize(f"al{dash}Asad") == " al asad "
+    assert normalize("Sulayma\u0304ni\u0304, Sulaym\u0101n\u012b and \ufb01ve cafe\u0301s") == (
+        " sulaymani sulaymani and five cafes "
+    )

@@ -10,6 +10,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from monitor.detection.hits import (
     named_entities,
 )
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
-from monitor.detection.patterns import CompiledPattern, Pattern, name_entity
+from monitor.detection.patterns import CompiledPattern, Pattern, name_entity, restored, stored
 from monitor.detection.prefilter import derive_prefilter, prefiltered
 from monitor.detection.rulefile import FIELDS, Filter, Rule, RuleSet, Selection
 from monitor.detection.scripts import detach_clitics, has_arabic, joined_forms
@@ -81,7 +82,8 @@ class Matcher:
             CompiledPattern(p.phrase, tuple(p.keyword_of), p.entity, p.ambiguous, p.fallback) for p in patterns.values()
         ]
         # The pack's Arabic-script words: a proclitic is detached from an article's word only to make one of them.
-        self._vocabulary = frozenset(w for phrase in patterns for w in phrase.split() if has_arabic(w))
+        # Kept as one string (cheap to store and load), made a set when a text in Arabic script first needs it.
+        self._vocabulary_text = "\n".join(sorted({w for phrase in patterns for w in phrase.split() if has_arabic(w)}))
         self._by_language = any(r.languages for r in self.rules) or any(
             s.languages for r in self._all_rules() for s in r.selections.values()
         )
@@ -98,6 +100,7 @@ class Matcher:
         }
         self._pattern_keys = list(patterns.keys())
         conditions = self._presence_masks()
+        del self._feeds, self._latin_feeds  # only needed to build the masks: not kept, not stored on disk
         self._trigger, self._prefilter_keys = derive_prefilter(
             self._patterns, self._pattern_keys, self._latin_masks, self._entity_bit, conditions, self._presence_source
         )
@@ -152,15 +155,19 @@ class Matcher:
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        for name in ("_regex", "_presence", "_any_present", "_automaton", "_prefilter_automaton"):
+        for name in ("_regex", "_presence", "_any_present", "_automaton", "_prefilter_automaton", "_vocabulary"):
             state.pop(name, None)
-        state["_patterns"] = [tuple(p) for p in self._patterns]
+        state["_patterns"], state["_pattern_keys"] = stored(self._patterns, self._pattern_keys)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._patterns = list(map(CompiledPattern._make, state["_patterns"]))
+        self._patterns, self._pattern_keys = restored(state["_patterns"], state["_pattern_keys"])
         self._compile()
+
+    @functools.cached_property
+    def _vocabulary(self) -> frozenset[str]:
+        return frozenset(self._vocabulary_text.split("\n")) if self._vocabulary_text else frozenset()
 
     def at_threshold(self, min_severity: int) -> Matcher:
         """The same compiled pack alerting from ``min_severity``."""
@@ -209,7 +216,7 @@ class Matcher:
     def _match(
         self, parts: list[str], title: str, summary: str, content: str, trace: list[str] | None, lang: str | None
     ) -> Match:
-        if self._vocabulary:
+        if self._vocabulary_text:
             parts = [p if p.isascii() else detach_clitics(p, self._vocabulary) for p in parts]
         if len(parts[1]) > 2 and parts[1].strip() in parts[2]:
             parts[1] = " "  # a summary repeated in the body is one piece of evidence, not two

@@ -5,10 +5,11 @@ keep on disk and to load, ``packcache``). Pure: no I/O.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["CompiledPattern", "Pattern", "name_entity"]
+__all__ = ["CompiledPattern", "Pattern", "name_entity", "restored", "stored"]
 
 
 @dataclass(slots=True)
@@ -39,3 +40,18 @@ def name_entity(p: Pattern, entity_id: str, ambiguous: bool) -> None:
         p.fallback = entity_id
     elif not p.ambiguous and ambiguous and p.entity != entity_id:
         p.entity, p.ambiguous, p.fallback = entity_id, True, p.entity
+
+
+# How a compiled pack keeps its patterns on disk (``packcache``): as values that load with few Python-level steps.
+
+
+def stored(patterns: list[CompiledPattern], keys: list[str]) -> tuple[list[tuple[Any, ...]], str | list[str]]:
+    """The patterns as plain tuples, and their normalised forms as one string, one a line (normalised text has no
+    line break; the list itself if one has)."""
+    return [tuple(p) for p in patterns], keys if any("\n" in key for key in keys) else "\n".join(keys)
+
+
+def restored(rows: list[tuple[Any, ...]], keys: str | list[str]) -> tuple[list[CompiledPattern], list[str]]:
+    """``stored`` undone: ``CompiledPattern._make`` of each row, without its Python-level call per row."""
+    patterns = list(map(tuple.__new__, itertools.repeat(CompiledPattern), rows))
+    return patterns, keys if isinstance(keys, list) else keys.split("\n") if keys else []

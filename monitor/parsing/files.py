@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,11 +118,12 @@ def _text(value: Any) -> str:
 
 
 def _title(text: str) -> str:
-    """``clean_text(html_to_text(text), TITLE_LIMIT)``, without their steps for markup, entities and controls when
-    the title has none (most have none)."""
-    if text.isascii() and "<" not in text and "&" not in text:
+    """``clean_text(html_to_text(text), TITLE_LIMIT)``, without their steps for markup, entities, controls and
+    composed forms when the title has none (most have none). A printable line holds none of the characters that
+    ``clean_text`` deletes, and no whitespace but the space."""
+    if "<" not in text and "&" not in text:
         line = " ".join(text.split())
-        if line.isprintable():
+        if line.isprintable() and (line.isascii() or unicodedata.is_normalized("NFC", line)):
             return line[:TITLE_LIMIT].rstrip() if len(line) > TITLE_LIMIT else line
     return clean_text(html_to_text(text), TITLE_LIMIT)
 
@@ -315,17 +317,24 @@ def json_line_documents(path: Path, lines: list[str], first: int = 1) -> Iterato
     fields msgspec reads (``jsonfields``) is not decoded again; any other is read by the standard library."""
     from monitor.parsing.jsonfields import decode_fields  # msgspec costs its import only to commands reading lines
 
-    decode, name = _DECODER.decode, path.name
+    decode, name, new = _DECODER.decode, path.name, tuple.__new__  # ``Document(...)`` without its Python call
     for number, line in enumerate(lines, start=first):
         fields = decode_fields(line)
         if fields is not None:
+            summary = fields.summary or fields.short_description or fields.description or ""
             content = fields.content or fields.text or fields.body or ""
-            yield Document(
-                fields.id or f"{name}:{number}",
-                (fields.url or fields.link or "").strip(),
-                _title(fields.title or fields.headline or ""),
-                html_to_text(fields.summary or fields.short_description or fields.description or "")[:TEXT_LIMIT],
-                strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+            yield new(
+                Document,
+                (
+                    fields.id or f"{name}:{number}",
+                    (fields.url or fields.link or "").strip(),
+                    _title(fields.title or fields.headline or ""),
+                    # ``html_to_text`` of a summary without markup or entities, without its calls
+                    " ".join(summary.split())[:TEXT_LIMIT]
+                    if "<" not in summary and "&" not in summary
+                    else html_to_text(summary)[:TEXT_LIMIT],
+                    strip_page_furniture(html_to_text(content))[:TEXT_LIMIT] if content else "",
+                ),
             )
             continue
         obj = _json_object(decode, line, path, number)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import gc
 import io
-import multiprocessing
 from pathlib import Path
 from typing import TextIO
 
@@ -40,14 +39,15 @@ _JOB: tuple[Matcher, bool, Path, bytes] | None = None
 def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bool = False, workers: int = 1) -> int:
     """``detection.scan.scan`` with big JSON Lines files shared among ``workers`` processes; returns how many
     articles were read."""
-    parallel = workers > 1 and "fork" in multiprocessing.get_all_start_methods()
     count = 0
     for file in article_files(paths):
         raw, suffix = file_contents(file)
         if suffix != ".jsonl":
             count += scan_documents(file_documents(file, raw, suffix), matcher, out=out, evidence=evidence)
             continue
-        parts = _parts(raw) if parallel else None
+        parts = _parts(raw) if workers > 1 else None
+        if parts is not None and not _can_fork():
+            parts = None
         if parts is not None:
             count += _in_workers(file, raw, parts, matcher, out=out, evidence=evidence, workers=workers)
             continue
@@ -55,6 +55,12 @@ def scan_files(paths: list[Path], matcher: Matcher, *, out: TextIO, evidence: bo
         del raw
         count += scan_documents(json_line_documents(file, lines), matcher, out=out, evidence=evidence)
     return count
+
+
+def _can_fork() -> bool:
+    import multiprocessing  # imported only for a file that workers share: a small scan starts without it
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _parts(raw: bytes) -> list[tuple[int, int, int]] | None:
@@ -86,6 +92,8 @@ def _in_workers(
     workers: int,
 ) -> int:
     global _JOB
+    import multiprocessing
+
     out.flush()  # a forked worker must not inherit (and write out again) what this process has buffered
     # What exists now (the pack, the file's bytes) is left out of the garbage collector's passes, in the workers too,
     # so that their collections do not write to, and so copy, every page they share with this process.
