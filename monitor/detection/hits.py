@@ -49,9 +49,24 @@ class ArticleText:
     text: str
     starts: tuple[int, int, int]  # where title, summary and content begin
     _breaks: list[int] | None = None
+    _background: list[tuple[int, int]] | None = None
 
     def field_of(self, pos: int) -> int:
         return bisect.bisect_right(self.starts, pos) - 1
+
+    def background(self) -> list[tuple[int, int]]:
+        """The spans of the body past its first sentence that tell what its news came after, to the end of their
+        sentence ("the announcement came two days after Soleimani was killed in a US strike"): background a rule
+        may not fire on alone. (The body's first sentence is news even in a market report: "crude jumped 4% after
+        a US strike in Baghdad killed ...".)"""
+        if self._background is None:
+            text, spans = self.text, []
+            start = text.find("|", self.starts[2] + 1)
+            for m in _CAUSE.finditer(text, start) if start >= 0 else ():
+                end = text.find("|", m.end())
+                spans.append((m.end() - 1, len(text) if end < 0 else end))
+            self._background = spans
+        return self._background
 
     def sentence_of(self, pos: int) -> int:
         if self._breaks is None:

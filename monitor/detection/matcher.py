@@ -325,7 +325,7 @@ class Matcher:
         if not self._presence[ri](raw.keys()):
             return None
         hits = self._scoped(rule.selections, raw, text, lang)
-        view = RuleHits(text, hits)
+        view = RuleHits(text, hits).outside(text.background())
         if not evaluate(rule.condition, view):
             return None
         applied = [m for m in rule.severity if evaluate(m.when, view)]

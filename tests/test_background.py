@@ -1,0 +1,44 @@
+"""What an article's body tells as the background of its news ("... came two days after Soleimani was killed in a
+US strike") does not make it an escalation report; the body's first sentence, and the headline and lead, still do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.detection.matcher import Matcher
+from monitor.detection.rulefile import load_rules
+
+MATCHER = Matcher(load_rules([Path(__file__).resolve().parents[1] / "rules"]), min_severity=1)
+
+KILLING = "after Qassem Soleimani was killed in a US drone strike at Baghdad airport"
+
+
+def test_a_killing_told_as_background_further_down_does_not_alert() -> None:
+    match = MATCHER.match(
+        "NATO to expand training mission in Iraq",
+        "Some coalition trainers could move under the alliance.",
+        "NATO defence ministers agreed to take over some of the training of Iraqi forces.\n"
+        f"The mission was paused in January {KILLING}.",
+    )
+    assert not match.alert
+
+
+def test_the_same_words_as_the_news_of_the_body_first_sentence_alert() -> None:
+    match = MATCHER.match(
+        "Crude up 4%, havens bid as Middle East risk returns",
+        "",
+        f"Brent crude rose about 4% on Friday {KILLING}.\nGold climbed to its highest in six years.",
+    )
+    assert match.alert and match.event_type == "high_value_target_killed"
+
+
+def test_the_news_itself_further_down_still_counts() -> None:
+    """Only what follows "after" is background: the attack told in the third sentence is news."""
+    match = MATCHER.match(
+        "Pentagon statement",
+        "",
+        "The Department of Defense issued the following statement on Tuesday.\n"
+        "It concerns the security of US personnel in the region.\n"
+        "Rockets struck Ain al-Asad air base hosting US troops in Iraq, wounding two service members.",
+    )
+    assert match.alert and match.event_type == "attack_on_us_forces_in_iraq"
