@@ -42,3 +42,16 @@ def test_the_news_itself_further_down_still_counts() -> None:
         "Rockets struck Ain al-Asad air base hosting US troops in Iraq, wounding two service members.",
     )
     assert match.alert and match.event_type == "attack_on_us_forces_in_iraq"
+
+
+def test_a_statement_introduced_as_following_is_news() -> None:
+    """In the body "the following statement" opens the news, it does not name what the news came after."""
+    match = MATCHER.match(
+        "Statement by the Department of Defense",
+        "",
+        "The Department of Defense released a statement on Thursday night.\n"
+        "The Pentagon issued the following statement: at the direction of the President, the US military took "
+        "decisive defensive action by killing Qassem Soleimani, the head of the Quds Force, in a strike at Baghdad "
+        "airport.",
+    )
+    assert match.alert and match.event_type == "high_value_target_killed"

@@ -62,7 +62,7 @@ class ArticleText:
         if self._background is None:
             text, spans = self.text, []
             start = text.find("|", self.starts[2] + 1)
-            for m in _CAUSE.finditer(text, start) if start >= 0 else ():
+            for m in _BACKGROUND.finditer(text, start) if start >= 0 else ():
                 end = text.find("|", m.end())
                 spans.append((m.end() - 1, len(text) if end < 0 else end))
             self._background = spans
@@ -159,6 +159,8 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 #: Words after which a headline or lead names what came before the news, not the news itself: "hours after Balad
 #: rockets, drones hit Baghdad airport", "missiles fired in retaliation for the killing of Soleimani".
 _CAUSE = re.compile(r" (?:after|following|in the wake of|in retaliation for|in response to|to avenge|since) ")
+#: The same in the body, where "following" also opens what comes next ("issued the following statement: ...").
+_BACKGROUND = re.compile(r" (?:after|in the wake of|in retaliation for|in response to|to avenge|since) ")
 #: Words after which a headline or lead names where fire came from, not what it hit ("Katyushas fired from Abu
 #: Ghraib slam into airport car park"), or a place it lies away from ("base north of Baghdad").
 _ORIGIN = re.compile(
