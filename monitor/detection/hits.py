@@ -158,9 +158,10 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 
 #: Words after which a headline or lead names what came before the news, not the news itself: "hours after Balad
 #: rockets, drones hit Baghdad airport", "missiles fired in retaliation for the killing of Soleimani".
-_CAUSE = re.compile(r" (?:after|following|in the wake of|in retaliation for|in response to|to avenge|since) ")
+_AFTER = "after|in the wake of|in retaliation for|in response to|to avenge|since"
+_CAUSE = re.compile(rf" (?:{_AFTER}|following) ")
 #: The same in the body, where "following" also opens what comes next ("issued the following statement: ...").
-_BACKGROUND = re.compile(r" (?:after|in the wake of|in retaliation for|in response to|to avenge|since) ")
+_BACKGROUND = re.compile(rf" (?:{_AFTER}) ")
 #: Words after which a headline or lead names where fire came from, not what it hit ("Katyushas fired from Abu
 #: Ghraib slam into airport car park"), or a place it lies away from ("base north of Baghdad").
 _ORIGIN = re.compile(

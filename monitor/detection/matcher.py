@@ -88,19 +88,18 @@ class Matcher:
             s.languages for r in self._all_rules() for s in r.selections.values()
         )
         # Per pattern, every (rule, selection) it can feed, directly or through its entity.
-        self._feeds: list[tuple[tuple[int, str], ...]] = [
+        feeds: list[tuple[tuple[int, str], ...]] = [
             tuple({*p.keyword_of, *(self._entity_selections.get(p.entity, ()) if p.entity else ())})
             for p in self._patterns
         ]
         # Rules and filters that need Arabic script are left out of Latin texts' feeds: English costs what it did.
         script_bound = {i for i, r in enumerate(self._all_rules()) if needs_arabic_script(r)}
-        self._latin_feeds = [tuple(f for f in feeds if f[0] not in script_bound) for feeds in self._feeds]
+        latin_feeds = [tuple(f for f in fed if f[0] not in script_bound) for fed in feeds]
         self._latin_entity_selections = {
             e: [s for s in sels if s[0] not in script_bound] for e, sels in self._entity_selections.items()
         }
         self._pattern_keys = list(patterns.keys())
-        conditions = self._presence_masks()
-        del self._feeds, self._latin_feeds  # only needed to build the masks: not kept, not stored on disk
+        conditions = self._presence_masks(feeds, latin_feeds)  # the feeds are not kept: not stored on disk either
         self._trigger, self._prefilter_keys = derive_prefilter(
             self._patterns, self._pattern_keys, self._latin_masks, self._entity_bit, conditions, self._presence_source
         )
@@ -108,10 +107,12 @@ class Matcher:
         self._compile()
         self.phrase_count = len(self._patterns)
 
-    def _presence_masks(self) -> list[tuple[Node, dict[str, int]]]:
-        """Each rule selection's bit, each pattern's mask of the rule selections it feeds (all of them, and those
-        a Latin text can use), and the source of the pack's presence test over such a mask (see ``match``); returns
-        each rule's condition and its selections' bits."""
+    def _presence_masks(
+        self, feeds: list[tuple[tuple[int, str], ...]], latin_feeds: list[tuple[tuple[int, str], ...]]
+    ) -> list[tuple[Node, dict[str, int]]]:
+        """Each rule selection's bit, each pattern's mask of the rule selections it feeds (``feeds``: all of them;
+        ``latin_feeds``: those a Latin text can use), and the source of the pack's presence test over such a mask
+        (see ``match``); returns each rule's condition and its selections' bits."""
         bits: dict[tuple[int, str], int] = {}
         tests: list[str] = []
         conditions: list[tuple[Node, dict[str, int]]] = []
@@ -126,10 +127,8 @@ class Matcher:
         # One more bit for "names an entity": without it and without a rule that may fire, nothing is found.
         self._entity_bit = 1 << len(bits)
         named = [self._entity_bit if p.entity is not None else 0 for p in self._patterns]
-        self._masks = [sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._feeds, named, strict=True)]
-        self._latin_masks = [
-            sum({bits.get(f, 0) for f in feeds}) | n for feeds, n in zip(self._latin_feeds, named, strict=True)
-        ]
+        self._masks = [sum({bits.get(f, 0) for f in fed}) | n for fed, n in zip(feeds, named, strict=True)]
+        self._latin_masks = [sum({bits.get(f, 0) for f in fed}) | n for fed, n in zip(latin_feeds, named, strict=True)]
         self._presence_source = f"lambda m: bool({' or '.join(tests) or 'False'})"
         return conditions
 
