@@ -52,9 +52,9 @@ FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
 #: embassy closure is reported as a drawdown of its staff, and a vote to expel the forces is reported through
 #: Iran's praise of it, the attacks that preceded it or the staff it sends home; a firm pulling its people out of
-#: a compound a rocket just hit reports that attack. An article may join an event of
-#: a related family when it fired that family's rule too; the event keeps its type. A US strike and the attack it
-#: answers are never related: one side acting and the other acting back are two events.
+#: a compound a rocket just hit reports that attack. An article may join an event of a related family when it
+#: fired that family's rule too; the event keeps its type. A US strike and the attack it answers are never
+#: related: one side acting and the other acting back are two events.
 ATTACK, IRAN, EMBASSY, EVACUATION, EXPEL = (
     "attack_on_us_forces_in_iraq",
     "iran_retaliation_or_threat",
