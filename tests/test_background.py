@@ -55,3 +55,30 @@ def test_a_statement_introduced_as_following_is_news() -> None:
         "airport.",
     )
     assert match.alert and match.event_type == "high_value_target_killed"
+
+
+def test_a_story_whose_headline_fires_no_rule_takes_who_acts_on_whom_from_its_lead() -> None:
+    """ "Iran vows revenge" fires nothing in its headline; the body names a drone at Baghdad airport and someone
+    killed, which the attack rule reads as an attack on the US side there. The lead says the US side acted
+    ("killed by an American drone"): the story is the killing the strike was."""
+    match = MATCHER.match(
+        "Iran vows 'harsh revenge' for killing of its top general",
+        "Supreme leader declares three days of mourning.",
+        "Iran's supreme leader said severe revenge awaited those responsible for the death of Qassem Soleimani, "
+        "killed by an American drone at Baghdad's airport.\n"
+        "Iraq's caretaker prime minister called the strike a violation of the terms under which US forces are "
+        "in the country.",
+    )
+    assert "attack-on-us-forces-in-iraq" in match.rules
+    assert match.event_type == "high_value_target_killed"
+
+
+def test_a_headline_that_says_who_acts_is_not_overruled_by_its_lead() -> None:
+    """The lead is read only when the headline fires no rule: a headline of rockets on a base stays an attack
+    whatever the lead's first cue."""
+    match = MATCHER.match(
+        "Rockets hit Ain al-Asad air base hosting US troops",
+        "The attack came after a US drone strike killed a Kataib Hezbollah commander in Baghdad.",
+        "Three rockets landed inside the base, the coalition said.",
+    )
+    assert match.event_type == "attack_on_us_forces_in_iraq"

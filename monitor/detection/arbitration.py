@@ -50,23 +50,37 @@ def winner(live: list[Fired], heading: Direction | None) -> Fired:
 
 
 def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> Fired:
-    """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline."""
-    if best.in_headline:
+    """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline;
+    in a story whose headline fires no rule and whose lead gave the direction, in the body ("Iran vows revenge"
+    over "... killed by an American drone": the killing, not only the strike)."""
+    by_lead = heading is not None and not any(f.in_headline for f in live)
+    if best.in_headline or by_lead:
         for f in live:
-            if f is best or not f.acts_in_headline or best.rule.id not in f.rule.supersedes:
+            if f is best or not (f.acts_in_headline or by_lead) or best.rule.id not in f.rule.supersedes:
                 continue
             if heading is None or f.rule.direction in (None, heading.value):
                 return f
     return best
 
 
-def heading(text: ArticleText) -> Direction | None:
-    """Who acts on whom in the headline. (Not the lead: leads give the background, "after an attack on US forces
-    last week", before or after the news, so their first cue says less than the headline's.)"""
+def heading(text: ArticleText, *, lead: bool = False) -> Direction | None:
+    """Who acts on whom in the headline; with ``lead``, when the headline does not say, in the summary and the
+    body's first sentence. (Leads give the background, "after an attack on US forces last week", before or after
+    the news, so their first cue says less than the headline's: only a story whose headline fires no rule, such as
+    "Iran vows revenge for killing of its top general" over "... killed by an American drone at Baghdad's
+    airport", is read by its lead.)"""
     # What the headline names as the cause of its news ("after US strikes in Syria, a drone heads for Al-Asad")
     # does not say who acts in it.
     title = news_text(text, text.starts[1])
-    return direction(f" {title.strip(' |')} ")
+    found = direction(f" {title.strip(' |')} ")
+    if found is not None or not lead:
+        return found
+    # (In the summary, "after ..." names the cause; the body's first sentence is news even after "after": "crude
+    # rose 4% after a US air strike in Baghdad killed ...".)
+    end = text.text.find("|", text.starts[2] + 1)
+    first = text.text[text.starts[2] : len(text.text) if end < 0 else end]
+    opening = news_text(text, text.starts[2])[text.starts[1] :] + first
+    return direction(f" {opening.strip(' |')} ")
 
 
 def ranked(rule: Rule, view: RuleHits, severity: int, order: int) -> Fired:

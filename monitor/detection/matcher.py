@@ -346,7 +346,7 @@ class Matcher:
         if not live:
             return self._without_alert(entity_hits, shadow)
         live.sort(key=lambda f: f.rank, reverse=True)
-        top = winner(live, heading(text))
+        top = winner(live, heading(text, lead=not any(f.in_headline for f in live)))
         best = top.rule
         evidence = tuple(
             self._evidence(best, name, hit, text)

@@ -21,6 +21,8 @@ __all__ = [
     "official_denial",
     "reports_dead",
     "reports_earlier",
+    "reports_killing",
+    "reports_nobody_killed",
     "revised_status",
     "status_change",
 ]
@@ -220,6 +222,25 @@ _DEAD = re.compile(
 def reports_dead(text: str) -> bool:
     """Whether the text reports people killed ("killing three", "the dead named", casualties), not only hurt."""
     return _DEAD.search(text) is not None
+
+
+#: Words of people killed, as news ("killing three", "soldier killed"), and the words that say nobody was.
+_KILLED = re.compile(r"\b(?:kill(?:s|ed|ing)?|dead|died|dies|deaths?|slain)\b", re.IGNORECASE)
+_NOBODY_KILLED = re.compile(
+    r"\b(?:no|none|nobody|without|not|no one|no-one)\b(?:\W+\w+){0,3}?\W+(?:kill\w*|dead|died|deaths?|casualt\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def reports_killing(title: str) -> bool:
+    """Whether a headline reports people killed ("British soldier killed in rocket strike"), not that nobody was
+    ("no casualties", "without killing anyone")."""
+    return _KILLED.search(title) is not None and not reports_nobody_killed(title)
+
+
+def reports_nobody_killed(title: str) -> bool:
+    """Whether a headline says that nobody was killed ("no casualties", "causes no deaths")."""
+    return _NOBODY_KILLED.search(title) is not None
 
 
 def is_late_toll(title: str) -> bool:

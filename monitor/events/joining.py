@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import is_follow_up, is_late_toll, reports_dead
+from monitor.events.facts import is_follow_up, is_late_toll, reports_dead, reports_killing, reports_nobody_killed
+from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 #: Event types that are one story when they coincide: the strike that killed a commander is the killing.
-KILLING = "high_value_target_killed"
 FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: Families whose reports may be about one happening seen from another side: an Iranian missile attack on a base
 #: is also an attack on US forces, rockets at the embassy compound hit where US forces guard it, a threatened
@@ -55,9 +55,8 @@ FAMILIES = {KILLING: "us_strike_in_iraq"}
 #: a compound a rocket just hit reports that attack. An article may join an event of a related family when it
 #: fired that family's rule too; the event keeps its type. A US strike and the attack it answers are never
 #: related: one side acting and the other acting back are two events.
-ATTACK, IRAN, EMBASSY, EVACUATION, EXPEL = (
+ATTACK, EMBASSY, EVACUATION, EXPEL = (
     "attack_on_us_forces_in_iraq",
-    "iran_retaliation_or_threat",
     "us_embassy_or_diplomatic_incident",
     "us_personnel_evacuation_or_advisory",
     "iraq_expels_or_ends_us_presence",
@@ -91,13 +90,6 @@ ANCHOR_KINDS = frozenset({"base"})
 #: Families whose reports of one happening on one base may be typed either way: missiles, rockets and drones on a
 #: base or the embassy. An advisory or a staff drawdown names the embassy too, but is an event of its own.
 KINETIC_FAMILIES = frozenset({ATTACK, IRAN, EMBASSY})
-#: Families whose reports about a killing are often typed by their own verb: a vow of revenge or a warning of
-#: escalation reads as a threat. They may join the killing by the person it killed. (Not attacks: rockets on a base
-#: "a day after the killing of X" are an attack of their own.)
-REACTION_FAMILIES = frozenset({IRAN})
-#: How soon after a killing's first report such a reaction must come: the day of the killing. Later ones (a
-#: parliament vote, Iran's missiles days after) are events of their own.
-REACTION_TIME = timedelta(hours=24)
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
@@ -155,17 +147,18 @@ def follow_up_reach(title: str) -> timedelta:
 
 
 def follow_up_of(title: str) -> tuple[timedelta, bool]:
-    """``follow_up_reach`` of a headline, and whether it is a follow-up about people killed (the dead named,
-    identified, mourned): such a report belongs to an event that killed someone, not to a later one that did not."""
+    """``follow_up_reach`` of a headline, and whether it tells of people killed (a follow-up naming, identifying,
+    mourning the dead, or news of a soldier killed): such a report belongs to an event that killed someone, not to
+    a later one that did not."""
     reach = follow_up_reach(title)
-    return reach, bool(reach) and reports_dead(title)
+    return reach, reports_dead(title) if reach else reports_killing(title)
 
 
 def family_lookup(follow_up: timedelta, dead: bool = False) -> timedelta:
     """How far from a report's event time the events of its families are looked up whatever they name: a day, or
     the whole reach of a late toll or a report on the dead, since those often name nothing specific ("50 troops
     diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by."""
-    return follow_up if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
+    return max(follow_up, CLOSE_IN_TIME) if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
 
 
 def _apart(event: EventState, at: datetime) -> timedelta:
@@ -221,11 +214,15 @@ def join_score(
     ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
     condemns) rather than a new one, so it may join an event that shares what its headline and lead are about that
     much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with.
-    ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``); ``dead``: it is a follow-up
-    about people killed (``follow_up_of``), which belongs to an event that reported deaths."""
+    ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``); ``dead``: it tells of people
+    killed (``follow_up_of``), so it belongs to an event that reported deaths (as news, only an attack's: US and
+    coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed)."""
     if event.family != family:
         return 0.0
-    killed = dead and reports_dead(f"{event.title}\n{event.summary}")
+    told_dead = dead and (bool(follow_up) or family in WEAPON_FAMILIES)
+    if told_dead and not follow_up and reports_nobody_killed(event.title):
+        return 0.0  # news of soldiers killed is not the attack whose first report said nobody was
+    killed = told_dead and reports_dead(f"{event.title}\n{event.summary}")
     first, last = event.span
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
@@ -295,12 +292,12 @@ def crosses_to(
     One happening is often typed two ways by the reports about it: missiles on a base read as an attack in one
     headline and as Iran's retaliation in the next. The event owns the type, so such a report may join it when what
     its headline and lead are about (``focus``) names the base the event is about, and it came while the event was
-    being reported (within the closeness of the event's family). A person anchors only a killing's reactions on
-    its first day (``_reacts_to_killing``): a vote or a threat days "after the killing of X" is an event of its own.
+    being reported (within the closeness of the event's family). A person anchors only a killing's reactions in its
+    first days (``reactions.reacts_to_killing``): a vote or a threat days "after the killing of X" is its own event.
     A follow-up (``follow_up_reach``: the dead named, injuries diagnosed) that names the base may join it as long as
     ``join_score`` lets a follow-up join, since it reports what already happened there."""
     theirs = set(event.focus or event.salient)
-    if _reacts_to_killing(event, family=family, focus=focus, theirs=theirs, at=at, types=types):
+    if reacts_to_killing(event, family=family, focus=focus, theirs=theirs, at=at, types=types, follow_up=follow_up):
         return True
     if event.family not in RELATED.get(family, ()) or not {event.family, family} <= KINETIC_FAMILIES:
         return False
@@ -308,32 +305,6 @@ def crosses_to(
     if not any(types.get(e) in ANCHOR_KINDS for e in shared):
         return False
     return bool(follow_up) or _apart(event, at) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
-
-
-def _reacts_to_killing(
-    event: EventState,
-    *,
-    family: str,
-    focus: frozenset[str],
-    theirs: set[str],
-    at: datetime,
-    types: Mapping[str, str],
-) -> bool:
-    """Whether a report typed as a threat is about a killing: its headline and lead name a person the
-    killing's reports are about, no base the killing's reports do not name (rockets on a base "after" the killing
-    are an attack of their own), and it came on the day of the killing."""
-    if event.event_type != KILLING or family not in REACTION_FAMILIES:
-        return False
-    if not any(types.get(e) == "person" for e in focus & theirs):
-        return False
-    if any(types.get(e) in ANCHOR_KINDS for e in focus - theirs):
-        return False
-    return abs(at - event.span[0]) <= REACTION_TIME
-
-
-def _answers_killing_late(event: EventState, *, family: str, at: datetime) -> bool:
-    """Whether a threat that names a killing (``joinable_families``) came too long after it to be its reaction."""
-    return family in REACTION_FAMILIES and event.event_type == KILLING and abs(at - event.span[0]) > REACTION_TIME
 
 
 def best_event(
@@ -360,7 +331,7 @@ def best_event(
         if event.family in families:
             if event.id == copy_of:
                 return event  # an exact copy of an article already in this event
-            if _answers_killing_late(event, family=families[0], at=at):
+            if answers_killing_late(event, family=families[0], at=at, follow_up=follow_up):
                 continue  # a threat days after a killing is an event of its own
             margin = 0.0 if event.family == families[0] else RELATED_MARGIN
         elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types, follow_up=follow_up):

@@ -1,0 +1,101 @@
+"""Events: reports that answer a happening join it (mourning and vows of revenge in the days after a killing, news
+of the dead the morning after a lethal attack), while new happenings stay apart (real Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import redis.asyncio as aioredis
+
+from monitor.events.facts import reports_killing
+from monitor.processing.processor import Processor
+from tests.test_events import MATCHER, FakeClock, article, clock, processor
+
+__all__ = ["clock", "processor"]  # the fixtures this module shares with test_events
+
+THREAT = "iran_retaliation_or_threat"
+ATTACK = "attack_on_us_forces_in_iraq"
+
+
+async def test_mourning_and_vows_of_revenge_join_the_killing_in_its_days_of_mourning(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A headline that reports on the killing (crowds mourn the man, revenge is vowed at his funeral) is about the
+    killing for the days of mourning, though typed as a threat; a week and more later it is an event of its own,
+    and so is a plain threat (no report on the killing) days later."""
+    killing = article(
+        "m1",
+        "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani",
+        "The Pentagon said the president ordered the strike on his convoy as it left the airport.",
+    )
+    first = await processor.process([killing])
+    clock.advance(days=4)
+    mourning = article(
+        "m2",
+        "Millions mourn Soleimani in Tehran as Iran vows harsh revenge",
+        "Iran's supreme leader wept over the coffin as crowds chanted against the United States.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(mourning).event_type == THREAT
+    days_later = await processor.process([mourning])
+    assert days_later.placed[0][1] == first.placed[0][1]
+
+    plain = replace(mourning, id="u:m3", url="https://outlet-c.example.org/m3",
+                    title="Iran warns US forces of revenge for Soleimani")  # fmt: skip
+    assert MATCHER.match_article(plain).event_type == THREAT
+    threat = await processor.process([plain])
+    assert threat.placed and threat.placed[0][1] != first.placed[0][1]
+
+    clock.advance(days=5)
+    late = replace(mourning, id="u:m4", url="https://outlet-d.example.org/m4", published=clock.now(),
+                   fetched=clock.now(), title="Crowds mourn Soleimani again as Iran vows revenge")  # fmt: skip
+    assert MATCHER.match_article(late).event_type == THREAT
+    nine_days = await processor.process([late])
+    assert nine_days.placed and nine_days.placed[0][1] != first.placed[0][1]
+
+
+async def test_news_of_soldiers_killed_the_next_morning_joins_the_lethal_attack_of_the_night_before(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """US and coalition troops are rarely killed in Iraq: a report of a soldier killed by rockets fourteen hours
+    after a lethal rocket attack is that attack, though it names nothing the first report named. A report of
+    rockets that killed nobody, at the same distance, is another attack."""
+    lethal = article(
+        "t1",
+        "Rockets hit Iraqi base hosting US-led troops, killing three",
+        "More than a dozen rockets struck the base north of Baghdad in the evening, the coalition said.",
+    )
+    first = await processor.process([lethal])
+    clock.advance(hours=14)
+    harmless = article(
+        "t2",
+        "Two rockets fall inside Balad air base, no casualties",
+        "The Iraqi base north of Baghdad hosts US contractors, security sources said.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    killed = article(
+        "t3",
+        "British soldier killed in rocket strike in Iraq",
+        "The defence ministry said one of its service personnel died after an attack on a coalition base.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    assert {MATCHER.match_article(a).event_type for a in (harmless, killed)} == {ATTACK}
+    later = await processor.process([harmless, killed])
+    placed = dict(first.placed + later.placed)
+    assert placed["u:t3"] == placed["u:t1"] != placed["u:t2"]
+
+
+def test_a_headline_reports_a_killing_unless_it_says_nobody_died() -> None:
+    assert reports_killing("British soldier killed in rocket strike in Iraq")
+    assert reports_killing("Rockets hit base, killing three")
+    for title in (
+        "Rockets hit base, no casualties reported",
+        "Rocket attack on Balad causes no deaths",
+        "Drone strikes Erbil airport without killing anyone",
+        "Rockets hit base hosting US troops, nobody killed",
+        "Drone shot down over Erbil airport",
+    ):
+        assert not reports_killing(title), title
