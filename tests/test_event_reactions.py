@@ -99,3 +99,67 @@ def test_a_headline_reports_a_killing_unless_it_says_nobody_died() -> None:
         "Drone shot down over Erbil airport",
     ):
         assert not reports_killing(title), title
+
+
+def test_a_headline_whose_rule_needs_its_cause_words_reports_the_aftermath() -> None:
+    """ "Launcher found ... after rocket on Victory base" is an attack report only by what it names as the cause:
+    it reports what followed that attack, and the weapon it names is that attack's. "Rockets hit Victory base after
+    US strike" reports an attack of its own."""
+    after = MATCHER.match(
+        "Launcher found in western Baghdad after rocket on Victory base",
+        "Security forces found the launcher used in the attack on the base at the airport, police said.",
+        "",
+    )
+    assert after.event_type == ATTACK and after.aftermath and after.weapons == ("projectile",)
+    news = MATCHER.match("Rockets hit Victory base after US strike on militia", "", "")
+    assert news.event_type == ATTACK and not news.aftermath
+
+
+async def test_the_aftermath_of_an_attack_joins_it_days_later_and_by_its_weapon(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Drones on Baghdad airport one day, a rocket on the base there two days later; the next morning a launcher is
+    found "after rocket on Victory base": the rocket attack's aftermath, not the drones'. And security tightened at
+    a headquarters two days after a rocket hit it is that attack's aftermath, past the attack's window."""
+    drones = article(
+        "v1",
+        "Two armed drones shot down near Baghdad airport",
+        "The drones were downed by the base's defences near the Diplomatic Support Center.",
+    )
+    first = await processor.process([drones])
+    clock.advance(days=2)
+    rocket = article(
+        "v2",
+        "Rocket hits Iraqi base at Baghdad airport housing U.S. forces",
+        "One rocket landed inside Victory base, the coalition said.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    nineveh = article(
+        "n1",
+        "Katyusha strike on Nineveh Operations Command in Mosul causes no casualties",
+        "A rocket landed inside the headquarters in Mosul that hosts American advisers.",
+        feed="outlet-d",
+        at=clock.now(),
+    )
+    second = await processor.process([rocket, nineveh])
+    clock.advance(hours=20)
+    launcher = article(
+        "v3",
+        "Launcher found in western Baghdad after rocket on Victory base",
+        "Security forces found the launcher used in the attack on the base at the airport, police said.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    clock.advance(days=1)
+    tightened = article(
+        "n2",
+        "Security tightened at Nineveh headquarters after rocket attack",
+        "Checkpoints were added around the command in Mosul that hosts American advisers.",
+        feed="outlet-c",
+        at=clock.now(),
+    )
+    last = await processor.process([launcher, tightened])
+    placed = dict(first.placed + second.placed + last.placed)
+    assert placed["u:v3"] == placed["u:v2"] != placed["u:v1"]
+    assert placed["u:n2"] == placed["u:n1"]

@@ -61,6 +61,9 @@ class Match:
     focus: tuple[str, ...] = field(default=())
     #: The kinds of weapon the headline and the lead say were used (``detection.weapons.KINDS``).
     weapons: tuple[str, ...] = field(default=())
+    #: The headline reports what followed the story, not the story: its rule fires on the headline only with what
+    #: the headline names as the cause ("security tightened at Nineveh headquarters after rocket").
+    aftermath: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,14 +22,7 @@ from monitor.core.models import Article, Evidence, Match
 from monitor.detection.arbitration import Fired, heading, ranked, winner
 from monitor.detection.condition import Node, evaluate, presence_expression, presence_test
 from monitor.detection.condition import names as condition_names
-from monitor.detection.hits import (
-    ArticleText,
-    Hit,
-    RuleHits,
-    drop_nested,
-    focus_entities,
-    named_entities,
-)
+from monitor.detection.hits import ArticleText, Hit, RuleHits, drop_nested, focus_entities, named_entities
 from monitor.detection.language import article_language, detect_language, needs_arabic_script
 from monitor.detection.patterns import CompiledPattern, Pattern, name_entity, restored, stored
 from monitor.detection.prefilter import derive_prefilter, prefiltered
@@ -348,6 +341,8 @@ class Matcher:
         live.sort(key=lambda f: f.rank, reverse=True)
         top = winner(live, heading(text, lead=not any(f.in_headline for f in live)))
         best = top.rule
+        # the headline reports what followed its story: the weapons it names as the cause are the story's
+        aftermath = top.in_headline and not top.acts_in_headline
         evidence = tuple(
             self._evidence(best, name, hit, text)
             for name, hits in top.hits.items()
@@ -361,10 +356,11 @@ class Matcher:
             score=round(top.score + top.severity, 2),
             entities=named_entities(entity_hits, self.ruleset),
             focus=focus_entities(entity_hits, self.ruleset, text),
-            weapons=weapons_named(text),
+            weapons=weapons_named(text, with_cause=aftermath),
             evidence=evidence,
             alert=top.severity >= self.min_severity,
             shadow_rules=shadow,
+            aftermath=aftermath,
         )
 
     def _without_alert(self, entity_hits: dict[str, list[Hit]], shadow: tuple[str, ...] = ()) -> Match:

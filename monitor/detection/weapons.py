@@ -42,9 +42,12 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     )
 
 
-def weapons_named(text: ArticleText) -> tuple[str, ...]:
+def weapons_named(text: ArticleText, *, with_cause: bool = False) -> tuple[str, ...]:
     """The kinds of weapon (``KINDS``) the headline and the lead say were used, not counting those that name the
-    cause of the news ("drones hit Al-Asad a day after rocket fire": drones). (Weapons named as the cause do not
-    say the report is about another attack: "no injuries after drone attack" is about the drone attack.)"""
-    news = news_text(text, lead_end(text))
+    cause of the news ("drones hit Al-Asad a day after rocket fire": drones), unless ``with_cause`` (a headline
+    that reports what followed its story: "launcher found after rocket on Victory base"). (Weapons named as the
+    cause do not say the report is about another attack: "no injuries after drone attack" is about the drone
+    attack.)"""
+    end = lead_end(text)
+    news = text.text[:end] if with_cause else news_text(text, end)
     return tuple(kind for kind, pattern in _patterns() if pattern.search(news))

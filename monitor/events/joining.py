@@ -146,11 +146,12 @@ def follow_up_reach(title: str) -> timedelta:
     return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
-def follow_up_of(title: str) -> tuple[timedelta, bool]:
-    """``follow_up_reach`` of a headline, and whether it tells of people killed (a follow-up naming, identifying,
+def follow_up_of(title: str, aftermath: bool = False) -> tuple[timedelta, bool]:
+    """``follow_up_reach`` of a headline (at least ``FOLLOW_UP_REACH`` for one that reports what followed an
+    earlier happening: ``Match.aftermath``), and whether it tells of people killed (a follow-up naming, identifying,
     mourning the dead, or news of a soldier killed): such a report belongs to an event that killed someone, not to
     a later one that did not."""
-    reach = follow_up_reach(title)
+    reach = max(follow_up_reach(title), FOLLOW_UP_REACH if aftermath else timedelta(0))
     return reach, reports_dead(title) if reach else reports_killing(title)
 
 

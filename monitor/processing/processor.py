@@ -263,7 +263,7 @@ class Processor:
         digest = fingerprint(article)
         # how much longer than its family's window an event stays open to this report: the candidates looked up
         # are those ``best_event`` could take, no older
-        follow_up, dead = follow_up_of(article.title)
+        follow_up, dead = follow_up_of(article.title, match.aftermath)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
