@@ -157,3 +157,25 @@ async def test_a_gathering_of_old_stories_waits_longer_than_one_with_fresh_news(
     fresh = Coalescer(_recorded, window_s=0.05, max_wait_s=0.2, now=lambda: published + timedelta(minutes=5),
                       backlog_wait_s=3.0)  # fmt: skip
     assert await _two_polls(fresh, 0.6) == [["u:a"], ["u:b"]]
+
+
+async def test_a_gathering_ends_when_it_holds_as_many_batches_as_are_fetched_at_once() -> None:
+    """Polls give their fetch slot back while they wait here, so a burst that never goes quiet is processed in
+    gatherings of ``max_batches``, not held in memory until the time limit."""
+    sizes: list[int] = []
+
+    async def process_many(batches: Sequence[Sequence[Article]]) -> list[ProcessResult]:
+        sizes.append(len(batches))
+        return [ProcessResult(articles=len(batch)) for batch in batches]
+
+    coalescer = Coalescer(process_many, window_s=1.0, max_wait_s=10.0, max_batches=3)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    waiting = []
+    for n in range(7):
+        waiting.append(asyncio.create_task(coalescer(_batch(str(n)))))
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(*waiting)
+    assert [r.articles for r in results] == [1] * 7
+    assert sizes == [3, 3, 1]
+    assert loop.time() - began < 5.0  # the last gathering ends on its quiet time, not on the ten-second limit

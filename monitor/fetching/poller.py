@@ -53,8 +53,11 @@ class FeedPoller:
     next_delays: dict[str, float] = field(default_factory=dict)
     #: When (monotonic) the lease this replica last set on each feed it polls runs out.
     _lease_until: dict[str, float] = field(default_factory=dict)
+    #: Fetch slots (``fetch.concurrency``): a poll holds one while it fetches and parses, and gives it back before
+    #: its articles are processed, so that polls waiting for a batch to be processed (``Coalescer``) do not stop
+    #: the others from fetching.
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
-    #: Polls holding a slot now (fetching, parsing or handing their articles in).
+    #: Polls under way since they took a slot: fetching, parsing, or waiting for their articles to be processed.
     active: int = 0
 
     async def poll(self, feed: FeedConfig) -> ProcessResult | None:
@@ -63,10 +66,10 @@ class FeedPoller:
         if start is None or start.holder is not None:
             return None if start is None else ProcessResult()
         started = self.clock.monotonic()
-        async with self._slots:
+        async with _Slot(self._slots) as slot:
             self.active += 1
             try:
-                return await self._fetch_and_handle(feed, start, started)
+                return await self._fetch_and_handle(feed, start, started, slot)
             except (FetchError, ParseError) as exc:
                 status = getattr(exc, "status", None)
                 log.warning("feed_failed", feed=feed.name, reason=exc.reason, status=status)
@@ -86,9 +89,9 @@ class FeedPoller:
         """Poll every feed once, concurrently (bounded by ``fetch.concurrency``)."""
         return list(await asyncio.gather(*(self.poll(f) for f in feeds)))
 
-    async def _fetch_and_handle(self, feed: FeedConfig, start: PollStart, started: float) -> ProcessResult:
+    async def _fetch_and_handle(self, feed: FeedConfig, start: PollStart, started: float, slot: _Slot) -> ProcessResult:
         if feed.type == "telegram":
-            return await self._poll_channel(feed, start, started)
+            return await self._poll_channel(feed, start, started, slot)
         result = await self.fetcher.fetch(feed.url, start.validators)
         hint = server_hint(result.headers, result.body, self.clock.now())
         if result.status == 304 or result.body is None:
@@ -101,6 +104,7 @@ class FeedPoller:
             result.body, headers=result.headers, feed=feed.name, url=result.url, fetched=self.clock.now()
         )
         self.observer.items_parsed(feed.name, len(articles))
+        slot.release()
         outcome = await self.handle(articles)
         # Validators only after the articles are processed: a crash before this re-fetches the feed.
         changed = digest != start.body_digest
@@ -120,13 +124,14 @@ class FeedPoller:
         self.observer.feed_polled(feed.name, "ok", self.clock.monotonic() - started)
         return outcome
 
-    async def _poll_channel(self, feed: FeedConfig, start: PollStart, started: float) -> ProcessResult:
+    async def _poll_channel(self, feed: FeedConfig, start: PollStart, started: float, slot: _Slot) -> ProcessResult:
         """A Telegram channel: only the posts after the saved cursor (see ``monitor.fetching.telegram``)."""
         read = await read_channel(
             feed, fetcher=self.fetcher, parser=self.parser, clock=self.clock, cursor=start.cursor,
             validators=start.validators,
         )  # fmt: skip
         self.observer.items_parsed(feed.name, len(read.articles))
+        slot.release()
         outcome = await self.handle(read.articles) if read.articles else ProcessResult()
         hint = server_hint(read.headers, None, self.clock.now())
         await self._record(
@@ -268,6 +273,27 @@ class FeedPoller:
         )
         await self.store.enqueue_notice(notice)
         log.warning("feed_down_notified" if down else "feed_recovery_notified", feed=feed.name, errors=errors)
+
+
+class _Slot:
+    """One poll's fetch slot, given back at the latest when the poll ends (``release`` gives it back earlier)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def __aenter__(self) -> _Slot:
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
 
 
 def _cadence(feed: FeedConfig) -> Cadence:

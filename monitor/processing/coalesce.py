@@ -7,6 +7,9 @@ has arrived for a short quiet time (at most a few seconds from the first), and h
 processor at once, which orders them all by event time; each caller gets back the result for its own articles. The
 cost is the quiet time, added once to an alert's delay (more during a burst, never beyond the limit).
 
+A gathering holds at most ``max_batches`` batches (the feeds fetched at once, ``fetch.concurrency``): polls give
+their fetch slot back while they wait here, so without a bound a long burst would hold every parsed feed in memory.
+
 When the polls under way are known (``in_flight``), a gathering waits for every one of them (up to the limit), not
 only for a quiet moment: a slow feed's backlog still comes in before the story it reports first is opened by a
 faster feed's later report. A gathering of old stories only (a new feed, a restart after downtime: nothing published
@@ -51,6 +54,7 @@ class Coalescer:
         *,
         now: Callable[[], datetime] | None = None,
         backlog_wait_s: float = BACKLOG_WAIT_S,
+        max_batches: int | None = None,
     ) -> None:
         #: How many polls are under way (each will hand in a batch or none); when every one of them has handed its
         #: batch in, nothing more can come and the gathering ends at once. None: unknown, the quiet time decides.
@@ -61,6 +65,7 @@ class Coalescer:
         #: The clock that tells old stories (None: every gathering is limited to ``max_wait_s``).
         self._now = now
         self._backlog_wait_s = max(self._max_wait_s, backlog_wait_s)
+        self._max_batches = max_batches
         self._pending: list[tuple[Sequence[Article], asyncio.Future[ProcessResult]]] = []
         self._flush: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()  # set by each batch handed in (it wakes the gathering)
@@ -105,10 +110,12 @@ class Coalescer:
     async def _gather(self) -> None:
         """Wait until every poll under way has handed its batch in (when they are known), else until ``window_s``
         has passed without a new batch; at most ``max_wait_s`` since this gathering began (``backlog_wait_s`` while
-        it holds old stories only)."""
+        it holds old stories only), and no longer than until it holds ``max_batches``."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         while True:
+            if self._max_batches is not None and len(self._pending) >= self._max_batches:
+                return  # as many feeds as are fetched at once: process them, and go on gathering
             now = loop.time()
             deadline = began + (self._max_wait_s if self._fresh else self._backlog_wait_s)
             if self.in_flight is not None:

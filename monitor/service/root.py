@@ -274,7 +274,9 @@ async def build_app(
     token = replica_token(name) if fetch_leases else None
     # Feeds read within a moment of each other (in this process or sent by fetch workers): one batch, oldest story
     # first, by the app's processor at that moment (a reload may have replaced it).
-    process = Coalescer(lambda batches: app.processor.process_many(batches), now=clock.now)
+    process = Coalescer(
+        lambda batches: app.processor.process_many(batches), now=clock.now, max_batches=config.fetch.concurrency
+    )
     in_workers = redis_url if parse_in_workers and config.fetch_workers > 0 else None
     poller = _poller(config, session, store, process, clock, observer, token, in_workers, redactor, parse_in_workers)
     process.in_flight = (lambda: poller.active) if isinstance(poller, FeedPoller) else None
