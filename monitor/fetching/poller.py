@@ -55,8 +55,11 @@ class FeedPoller:
     _lease_until: dict[str, float] = field(default_factory=dict)
     #: Fetch slots (``fetch.concurrency``): a poll holds one while it fetches and parses, and gives it back before
     #: its articles are processed, so that polls waiting for a batch to be processed (``Coalescer``) do not stop
-    #: the others from fetching.
+    #: the others from fetching; as many more may wait so (``_handing``), and past that a parsed feed keeps its
+    #: fetch slot until there is room: a processor that falls behind slows fetching down, and the parsed feeds held
+    #: in memory stay bounded.
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    _handing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
     #: Polls under way since they took a slot: fetching, parsing, or waiting for their articles to be processed.
     active: int = 0
 
@@ -66,7 +69,7 @@ class FeedPoller:
         if start is None or start.holder is not None:
             return None if start is None else ProcessResult()
         started = self.clock.monotonic()
-        async with _Slot(self._slots) as slot:
+        async with _Slot(self._slots, self._handing) as slot:
             self.active += 1
             try:
                 return await self._fetch_and_handle(feed, start, started, slot)
@@ -104,7 +107,7 @@ class FeedPoller:
             result.body, headers=result.headers, feed=feed.name, url=result.url, fetched=self.clock.now()
         )
         self.observer.items_parsed(feed.name, len(articles))
-        slot.release()
+        await slot.hand_over()
         outcome = await self.handle(articles)
         # Validators only after the articles are processed: a crash before this re-fetches the feed.
         changed = digest != start.body_digest
@@ -131,7 +134,7 @@ class FeedPoller:
             validators=start.validators,
         )  # fmt: skip
         self.observer.items_parsed(feed.name, len(read.articles))
-        slot.release()
+        await slot.hand_over()
         outcome = await self.handle(read.articles) if read.articles else ProcessResult()
         hint = server_hint(read.headers, None, self.clock.now())
         await self._record(
@@ -276,24 +279,34 @@ class FeedPoller:
 
 
 class _Slot:
-    """One poll's fetch slot, given back at the latest when the poll ends (``release`` gives it back earlier)."""
+    """One poll's fetch slot, and once it hands its articles over, its place among the polls waiting for their
+    articles to be processed instead (``FeedPoller._handing``); whichever it holds is given back when it ends."""
 
-    def __init__(self, slots: asyncio.Semaphore) -> None:
+    def __init__(self, slots: asyncio.Semaphore, handing: asyncio.Semaphore) -> None:
         self._slots = slots
-        self._held = False
+        self._handing = handing
+        self._fetching = self._waiting = False
 
     async def __aenter__(self) -> _Slot:
         await self._slots.acquire()
-        self._held = True
+        self._fetching = True
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
+    async def hand_over(self) -> None:
+        """Trade the fetch slot for a place among the polls waiting to be processed (waiting for one if need be)."""
+        if self._fetching and not self._waiting:
+            await self._handing.acquire()
+            self._waiting = True
+            self._fetching = False
             self._slots.release()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._fetching:
+            self._fetching = False
+            self._slots.release()
+        if self._waiting:
+            self._waiting = False
+            self._handing.release()
 
 
 def _cadence(feed: FeedConfig) -> Cadence:

@@ -139,7 +139,7 @@ class _Worker:
             fetcher=Fetcher(session, spec.fetch, clock=clock),
             parser=parser, handle=self._handle, fetch=spec.fetch, clock=clock, observer=_Recorder(),
             leases=FeedLeases(redis, keys, spec.token) if spec.token is not None else None,
-            _slots=asyncio.Semaphore(spec.fetch.concurrency),
+            _slots=asyncio.Semaphore(spec.fetch.concurrency), _handing=asyncio.Semaphore(spec.fetch.concurrency),
         )  # fmt: skip
         log.debug("fetch_worker_started", slot=spec.slot)
         channel = self.channel

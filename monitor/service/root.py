@@ -378,4 +378,5 @@ def _poller(
         observer=observer,
         leases=leases,
         _slots=asyncio.Semaphore(fetch.concurrency),
+        _handing=asyncio.Semaphore(fetch.concurrency),
     )
