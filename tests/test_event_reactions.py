@@ -163,3 +163,10 @@ async def test_the_aftermath_of_an_attack_joins_it_days_later_and_by_its_weapon(
     placed = dict(first.placed + second.placed + last.placed)
     assert placed["u:v3"] == placed["u:v2"] != placed["u:v1"]
     assert placed["u:n2"] == placed["u:n1"]
+
+
+def test_reports_that_name_balad_by_its_f16s_name_the_base() -> None:
+    """Iraq's F-16s fly from Balad alone: "F-16 base in Salahaddin" is Balad air base, so the next morning's report
+    of the rockets shares the base with the first reports (and a different base would tell it apart)."""
+    for title in ("Katyushas hit F-16 base in Salahaddin, security sources say", "Rockets hit Iraq's F-16 hub"):
+        assert "balad_air_base" in MATCHER.match(title, "", "").entities, title
