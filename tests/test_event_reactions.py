@@ -170,3 +170,29 @@ def test_reports_that_name_balad_by_its_f16s_name_the_base() -> None:
     of the rockets shares the base with the first reports (and a different base would tell it apart)."""
     for title in ("Katyushas hit F-16 base in Salahaddin, security sources say", "Rockets hit Iraq's F-16 hub"):
         assert "balad_air_base" in MATCHER.match(title, "", "").entities, title
+
+
+async def test_a_place_the_lead_names_only_as_what_came_before_does_not_join_two_attacks(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A rocket on an oil compound in Basra in the morning, one on a base in Mosul in the evening whose lead says it
+    "came hours after a rocket hit an oil compound in Basra": the whole clause after "after" names what came before,
+    so the Mosul report is about Mosul only, and the two attacks stay apart."""
+    basra = article(
+        "b1",
+        "Rocket strikes oil companies' headquarters near Basra",
+        "A rocket landed at a compound housing foreign oil firms, including a US major, police said.",
+    )
+    first = await processor.process([basra])
+    clock.advance(hours=10)
+    mosul = article(
+        "b2",
+        "Rocket strikes Iraqi base in Mosul housing U.S. military advisers",
+        "The attack came hours after a rocket hit an oil compound in Basra.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    match = MATCHER.match_article(mosul)
+    assert match.event_type == ATTACK and "basra" in match.entities and "basra" not in match.focus
+    second = await processor.process([mosul])
+    assert second.placed and second.placed[0][1] != first.placed[0][1]

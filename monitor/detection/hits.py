@@ -193,8 +193,15 @@ def lead_end(text: ArticleText) -> int:
 
 def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
-    after "after", "following", "in retaliation for"..."""
-    return _spans_after(_CAUSE, text, end)
+    after "after", "following", "in retaliation for"... in the headline; past it (the summary, the body's first
+    sentence), the rest of the clause ("the attack came hours after a rocket hit an oil compound in Basra")."""
+    title_end = text.find("|")
+    spans = _spans_after(_CAUSE, text, min(end, title_end) if title_end >= 0 else end)
+    if 0 <= title_end < end:
+        for m in _CAUSE.finditer(text, title_end, end):
+            stops = [i for i in (text.find(",", m.end()), text.find("|", m.end())) if i >= 0]
+            spans.append((m.end() - 1, min([*stops, end])))
+    return spans
 
 
 def news_text(text: ArticleText, end: int) -> str:
