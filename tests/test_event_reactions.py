@@ -196,3 +196,43 @@ async def test_a_place_the_lead_names_only_as_what_came_before_does_not_join_two
     assert match.event_type == ATTACK and "basra" in match.entities and "basra" not in match.focus
     second = await processor.process([mosul])
     assert second.placed and second.placed[0][1] != first.placed[0][1]
+
+
+async def test_a_report_joins_an_event_of_its_own_family_before_one_of_a_related_family(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Rockets on the Green Zone, then within the hour the troop cut in Iraq. A later report of the cut whose body
+    also tells of the rockets fires the embassy rule too, and may join an embassy event; but an event of its own
+    family (the cut) is there to join, and it goes there however much it shares with the rockets' event."""
+    rockets = article(
+        "g1",
+        "Rockets fired at Baghdad's Green Zone, home to US embassy",
+        "Several rockets targeted the fortified zone housing the US embassy late on Tuesday, Iraqi officials said.",
+    )
+    first = await processor.process([rockets])
+    clock.advance(minutes=45)
+    cut = article(
+        "g2",
+        "Pentagon to cut troops in Iraq to 2,500 by mid-January",
+        "The acting defense secretary said US force levels in Iraq would be reduced by January 15.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    second = await processor.process([cut])
+    clock.advance(minutes=15)
+    later = replace(
+        article(
+            "g3",
+            "Acting defense secretary: troops in Iraq to fall to 2,500 by Jan. 15",
+            "The announcement came as rockets were fired at Baghdad's Green Zone, home to the US embassy.",
+            feed="outlet-c",
+            at=clock.now(),
+        ),
+        content="Rockets were fired at the Green Zone housing the US embassy in Baghdad on Tuesday night.",
+    )
+    match = MATCHER.match_article(later)
+    assert match.event_type == "iraq_expels_or_ends_us_presence"
+    assert "us-embassy-or-diplomatic-incident" in match.rules
+    third = await processor.process([later])
+    placed = dict(first.placed + second.placed + third.placed)
+    assert placed["u:g3"] == placed["u:g2"] != placed["u:g1"]

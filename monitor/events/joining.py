@@ -322,10 +322,11 @@ def best_event(
     weapons: frozenset[str] = frozenset(),
     dead: bool = False,
 ) -> EventState | None:
-    """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), of a
-    related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``), or of another family that
-    ``crosses_to`` allows (by ``CROSS_MARGIN``). ``named``: the article's salient and focus entities; ``weapons``:
-    the kinds of weapon its headline and lead name."""
+    """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), else of
+    a related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``) or of another family that
+    ``crosses_to`` allows (by ``CROSS_MARGIN``): a report of a troop cut whose body tells of that night's rockets
+    on the embassy joins the cut. ``named``: the article's salient and focus entities; ``weapons``: the kinds of
+    weapon its headline and lead name."""
     salient, focus = named
     scored = []
     for event in candidates:
@@ -354,11 +355,11 @@ def best_event(
             policy=policy,
         )
         if score >= policy.join_threshold + margin:
-            # What crossing to another family costs counts against it among the candidates too. Of two equally
+            # Its own family first; what crossing to another costs counts against it among the rest. Of two equally
             # good events, the one whose reports came nearest the article's time wins (then the later), by event
             # time: the time the monitor happened to read them says nothing about the story.
-            scored.append((score - margin, -_apart(event, at), event.span[0], event))
+            scored.append((event.family == families[0], score - margin, -_apart(event, at), event.span[0], event))
     if not scored:
         return None
-    scored.sort(key=lambda s: (s[0], s[1], s[2], s[3].id), reverse=True)
-    return scored[0][3]
+    scored.sort(key=lambda s: (s[0], s[1], s[2], s[3], s[4].id), reverse=True)
+    return scored[0][4]
