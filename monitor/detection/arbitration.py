@@ -53,7 +53,7 @@ def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> F
     """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline;
     in a story whose headline fires no rule and whose lead gave the direction, in the body ("Iran vows revenge"
     over "... killed by an American drone": the killing, not only the strike)."""
-    by_lead = heading is not None and not any(f.in_headline for f in live)
+    by_lead = heading is not None and not live[0].in_headline  # ranked: a rule the headline satisfies comes first
     if best.in_headline or by_lead:
         for f in live:
             if f is best or not (f.acts_in_headline or by_lead) or best.rule.id not in f.rule.supersedes:

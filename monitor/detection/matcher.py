@@ -339,7 +339,7 @@ class Matcher:
         if not live:
             return self._without_alert(entity_hits, shadow)
         live.sort(key=lambda f: f.rank, reverse=True)
-        top = winner(live, heading(text, lead=not any(f.in_headline for f in live)))
+        top = winner(live, heading(text, lead=not live[0].in_headline))  # live is ranked, headline rules first
         best = top.rule
         # the headline reports what followed its story: the weapons it names as the cause are the story's
         aftermath = top.in_headline and not top.acts_in_headline

@@ -218,12 +218,9 @@ def join_score(
     ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``); ``dead``: it tells of people
     killed (``follow_up_of``), so it belongs to an event that reported deaths (as news, only an attack's: US and
     coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed)."""
-    if event.family != family:
+    killed = _killed_there(event, follow_up=follow_up, dead=dead)
+    if event.family != family or killed is None:  # (None: the event's first report said nobody was killed)
         return 0.0
-    told_dead = dead and (bool(follow_up) or family in WEAPON_FAMILIES)
-    if told_dead and not follow_up and reports_nobody_killed(event.title):
-        return 0.0  # news of soldiers killed is not the attack whose first report said nobody was
-    killed = told_dead and reports_dead(f"{event.title}\n{event.summary}")
     first, last = event.span
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
@@ -259,6 +256,17 @@ def join_score(
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
+
+
+def _killed_there(event: EventState, *, follow_up: timedelta, dead: bool) -> bool | None:
+    """For a report that tells of people killed (``dead``): whether ``event`` reported deaths too (the attack that
+    killed them), or None when the event's first report said nobody was (another attack). As news rather than a
+    follow-up, deaths tell only attacks apart (``WEAPON_FAMILIES``); False when the report tells of none."""
+    if not dead or not (follow_up or event.family in WEAPON_FAMILIES):
+        return False
+    if not follow_up and reports_nobody_killed(event.title):
+        return None
+    return reports_dead(f"{event.title}\n{event.summary}")
 
 
 def _told_apart(
