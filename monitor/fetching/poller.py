@@ -294,7 +294,7 @@ class _Slot:
 
     async def hand_over(self) -> None:
         """Trade the fetch slot for a place among the polls waiting to be processed (waiting for one if need be)."""
-        if self._fetching and not self._waiting:
+        if self._fetching:  # (the two states never hold together)
             await self._handing.acquire()
             self._waiting = True
             self._fetching = False

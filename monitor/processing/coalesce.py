@@ -7,8 +7,9 @@ has arrived for a short quiet time (at most a few seconds from the first), and h
 processor at once, which orders them all by event time; each caller gets back the result for its own articles. The
 cost is the quiet time, added once to an alert's delay (more during a burst, never beyond the limit).
 
-A gathering holds at most ``max_batches`` batches (the feeds fetched at once, ``fetch.concurrency``): polls give
-their fetch slot back while they wait here, so without a bound a long burst would hold every parsed feed in memory.
+A gathering ends once it holds ``max_batches`` batches (the feeds fetched at once, ``fetch.concurrency``): polls
+give their fetch slot back while they wait here, so without a bound a long burst would hold every parsed feed in
+memory.
 
 When the polls under way are known (``in_flight``), a gathering waits for every one of them (up to the limit), not
 only for a quiet moment: a slow feed's backlog still comes in before the story it reports first is opened by a
