@@ -236,3 +236,77 @@ async def test_a_report_joins_an_event_of_its_own_family_before_one_of_a_related
     third = await processor.process([later])
     placed = dict(first.placed + second.placed + third.placed)
     assert placed["u:g3"] == placed["u:g2"] != placed["u:g1"]
+
+
+def test_a_tally_of_attacks_counts_and_names_no_new_one() -> None:
+    from monitor.events.facts import is_tally
+
+    assert is_tally("Pentagon: 27 attacks on US forces since Oct. 17, latest at Al Asad")
+    assert is_tally("US troops in Iraq and Syria targeted more than 50 times in four weeks")
+    assert is_tally("Embassy rocket attack is the 20th on American sites since October")
+    assert is_tally("Rockets near the airport the latest in a string of attacks on the US presence")
+    assert not is_tally("Rockets hit Ain al-Asad air base for the second time in two days")
+    assert not is_tally("Nation marks 25 years since the embassy bombings")
+
+
+async def test_a_tally_of_attacks_joins_the_latest_it_counts(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Rockets on a base one morning and drones on it the next: two attacks. The Pentagon's count published that
+    evening ("latest at Al Asad") reports the latest of them, and a count naming no base, hours after an attack on
+    another base, reports that one: neither opens an event of its own."""
+    rockets = article("y1", "Rockets fired at Ain al-Asad air base hosting US troops", "No injuries were reported.")
+    first = await processor.process([rockets])
+    clock.advance(hours=20)
+    drones = article(
+        "y2", "Two drones target Ain al-Asad air base", "Both were shot down, a US official said.",
+        feed="outlet-b", at=clock.now(),
+    )  # fmt: skip
+    second = await processor.process([drones])
+    assert second.placed[0][1] != first.placed[0][1]
+    clock.advance(hours=9)
+    count = article(
+        "y3", "Pentagon: 27 attacks on US forces since Oct. 17, latest at Al Asad",
+        "A spokesperson said the attacks had caused minor injuries.", feed="outlet-c", at=clock.now(),
+    )  # fmt: skip
+    assert MATCHER.match_article(count).event_type == ATTACK
+    tallied = await processor.process([count])
+    assert tallied.placed[0][1] == second.placed[0][1]
+    clock.advance(days=3)
+    harir = article("y4", "Drones target Harir air base hosting US troops in Erbil", "There were no casualties.",
+                    feed="outlet-a", at=clock.now())  # fmt: skip
+    third = await processor.process([harir])
+    clock.advance(hours=8)
+    weeks = article(
+        "y5", "US forces in Iraq and Syria attacked more than 40 times in three weeks",
+        "Officials said most of the drones and rockets had been intercepted.", feed="outlet-d", at=clock.now(),
+    )  # fmt: skip
+    counted = await processor.process([weeks])
+    assert counted.placed and counted.placed[0][1] == third.placed[0][1]
+
+
+def test_a_lead_naming_its_happening_by_the_day_looks_back() -> None:
+    from monitor.events.facts import leads_back
+
+    assert leads_back("Three service members were hurt in Saturday's rocket attack on the base. Two are in hospital.")
+    assert leads_back("The minister condemned this week's rocket fire near the airport.")
+    assert not leads_back("Rockets hit the base on Saturday evening, officials said.")
+    assert not leads_back("Drones hit the base again after Saturday's rocket attack.")  # "again": a new one
+
+
+async def test_a_look_back_that_names_no_base_joins_the_days_attack(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """The morning after a barrage on Camp Taji, a report of the wounded names only "an Iraqi base" and "Saturday's
+    rocket attack": it is that attack's news, not a new one, though it came after the attack's own reports ended."""
+    barrage = article("z1", "Rockets hit Camp Taji again, coalition troops wounded", "Over 30 Katyushas fell.")
+    first = await processor.process([barrage])
+    clock.advance(hours=17)
+    wounded = article(
+        "z2", "Coalition members wounded at Iraqi base; two seriously",
+        "Three coalition service members were injured in Saturday's rocket attack on the base north of Baghdad.",
+        feed="outlet-b", at=clock.now(),
+    )  # fmt: skip
+    assert MATCHER.match_article(wounded).event_type == ATTACK
+    joined = await processor.process([wounded])
+    assert joined.placed and joined.placed[0][1] == first.placed[0][1]

@@ -582,6 +582,9 @@ def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     assert is_follow_up("Armed factions announce a conditional halt to attacks after the embassy warning")
     assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
     assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")
+    # a happening named by its day is an earlier one
+    assert is_follow_up("A missile at the air base: why this week's attack crosses a threshold")
+    assert is_follow_up("Can Baghdad really send the troops home? Sunday’s vote, explained")
 
 
 async def test_two_men_killed_in_one_strike_are_one_event(

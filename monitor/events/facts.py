@@ -17,6 +17,8 @@ __all__ = [
     "event_status",
     "is_follow_up",
     "is_late_toll",
+    "is_tally",
+    "leads_back",
     "official_confirmation",
     "official_denial",
     "reports_dead",
@@ -196,7 +198,11 @@ _FOLLOW_UP = re.compile(
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
     r"(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*) \d+|"
     # a group announcing that it halts its attacks after the event
-    r"halts?|halted|halting|pauses?|paused|truce|suspends?|suspended|suspension)\b",
+    r"halts?|halted|halting|pauses?|paused|truce|suspends?|suspended|suspension|"
+    # a happening of an earlier day named by that day: "this week's attack", "Sunday's vote"
+    r"(?:(?:this|last) (?:week|month)|yesterday|last night|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s|"
+    # briefings and weeklies: what happened, told again
+    r"briefing|brief:|the week in|week in review|weekly\b:?|what we know)\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
@@ -243,9 +249,41 @@ def reports_nobody_killed(title: str) -> bool:
     return _NOBODY_KILLED.search(title) is not None
 
 
+#: A tally of attacks: "23 attacks since Oct. 17", "attacked more than 40 times in three weeks", "the latest in a
+#: string of attacks". It counts earlier happenings and names no new one of its own, or only the latest.
+_TALLY = re.compile(
+    r"\b(?:\d+(?:st|nd|rd|th)?|dozens?|more than \w+|over \d+|at least \d+)\s+(?:\w+\s+){0,3}?(?:attacks|times)\b"
+    r"(?:\W+\w+){0,5}?\W+(?:since|in (?:\w+ )?(?:days|weeks|months)|this (?:week|month|year))\b|"
+    r"\b\d+(?:st|nd|rd|th)\b(?:\W+\w+){0,6}?\W+since\b|\b(?:string|wave|spate|series) of (?:\w+ ){0,2}attacks\b|"
+    r"\blatest (?:in|of|at)\b|\bbrings? (?:the )?total\b",
+    re.IGNORECASE,
+)
+
+
+def is_tally(title: str) -> bool:
+    """Whether a headline counts attacks ("the 19th attack on US sites since October", "latest in a string")."""
+    return _TALLY.search(title) is not None
+
+
 def is_late_toll(title: str) -> bool:
     """Whether a follow-up headline counts injuries diagnosed weeks after the event (``is_follow_up`` first)."""
     return _LATE_TOLL.search(title) is not None
+
+
+#: A lead that names its happening by the day it happened: "injured in Saturday's rocket attack", "this week's
+#: rocket fire near the airport". It reports on an earlier happening whatever its headline says.
+_EARLIER_DAY = re.compile(
+    r"\b(?:in|from|after|since|during|by|of|on|over|about|including|condemn\w*|denounc\w*) (?:the )?"
+    r"(?:(?:this|last) (?:week|month)|yesterday|"
+    r"last night|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s\b",
+    re.IGNORECASE,
+)
+
+
+def leads_back(lead: str) -> bool:
+    """Whether the first sentence of a lead names its happening by the day it happened (``_EARLIER_DAY``)."""
+    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0]
+    return _EARLIER_DAY.search(first[:400]) is not None and _NEW_OCCURRENCE.search(first[:400]) is None
 
 
 def is_follow_up(title: str) -> bool:

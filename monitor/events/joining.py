@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import is_follow_up, is_late_toll, reports_dead, reports_killing, reports_nobody_killed
+from monitor.events.facts import reports_dead, reports_nobody_killed
+from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
 
@@ -101,10 +102,6 @@ CLOSENESS = {ATTACK: timedelta(hours=12)}
 PROXIMITY_WEIGHT = {ATTACK: 1.0}
 #: Families where two distinct events within one window are rare (a parliament vote, a drawdown, an advisory).
 SPARSE_FAMILIES = frozenset({EXPEL, EVACUATION})
-#: How much longer than its family's window an event stays open to follow-ups about what it is about.
-FOLLOW_UP_REACH = timedelta(days=14)
-#: The same for injuries diagnosed weeks after a blast (brain injuries counted for a month and more).
-LATE_TOLL_REACH = timedelta(days=60)
 #: Per family, the kinds of entity of which two different ones mean two different events. For attacks that
 #: includes places: rockets on a site in Basra and on one in Mosul the same day are two attacks, however alike the
 #: wire's words. (Places are compared with the places they lie in, so "Anbar" and "Ain al-Asad" share one.)
@@ -135,24 +132,6 @@ def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str,
         related.add(family_of(KILLING))  # a vow of revenge that names the killing it answers
     others = dict.fromkeys(family_of(t) for t in fired_types if family_of(t) in related and family_of(t) != own)
     return (own, *others)
-
-
-def follow_up_reach(title: str) -> timedelta:
-    """How much longer than its family's window an event stays open to a report with this headline: not at all
-    for a new happening, ``FOLLOW_UP_REACH`` for a report on an earlier one (its dead named, mourned, condemned),
-    ``LATE_TOLL_REACH`` for injuries diagnosed weeks later."""
-    if not is_follow_up(title):
-        return timedelta(0)
-    return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
-
-
-def follow_up_of(title: str, aftermath: bool = False) -> tuple[timedelta, bool]:
-    """``follow_up_reach`` of a headline (at least ``FOLLOW_UP_REACH`` for one that reports what followed an
-    earlier happening: ``Match.aftermath``), and whether it tells of people killed (a follow-up naming, identifying,
-    mourning the dead, or news of a soldier killed): such a report belongs to an event that killed someone, not to
-    a later one that did not."""
-    reach = max(follow_up_reach(title), FOLLOW_UP_REACH if aftermath else timedelta(0))
-    return reach, reports_dead(title) if reach else reports_killing(title)
 
 
 def family_lookup(follow_up: timedelta, dead: bool = False) -> timedelta:
@@ -210,6 +189,7 @@ def join_score(
     follow_up: timedelta = timedelta(0),
     weapons: frozenset[str] = frozenset(),
     dead: bool = False,
+    tally: bool = False,
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
     ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
@@ -217,7 +197,9 @@ def join_score(
     much later; a late toll (brain injuries diagnosed) may also join one it shares nothing specific with.
     ``weapons``: the kinds of weapon its headline and lead name (``WEAPON_FAMILIES``); ``dead``: it tells of people
     killed (``follow_up_of``), so it belongs to an event that reported deaths (as news, only an attack's: US and
-    coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed)."""
+    coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed);
+    ``tally``: it counts attacks (``facts.is_tally``), so it reports the latest within a day, whatever the regions
+    it counts over."""
     killed = _killed_there(event, follow_up=follow_up, dead=dead)
     if event.family != family or killed is None:  # (None: the event's first report said nobody was killed)
         return 0.0
@@ -235,27 +217,48 @@ def join_score(
     # wording (wires reuse stock sentences for every rocket attack). Threats, votes and advisories name bases and
     # people as examples or speakers, so there the names do not tell events apart.
     # What the headlines and leads are about decides, not a base named in passing further down.
-    if _told_apart(event, family=family, about=salient if focus is None else focus, salient=salient, types=types):
+    # A tally's places are the regions it counts over ("attacks in Iraq and Syria"), not where the latest was.
+    about = frozenset(e for e in (salient if focus is None else focus) if not (tally and types.get(e) == "place"))
+    if _told_apart(event, family=family, about=about, salient=salient, types=types):
         return 0.0
     if family in WEAPON_FAMILIES and weapons and event.weapons and not weapons & set(event.weapons):
         return 0.0  # rockets one night, drones the next: two attacks
-    if _apart(event, at) <= CLOSENESS.get(family, CLOSE_IN_TIME):
-        # Reports hours apart in one family are usually about the same thing; all the more in families where two
-        # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
-        score += PROXIMITY_WEIGHT.get(family, 2.0)
-        if not (salient if focus is None else focus) or not (event.focus or event.salient):
-            # and an article whose headline and lead name nothing specific has nothing that contradicts it (nor
-            # does an event whose reports named nothing specific yet)
-            score += 1.0
-    elif family in SPARSE_FAMILIES:
-        score += 1.0  # two votes or two advisories within one window are rare: the window itself says something
-    elif follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
-        score += 2.0  # injuries diagnosed weeks after a strike (by the weapon that struck, when it is named)
-    elif killed:
-        score += 2.0  # the dead named days later: the attack that killed them, not a later one that did not
+    score += _timing(event, family=family, at=at, about=about, follow_up=follow_up, weapons=weapons, killed=killed,
+                     tally=tally)  # fmt: skip
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
+
+
+def _timing(
+    event: EventState,
+    *,
+    family: str,
+    at: datetime,
+    about: frozenset[str],
+    follow_up: timedelta,
+    weapons: frozenset[str],
+    killed: bool,
+    tally: bool,
+) -> float:
+    """What a report's time says of its belonging to ``event`` (see ``join_score``): much when it came while the
+    event was being reported, something when it looks back on the event from a little or much later."""
+    apart = _apart(event, at)
+    if apart <= CLOSENESS.get(family, CLOSE_IN_TIME):
+        # Reports hours apart in one family are usually about the same thing; all the more in families where two
+        # distinct events on one day are rare (a vote, a threat, an advisory), unlike rocket attacks.
+        # And an article whose headline and lead name nothing specific has nothing that contradicts it (nor does an
+        # event whose reports named nothing specific yet).
+        return PROXIMITY_WEIGHT.get(family, 2.0) + (1.0 if not about or not (event.focus or event.salient) else 0.0)
+    if (tally or (follow_up and not about)) and apart <= CLOSE_IN_TIME:
+        # "23 attacks since October, latest at Al Asad": a tally reports the latest; "three hurt in Saturday's
+        # rocket attack on the base": a look back that names nothing reports the day's event
+        return 2.0
+    if family in SPARSE_FAMILIES:
+        return 1.0  # two votes or two advisories within one window are rare: the window itself says something
+    if follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
+        return 2.0  # injuries diagnosed weeks after a strike (by the weapon that struck, when it is named)
+    return 2.0 if killed else 0.0  # the dead named days later: the attack that killed them, not a later one
 
 
 def _killed_there(event: EventState, *, follow_up: timedelta, dead: bool) -> bool | None:
@@ -329,6 +332,7 @@ def best_event(
     follow_up: timedelta = timedelta(0),
     weapons: frozenset[str] = frozenset(),
     dead: bool = False,
+    tally: bool = False,
 ) -> EventState | None:
     """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), else of
     a related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``) or of another family that
@@ -357,6 +361,7 @@ def best_event(
             follow_up=follow_up,
             weapons=weapons,
             dead=dead,
+            tally=tally,
             signature=signature,
             at=at,
             types=types,
@@ -366,7 +371,9 @@ def best_event(
             # Its own family first; what crossing to another costs counts against it among the rest. Of two equally
             # good events, the one whose reports came nearest the article's time wins (then the later), by event
             # time: the time the monitor happened to read them says nothing about the story.
-            scored.append((event.family == families[0], score - margin, -_apart(event, at), event.span[0], event))
+            # A tally of attacks reports the latest of those it may join.
+            rank = event.span[0].timestamp() if tally else score - margin
+            scored.append((event.family == families[0], rank, -_apart(event, at), event.span[0], event))
     if not scored:
         return None
     scored.sort(key=lambda s: (s[0], s[1], s[2], s[3], s[4].id), reverse=True)

@@ -261,9 +261,8 @@ class Processor:
             salient_entities(match.focus, self._types, self._within),
         )
         digest = fingerprint(article)
-        # how much longer than its family's window an event stays open to this report: the candidates looked up
-        # are those ``best_event`` could take, no older
-        follow_up, dead = follow_up_of(article.title, match.aftermath)
+        # how much longer than its family's window an event stays open to this report (candidates no older)
+        follow_up, dead, tally = follow_up_of(article.title, match.aftermath, article.summary or article.content)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
@@ -279,6 +278,7 @@ class Processor:
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at, dead=dead,
                 types=self._types, policy=self.event_policy, follow_up=follow_up, weapons=frozenset(match.weapons),
+                tally=tally,
             )  # fmt: skip
             if best is not None and best.family not in locked:
                 return best.family
