@@ -582,6 +582,10 @@ def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     assert is_follow_up("Armed factions announce a conditional halt to attacks after the embassy warning")
     assert not is_follow_up("Rockets hit the base again, toll rises to three")  # "again": a new occurrence
     assert not is_follow_up("Rockets hit Ain al-Asad air base hosting US troops")
+    # accounts of the night, and injuries made known days later
+    assert is_follow_up("Inside the bunkers at the air base: troops recall the night the missiles fell")
+    assert is_late_toll("Eleven troops were hurt in the missile attack after all, the military says")
+    assert is_late_toll("President dismisses troops' injuries from the missiles as headaches")
     # a happening named by its day is an earlier one
     assert is_follow_up("A missile at the air base: why this week's attack crosses a threshold")
     assert is_follow_up("Can Baghdad really send the troops home? Sunday’s vote, explained")

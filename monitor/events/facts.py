@@ -194,6 +194,7 @@ def reports_earlier(title: str) -> bool:
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
     r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
+    r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|injur(?:y|ies) (?:from|in|after|sustained)|"
     r"brain injur\w*|TBIs?|concussions?|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
     r"(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*) \d+|"
@@ -212,6 +213,9 @@ _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new
 #: missile or rocket attack.
 _LATE_TOLL = re.compile(
     r"\b(?:brain injur\w*|TBIs?|concussions?|diagnos\w*)\b|"
+    # injuries made known after the event: "eleven troops were hurt in Iran's missile attack, military says"
+    r"\b(?:were|was|had been|have been) (?:\w+ )?(?:hurt|injured|wounded)\b|"
+    r"\binjur(?:y|ies) (?:from|in|after|sustained)\b|"
     # a count of the injured that keeps climbing
     r"\b(?:hurt|injured|wounded|injuries)\b.{0,60}\b(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*|"
     r"(?:rises?|rose|climbs?|climbed) to) \d",
