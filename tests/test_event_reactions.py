@@ -310,3 +310,21 @@ async def test_a_look_back_that_names_no_base_joins_the_days_attack(
     assert MATCHER.match_article(wounded).event_type == ATTACK
     joined = await processor.process([wounded])
     assert joined.placed and joined.placed[0][1] == first.placed[0][1]
+
+
+async def test_headlines_leading_with_either_man_killed_at_one_base_are_one_killing(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Headlines alone, naming neither man in a body: one leads with the general, the next with the militia chief,
+    both at Baghdad airport. One strike at one site is one killing; a killing in another place stays apart."""
+    general = article("w1", "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani", "")
+    first = await processor.process([general])
+    clock.advance(hours=1)
+    chief = article("w2", "Militia chief Abu Mahdi al-Muhandis among dead in US raid on Baghdad airport", "",
+                    feed="outlet-b", at=clock.now())  # fmt: skip
+    assert (await processor.process([chief])).placed[0][1] == first.placed[0][1]
+    clock.advance(hours=2)
+    elsewhere = article("w3", "US drone strike in eastern Baghdad kills Nujaba commander Abu Taqwa", "",
+                        feed="outlet-c", at=clock.now())  # fmt: skip
+    apart = await processor.process([elsewhere])
+    assert apart.placed and apart.placed[0][1] != first.placed[0][1]
