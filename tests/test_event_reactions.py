@@ -328,3 +328,19 @@ async def test_headlines_leading_with_either_man_killed_at_one_base_are_one_kill
                         feed="outlet-c", at=clock.now())  # fmt: skip
     apart = await processor.process([elsewhere])
     assert apart.placed and apart.placed[0][1] != first.placed[0][1]
+
+
+async def test_a_look_back_at_what_an_event_was_about_joins_it_days_later(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Two weeks after the US warned it would close its Baghdad embassy, the factions' truce "after the threat to
+    shut the embassy" reports on that warning (a follow-up naming what it was about), not a new incident."""
+    warning = article("v1", "US warns Iraq it will close its Baghdad embassy unless militia attacks stop",
+                      "The secretary of state told Iraq's president the mission would shut.")  # fmt: skip
+    first = await processor.process([warning])
+    clock.advance(days=12)
+    truce = article("v2", "Factions announce conditional truce after US threat to shut Baghdad embassy",
+                    "Armed groups said they would halt rocket attacks on US targets.", feed="outlet-b",
+                    at=clock.now())  # fmt: skip
+    joined = await processor.process([truce])
+    assert joined.placed and joined.placed[0][1] == first.placed[0][1]

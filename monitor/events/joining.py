@@ -258,7 +258,10 @@ def _timing(
         return 1.0  # two votes or two advisories within one window are rare: the window itself says something
     if follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
         return 2.0  # injuries diagnosed weeks after a strike (by the weapon that struck, when it is named)
-    return 2.0 if killed else 0.0  # the dead named days later: the attack that killed them, not a later one
+    if killed:
+        return 2.0  # the dead named days later: the attack that killed them, not a later one
+    # a look back at what the event was about ("factions offer a truce after the threat to shut the embassy")
+    return 1.0 if follow_up and about & set(event.focus or event.salient) else 0.0
 
 
 def _killed_there(event: EventState, *, follow_up: timedelta, dead: bool) -> bool | None:
