@@ -344,3 +344,24 @@ async def test_a_look_back_at_what_an_event_was_about_joins_it_days_later(
                     at=clock.now())  # fmt: skip
     joined = await processor.process([truce])
     assert joined.placed and joined.placed[0][1] == first.placed[0][1]
+
+
+async def test_the_dead_named_after_a_second_attack_on_the_base_join_the_attack_that_killed_them(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Rockets kill three at Camp Taji; three days later the base is hit again and troops are wounded. The name of
+    a soldier killed, published hours after the second attack, belongs to the first: news of the dead goes to the
+    event that killed, though the second is nearer in time."""
+    deadly = article("d1", "Rocket attack on Camp Taji kills two Americans and a Briton", "Katyushas hit the base.")
+    first = await processor.process([deadly])
+    clock.advance(days=3)
+    again = article("d2", "Rockets hit Camp Taji again, coalition troops wounded", "More than 30 rockets fell.",
+                    feed="outlet-b", at=clock.now())  # fmt: skip
+    second = await processor.process([again])
+    assert second.placed[0][1] != first.placed[0][1]
+    clock.advance(hours=5)
+    named = article("d3", "Soldier killed at Camp Taji named as a reservist medic",
+                    "Coalition troops were wounded when more than 30 rockets hit Camp Taji again on Saturday.",
+                    feed="outlet-c", at=clock.now())  # fmt: skip
+    placed = await processor.process([named])
+    assert placed.placed and placed.placed[0][1] == first.placed[0][1]

@@ -376,10 +376,11 @@ def best_event(
             # Its own family first; what crossing to another costs counts against it among the rest. Of two equally
             # good events, the one whose reports came nearest the article's time wins (then the later), by event
             # time: the time the monitor happened to read them says nothing about the story.
-            # A tally of attacks reports the latest of those it may join.
+            # A tally of attacks reports the latest of those it may join; news of the dead, one that killed.
             rank = event.span[0].timestamp() if tally else score - margin
-            scored.append((event.family == families[0], rank, -_apart(event, at), event.span[0], event))
+            killed = bool(_killed_there(event, follow_up=follow_up, dead=dead))
+            scored.append((event.family == families[0], killed, rank, -_apart(event, at), event.span[0], event))
     if not scored:
         return None
-    scored.sort(key=lambda s: (s[0], s[1], s[2], s[3], s[4].id), reverse=True)
-    return scored[0][4]
+    scored.sort(key=lambda s: (s[0], s[1], s[2], s[3], s[4], s[5].id), reverse=True)
+    return scored[0][5]
