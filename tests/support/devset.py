@@ -2,7 +2,7 @@
 
 An event's fold is fixed by its ``event_key`` (SHA-1, even: ``tune``, odd: ``held``), so every report of one event
 falls on one side. The rule pack is tuned on ``tune`` only; ``held`` is scored, never read article by article.
-Slices written after the split (``e`` to ``s``) were written to avoid the held events and are ``tune`` whole.
+Slices written after the split (``e`` to ``u``) were written to avoid the held events and are ``tune`` whole.
 """
 
 from __future__ import annotations
