@@ -285,26 +285,38 @@ async def test_a_tally_of_attacks_joins_the_latest_it_counts(
     assert counted.placed and counted.placed[0][1] == third.placed[0][1]
 
 
-def test_a_lead_naming_its_happening_by_the_day_looks_back() -> None:
+def test_a_lead_naming_its_happening_by_an_earlier_day_looks_back() -> None:
+    from datetime import UTC, datetime
+
     from monitor.events.facts import leads_back
 
-    assert leads_back("Three service members were hurt in Saturday's rocket attack on the base. Two are in hospital.")
+    monday = datetime(2020, 3, 16, 9, tzinfo=UTC)
+    thursday = datetime(2024, 2, 8, 1, tzinfo=UTC)
+    assert leads_back("Three service members were hurt in Saturday's rocket attack on the base. Two died.", monday)
     assert leads_back("The minister condemned this week's rocket fire near the airport.")
-    assert not leads_back("Rockets hit the base on Saturday evening, officials said.")
-    assert not leads_back("Drones hit the base again after Saturday's rocket attack.")  # "again": a new one
+    assert not leads_back("Rockets hit the base on Saturday evening, officials said.", monday)
+    assert not leads_back("Drones hit the base again after Saturday's rocket attack.", monday)  # "again": a new one
+    # the day before is the night's news, not a look back; a weekday with no publication time says nothing
+    assert not leads_back("The commander died in Wednesday's strike on his car, officials said.", thursday)
+    assert not leads_back("Three service members were hurt in Saturday's rocket attack on the base.")
 
 
 async def test_a_look_back_that_names_no_base_joins_the_days_attack(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
-    """The morning after a barrage on Camp Taji, a report of the wounded names only "an Iraqi base" and "Saturday's
-    rocket attack": it is that attack's news, not a new one, though it came after the attack's own reports ended."""
+    """A barrage on Camp Taji on Wednesday evening, the coalition's account of it on Thursday; on Friday morning a
+    report of the wounded names only "an Iraqi base" and "Wednesday's rocket attack": it is that attack's news,
+    not a new one, though no base ties it to the attack."""
     barrage = article("z1", "Rockets hit Camp Taji again, coalition troops wounded", "Over 30 Katyushas fell.")
     first = await processor.process([barrage])
-    clock.advance(hours=17)
+    clock.advance(hours=26)
+    account = article("z0", "Coalition says Camp Taji rockets damaged hangars", "Clean-up went on at the base.",
+                      feed="outlet-c", at=clock.now())  # fmt: skip
+    assert (await processor.process([account])).placed[0][1] == first.placed[0][1]
+    clock.advance(hours=13)
     wounded = article(
         "z2", "Coalition members wounded at Iraqi base; two seriously",
-        "Three coalition service members were injured in Saturday's rocket attack on the base north of Baghdad.",
+        "Three coalition service members were injured in Wednesday's rocket attack on the base north of Baghdad.",
         feed="outlet-b", at=clock.now(),
     )  # fmt: skip
     assert MATCHER.match_article(wounded).event_type == ATTACK

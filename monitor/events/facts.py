@@ -5,6 +5,7 @@ is matched in its normal form (``detection.text``), so hamza, yeh and kaf spelli
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from monitor.detection.language import detect_language
 from monitor.detection.scripts import fold_arabic, has_arabic
@@ -274,20 +275,30 @@ def is_late_toll(title: str) -> bool:
     return _LATE_TOLL.search(title) is not None
 
 
-#: A lead that names its happening by the day it happened: "injured in Saturday's rocket attack", "this week's
-#: rocket fire near the airport". It reports on an earlier happening whatever its headline says.
+#: A lead that names its happening by a day well before it was published: "hurt in Saturday's rocket attack" on a
+#: Monday, "this week's rocket fire near the airport". (The day before is not enough: "Wednesday's strike" in a
+#: report timed early on Thursday is the night's news, as "last night's" and "yesterday's" usually are.)
 _EARLIER_DAY = re.compile(
     r"\b(?:in|from|after|since|during|by|of|on|over|about|including|condemn\w*|denounc\w*) (?:the )?"
-    r"(?:(?:this|last) (?:week|month)|yesterday|"
-    r"last night|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s\b",
+    r"((?:this|last) (?:week|month)|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s\b",
     re.IGNORECASE,
 )
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def leads_back(lead: str) -> bool:
-    """Whether the first sentence of a lead names its happening by the day it happened (``_EARLIER_DAY``)."""
-    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0]
-    return _EARLIER_DAY.search(first[:400]) is not None and _NEW_OCCURRENCE.search(first[:400]) is None
+def leads_back(lead: str, published: datetime | None = None) -> bool:
+    """Whether the first sentence of a lead names its happening by a day at least two days before ``published``
+    (``_EARLIER_DAY``; a weekday named without a publication time is not enough)."""
+    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+    found = _EARLIER_DAY.search(first)
+    if found is None or _NEW_OCCURRENCE.search(first) is not None:
+        return False
+    day = found.group(1).lower()
+    if day not in _WEEKDAYS:
+        return True  # this week's, last month's
+    if published is None:
+        return False
+    return (published.weekday() - _WEEKDAYS.index(day)) % 7 >= 2
 
 
 def is_follow_up(title: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from monitor.core.models import Article
 from monitor.events.facts import is_follow_up, is_late_toll, is_tally, leads_back, reports_dead, reports_killing
 
 __all__ = ["FOLLOW_UP_REACH", "LATE_TOLL_REACH", "follow_up_of", "follow_up_reach"]
@@ -25,12 +26,13 @@ def follow_up_reach(title: str) -> timedelta:
     return LATE_TOLL_REACH if is_late_toll(title) else FOLLOW_UP_REACH
 
 
-def follow_up_of(title: str, aftermath: bool = False, lead: str = "") -> tuple[timedelta, bool, bool]:
+def follow_up_of(title: str, aftermath: bool = False, report: Article | None = None) -> tuple[timedelta, bool, bool]:
     """``follow_up_reach`` of a headline (at least ``FOLLOW_UP_REACH`` for one that reports what followed an
-    earlier happening: ``Match.aftermath``, or whose ``lead`` names it by its day: ``facts.leads_back``); whether it
-    tells of people killed (a follow-up naming, identifying, mourning the dead, or news of a soldier killed): such a
-    report belongs to an event that killed someone, not to a later one that did not; and whether it is a tally of
-    attacks (``facts.is_tally``), which reports the latest."""
-    earlier = aftermath or (not follow_up_reach(title) and leads_back(lead))
+    earlier happening: ``Match.aftermath``, or whose ``report``'s lead names it by an earlier day:
+    ``facts.leads_back``); whether it tells of people killed (a follow-up naming, identifying, mourning the dead,
+    or news of a soldier killed): such a report belongs to an event that killed someone, not to a later one that
+    did not; and whether it is a tally of attacks (``facts.is_tally``), which reports the latest."""
+    lead = (report.summary or report.content) if report is not None else ""
+    earlier = aftermath or (not follow_up_reach(title) and leads_back(lead, report.published if report else None))
     reach = max(follow_up_reach(title), FOLLOW_UP_REACH if earlier else timedelta(0))
     return reach, reports_dead(title) if reach else reports_killing(title), is_tally(title)

@@ -262,7 +262,7 @@ class Processor:
         )
         digest = fingerprint(article)
         # how much longer than its family's window an event stays open to this report (candidates no older)
-        follow_up, dead, tally = follow_up_of(article.title, match.aftermath, article.summary or article.content)
+        follow_up, dead, tally = follow_up_of(article.title, match.aftermath, article)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
