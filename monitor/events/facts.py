@@ -191,11 +191,13 @@ def reports_earlier(title: str) -> bool:
     return has_arabic(title) and _EARLIER_AS.search(normalize(title)) is not None
 
 
+#: Injuries told as coming from an earlier happening: "troops' injuries from Iranian missiles".
+_INJURIES_FROM = r"injur(?:y|ies) (?:from|in|after|sustained)"
 #: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
     r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
-    r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|injur(?:y|ies) (?:from|in|after|sustained)|"
+    r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|" + _INJURIES_FROM + "|"
     r"brain injur\w*|TBIs?|concussions?|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
     r"(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*) \d+|"
@@ -204,7 +206,7 @@ _FOLLOW_UP = re.compile(
     # a happening of an earlier day named by that day: "this week's attack", "Sunday's vote"
     r"(?:(?:this|last) (?:week|month)|yesterday|last night|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s|"
     # briefings and weeklies: what happened, told again
-    r"briefing|brief:|the week in|week in review|weekly\b:?|what we know)\b",
+    r"briefing|the week in|week in review|weekly|what we know)\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
@@ -216,7 +218,7 @@ _LATE_TOLL = re.compile(
     r"\b(?:brain injur\w*|TBIs?|concussions?|diagnos\w*)\b|"
     # injuries made known after the event: "eleven troops were hurt in Iran's missile attack, military says"
     r"\b(?:were|was|had been|have been) (?:\w+ )?(?:hurt|injured|wounded)\b|"
-    r"\binjur(?:y|ies) (?:from|in|after|sustained)\b|"
+    r"\b" + _INJURIES_FROM + r"\b|"
     # a count of the injured that keeps climbing
     r"\b(?:hurt|injured|wounded|injuries)\b.{0,60}\b(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*|"
     r"(?:rises?|rose|climbs?|climbed) to) \d",

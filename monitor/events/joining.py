@@ -281,13 +281,13 @@ def _told_apart(
     """Whether what a report's headline and lead are about (``about``) names another base or person than the
     event's (``VETOES``): two different attacks or killings, however alike the wording."""
     theirs_about = set(event.focus or event.salient)
+    # Two people, unless each report names the other's elsewhere in its text, or both name the base where it
+    # happened: two men killed in one strike, one report leading with each. (Bases named further down are often
+    # earlier attacks' targets.)
+    one_site = any(types.get(e) == "base" for e in about & theirs_about)
     for kind in VETOES.get(family, ()):
         mine = {e for e in about if types.get(e) == kind}
         theirs = {e for e in theirs_about if types.get(e) == kind}
-        # Two people, unless each report names the other's elsewhere in its text, or both name the base where it
-        # happened: two men killed in one strike, one report leading with each. (Bases named further down are
-        # often earlier attacks' targets.)
-        one_site = any(types.get(e) == "base" for e in about & theirs_about)
         named_elsewhere = kind == "person" and bool(mine & set(event.salient) or theirs & salient or one_site)
         if mine and theirs and not mine & theirs and not named_elsewhere:
             return True

@@ -32,7 +32,8 @@ def follow_up_of(title: str, aftermath: bool = False, report: Article | None = N
     ``facts.leads_back``); whether it tells of people killed (a follow-up naming, identifying, mourning the dead,
     or news of a soldier killed): such a report belongs to an event that killed someone, not to a later one that
     did not; and whether it is a tally of attacks (``facts.is_tally``), which reports the latest."""
+    said = follow_up_reach(title)
     lead = (report.summary or report.content) if report is not None else ""
-    earlier = aftermath or (not follow_up_reach(title) and leads_back(lead, report.published if report else None))
-    reach = max(follow_up_reach(title), FOLLOW_UP_REACH if earlier else timedelta(0))
+    earlier = aftermath or (not said and leads_back(lead, report.published if report else None))
+    reach = max(said, FOLLOW_UP_REACH if earlier else timedelta(0))
     return reach, reports_dead(title) if reach else reports_killing(title), is_tally(title)
