@@ -94,6 +94,10 @@ def _in_workers(
     global _JOB
     import multiprocessing
 
+    # A file that is not UTF-8 fails before any output, and before any worker starts: raised while the workers
+    # were busy, the error left the pool's terminate() to race with them, and now and then it never returned.
+    if not raw.isascii():
+        raw.decode("utf-8-sig")
     out.flush()  # a forked worker must not inherit (and write out again) what this process has buffered
     # What exists now (the pack, the file's bytes) is left out of the garbage collector's passes, in the workers too,
     # so that their collections do not write to, and so copy, every page they share with this process.
@@ -103,8 +107,6 @@ def _in_workers(
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, len(parts))) as pool:
             results = pool.imap(_classify_part, parts)
-            if not raw.isascii():  # while the workers start: a file that is not UTF-8 fails before any output
-                raw.decode("utf-8-sig")
             for part, (text, read, error) in zip(parts, results, strict=True):
                 if text is None:  # another line break than a line feed: the numbers from here on are not known
                     rest = part
