@@ -196,7 +196,7 @@ _INJURIES_FROM = r"injur(?:y|ies) (?:from|in|after|sustained)"
 #: Headline words of a report on an earlier happening, and of a new one (which a follow-up never is).
 _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
-    r"aftermath|days after|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
+    r"aftermath|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
     r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|" + _INJURIES_FROM + "|"
     r"brain injur\w*|TBIs?|concussions?|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
