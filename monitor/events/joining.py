@@ -94,9 +94,10 @@ KINETIC_FAMILIES = frozenset({ATTACK, IRAN, EMBASSY})
 #: How much a shared entity of each type says "same event".
 ENTITY_WEIGHT = {"person": 3.0, "base": 2.0, "militia": 1.0, "place": 1.0, "organisation": 1.0}
 #: How near in event time a report must be to an event's reports to count as close, per family (default a day:
-#: a vote, a threat or an advisory is reported over a day; rocket attacks come several a day, so half of one).
+#: a vote, a threat or an advisory is reported over a day; for rocket attacks, which come several a day, 18 hours:
+#: a night's attack is still reported the next morning, often with the base named loosely, "a base in western Iraq").
 CLOSE_IN_TIME = timedelta(hours=24)
-CLOSENESS = {ATTACK: timedelta(hours=12)}
+CLOSENESS = {ATTACK: timedelta(hours=18)}
 #: What being close in time says per family (default 2.0, enough to join with nothing against it): militias often
 #: attack several bases on one day, so for attacks it only helps.
 PROXIMITY_WEIGHT = {ATTACK: 1.0}
