@@ -179,3 +179,21 @@ async def test_a_gathering_ends_when_it_holds_as_many_batches_as_are_fetched_at_
     assert [r.articles for r in results] == [1] * 7
     assert sizes == [3, 3, 1]
     assert loop.time() - began < 5.0  # the last gathering ends on its quiet time, not on the ten-second limit
+
+
+async def test_a_backlog_waits_for_a_quiet_moment_even_when_every_poll_under_way_is_in() -> None:
+    """Old stories: the polls under way are in, but a feed polled a moment later brings more of the same backlog;
+    the gathering waits for a quiet moment (within ``max_wait_s``) and reads both in one order. Fresh news does
+    not wait."""
+    published = article("x", "x", "").published
+    assert published is not None
+    for now, expected in ((published + timedelta(hours=2), [["u:a", "u:b"]]),
+                          (published + timedelta(minutes=5), [["u:a"], ["u:b"]])):  # fmt: skip
+        CALLS.clear()
+        coalescer = Coalescer(_recorded, window_s=0.3, max_wait_s=2.0, now=lambda now=now: now, backlog_wait_s=3.0)
+        coalescer.in_flight = lambda: 1  # one poll under way at each moment
+        first = asyncio.create_task(coalescer(_batch("a")))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(first, coalescer(_batch("b")))
+        calls = list(CALLS)
+        assert calls == expected

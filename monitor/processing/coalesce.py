@@ -14,7 +14,10 @@ memory.
 When the polls under way are known (``in_flight``), a gathering waits for every one of them (up to the limit), not
 only for a quiet moment: a slow feed's backlog still comes in before the story it reports first is opened by a
 faster feed's later report. A gathering of old stories only (a new feed, a restart after downtime: nothing published
-in the last ``FRESH_S``) may wait up to ``BACKLOG_WAIT_S``, since there order matters more than seconds.
+in the last ``FRESH_S``) may wait up to ``BACKLOG_WAIT_S``, since there order matters more than seconds; and
+once every poll under way is in, it still waits for a quiet moment (``WINDOW_S``, within ``MAX_WAIT_S``), since
+the feeds polled a moment later bring the rest of the same backlog (feeds that were empty a cycle before, a
+flood after an outage).
 """
 
 from __future__ import annotations
@@ -120,9 +123,14 @@ class Coalescer:
             now = loop.time()
             deadline = began + (self._max_wait_s if self._fresh else self._backlog_wait_s)
             if self.in_flight is not None:
-                if len(self._pending) >= self.in_flight():
+                if len(self._pending) < self.in_flight():
+                    end = deadline
+                elif self._fresh:
                     return  # every poll under way has handed its batch in
-                end = deadline
+                else:
+                    # Old stories: the feeds due next (polled a moment later, with their jitter) may bring more of
+                    # the same backlog, so a quiet moment must pass too, within ``max_wait_s``.
+                    end = min(self._last + self._window_s, began + self._max_wait_s)
             else:
                 end = min(self._last + self._window_s, deadline)
             if now >= end:
