@@ -12,7 +12,7 @@ import redis
 from monitor.storage.connection import EmbeddedRedis
 
 
-def _fill(url: str, keys: int, *, delete: bool) -> None:
+def _written_then_deleted(url: str, keys: int) -> None:
     client = redis.Redis.from_url(url)
     try:
         pipe = client.pipeline(transaction=False)
@@ -21,9 +21,8 @@ def _fill(url: str, keys: int, *, delete: bool) -> None:
             if i % 10_000 == 9_999:
                 pipe.execute()
         pipe.execute()
-        if delete:
-            for start in range(0, keys, 10_000):
-                client.delete(*(f"k:{i}" for i in range(start, min(keys, start + 10_000))))
+        for start in range(0, keys, 10_000):
+            client.delete(*(f"k:{i}" for i in range(start, min(keys, start + 10_000))))
     finally:
         client.close()
 
@@ -33,7 +32,7 @@ def test_a_file_that_is_mostly_history_is_rewritten_at_start(tmp_path: Path) -> 
     server = EmbeddedRedis(tmp_path / "redis", compact_above_bytes=1_000_000)
     url = server.start()
     try:
-        _fill(url, 60_000, delete=True)
+        _written_then_deleted(url, 60_000)
         client = redis.Redis.from_url(url)
         client.set("kept", "value")
         client.close()

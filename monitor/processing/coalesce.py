@@ -112,9 +112,10 @@ class Coalescer:
                 done.set_result(result)
 
     async def _gather(self) -> None:
-        """Wait until every poll under way has handed its batch in (when they are known), else until ``window_s``
-        has passed without a new batch; at most ``max_wait_s`` since this gathering began (``backlog_wait_s`` while
-        it holds old stories only), and no longer than until it holds ``max_batches``."""
+        """Wait until every poll under way has handed its batch in (when they are known; with old stories only,
+        and then ``window_s`` without a new batch, within ``max_wait_s``), else until ``window_s`` has passed without
+        a new batch; at most ``max_wait_s`` since this gathering began (``backlog_wait_s`` while it holds old
+        stories only), and no longer than until it holds ``max_batches``."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         while True:
