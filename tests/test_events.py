@@ -585,6 +585,9 @@ def test_toll_updates_are_follow_ups_and_new_attacks_are_not() -> None:
     # accounts of the night, and injuries made known days later
     assert is_follow_up("Inside the bunkers at the air base: troops recall the night the missiles fell")
     assert is_late_toll("Eleven troops were hurt in the missile attack after all, the military says")
+    # the same, with the attack named by its author: a follow-up, so it reaches back to the attack weeks before
+    assert is_follow_up("Nine US soldiers were injured in Tehran's missile strike, Pentagon says")
+    assert not is_follow_up("Three US soldiers wounded in rocket attack on Taji")
     assert is_late_toll("President dismisses troops' injuries from the missiles as headaches")
     # a happening named by its day is an earlier one
     assert is_follow_up("A missile at the air base: why this week's attack crosses a threshold")

@@ -199,6 +199,8 @@ _FOLLOW_UP = re.compile(
     r"aftermath|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
     r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|" + _INJURIES_FROM + "|"
     r"brain injur\w*|TBIs?|concussions?|"
+    # injuries made known after the event it names by its author: "eleven troops were hurt in Iran's missile attack"
+    r"(?:were|had been|have been) (?:\w+ )?(?:hurt|injured|wounded) in \w+['’]s|"
     r"(?:rises?|rose|risen|climbs?|climbed|grows?|grew|jumps?|jumped) to|now says?|earlier accounts?|"
     r"(?:pass(?:es|ed)?|tops|topped|exceeds?|exceeded|surpass\w*) \d+|"
     # a group announcing that it halts its attacks after the event
