@@ -60,6 +60,13 @@ def test_a_lone_proclitic_is_detached_only_to_make_a_word_of_the_pack() -> None:
     assert detach_clitics(" وصواریخ بصواریخ لقوات وبغداد ", vocabulary) == " صواریخ صواریخ قوات وبغداد "
     assert detach_clitics(" بغداد ", frozenset({"غداد"})) == " غداد "  # only for words not in the pack
     assert detach_clitics(" بغداد ", frozenset({"بغداد", "غداد"})) == " بغداد "
+    # Iraqi speech writes "on the" as one word with the noun: "عالتاجي" is "على التاجي"
+    assert detach_clitics(" عالتاجی عالم ", frozenset({"تاجی"})) == " تاجی عالم "
+
+
+def test_two_dots_separate_the_parts_of_a_post_without_ending_a_sentence() -> None:
+    assert "|" not in normalize("بالمسيرات.. قاعدة الأسد تحت النيران")
+    assert "|" in normalize("صواريخ على القاعدة. لا إصابات")
 
 
 def test_tilde_adds_the_common_suffixes_of_the_three_languages() -> None:

@@ -109,7 +109,7 @@ _TABLE.update({0x06F0 + i: str(i) for i in range(10)})
 # The article with the proclitics that attach before it, longest first; ``لل`` is ``ل`` + ``ال``.
 _ARTICLES = ("وبال", "فبال", "وکال", "ولل", "فلل", "وال", "فال", "بال", "کال", "لل", "ال")
 _MIN_STEM = 3
-_PROCLITICS = ("وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "ک")
+_PROCLITICS = ("عال", "وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "ک")
 
 # Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
 # one language simply never occurs there).

@@ -117,6 +117,8 @@ def _undot(m: re.Match[str]) -> str:
 def _stop(m: re.Match[str]) -> str:
     if m.group()[0] != ".":
         return " | "
+    if m.group() == "..":  # a separator in Arabic-script posts ("بالمسيرات.. قاعدة الأسد تحت النيران"), not a stop
+        return " "
     text, start = m.string, m.start()
     word_start = start
     while word_start and text[word_start - 1].isalpha():
