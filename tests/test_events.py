@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -773,3 +773,39 @@ async def test_a_report_naming_iran_a_day_later_does_not_retype_the_attack(
     assert placed["u:t2"] == placed["u:t1"]
     alerts = [a for a in await events_of(redis) if a["event_id"] == placed["u:t1"]]
     assert {a["event_type"] for a in alerts} == {"attack_on_us_forces_in_iraq"}
+
+
+async def test_a_report_naming_the_event_by_its_weekday_days_later_joins_it(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A look back published four days later that names its happening only by the day ("after Wednesday's
+    request") joins the event of that day, though it is further from it than the family's closeness."""
+    ask = article(
+        "w1",
+        "Iraq's prime minister asks Washington to send a team to plan the US troop withdrawal",
+        "The request to the US secretary of state came days after parliament voted to expel foreign forces.",
+    )
+    first = await processor.process([ask])
+    clock.advance(days=4)  # T0 is a Wednesday: this is Sunday
+    later = article(
+        "w2",
+        "After Wednesday's request, is there any road to a US troop withdrawal from Iraq?",
+        "Baghdad still wants the foreign forces out; Washington says it will not negotiate their withdrawal.",
+        at=clock.now(),
+    )
+    second = await processor.process([later])
+    assert second.placed[0][1] == first.placed[0][1]
+
+
+def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
+    from monitor.events.facts import told_day
+
+    sunday = datetime(2024, 2, 11, 8, 0, tzinfo=UTC)
+    assert told_day("After Wednesday's request, what next?", "", sunday) == date(2024, 2, 7)
+    lead = "The rockets that hit the airport on Friday were the third."
+    assert told_day("Analysis", lead, sunday) == date(2024, 2, 9)
+    assert told_day("Harir Friday, Al-Asad Saturday", "", sunday) is None  # a roundup of two days
+    assert told_day("Talks resume next Tuesday", "", sunday) is None  # a day to come
+    assert told_day("Sunday's rockets", "", sunday) is None  # today
+    # Iraq's day: 22:30 UTC on Saturday is already Sunday there
+    assert told_day("Saturday's rockets", "", datetime(2024, 2, 10, 22, 30, tzinfo=UTC)) == date(2024, 2, 10)

@@ -5,7 +5,7 @@ is matched in its normal form (``detection.text``), so hamza, yeh and kaf spelli
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 
 from monitor.detection.language import detect_language
 from monitor.detection.scripts import fold_arabic, has_arabic
@@ -15,11 +15,13 @@ __all__ = [
     "STATUSES",
     "casualty_count",
     "claim_of_responsibility",
+    "day_start",
     "event_status",
     "is_follow_up",
     "is_late_toll",
     "is_tally",
     "leads_back",
+    "local_day",
     "official_confirmation",
     "official_denial",
     "reports_dead",
@@ -28,6 +30,7 @@ __all__ = [
     "reports_nobody_killed",
     "revised_status",
     "status_change",
+    "told_day",
 ]
 
 #: What is known of an event: a group's claim only, reported (by news, unconfirmed), officially confirmed, or
@@ -309,3 +312,38 @@ def is_follow_up(title: str) -> bool:
     """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
     not a new occurrence ("again", "another", "second")."""
     return (_FOLLOW_UP.search(title) is not None or reports_earlier(title)) and _NEW_OCCURRENCE.search(title) is None
+
+
+#: A weekday a report names its happening by ("Friday's call", "the rockets that hit the airport on Tuesday"),
+#: unless it is a day to come ("next Tuesday", "until Friday").
+_TOLD_DAY = re.compile(
+    r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    re.IGNORECASE,
+)
+#: Iraq's time: the days reports name are Iraq's days.
+_LOCAL = timezone(timedelta(hours=3))
+
+
+def told_day(title: str, lead: str, published: datetime | None) -> date | None:
+    """The (Iraqi) date of the weekday a report's headline, else its lead's first sentence, names when that is one to
+    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday); None when it
+    names none, several, or today."""
+    if published is None:
+        return None
+    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+    named = {m.lower() for m in _TOLD_DAY.findall(title)} or {m.lower() for m in _TOLD_DAY.findall(first)}
+    if len(named) != 1:
+        return None  # none, or a roundup's several ("Harir Friday, Al-Asad Saturday")
+    local = published.astimezone(_LOCAL).date()
+    back = (local.weekday() - _WEEKDAYS.index(named.pop())) % 7
+    return local - timedelta(days=back) if back else None
+
+
+def local_day(moment: datetime) -> date:
+    """The Iraqi date of ``moment``."""
+    return moment.astimezone(_LOCAL).date()
+
+
+def day_start(day: date) -> datetime:
+    """When the Iraqi date ``day`` begins."""
+    return datetime.combine(day, datetime.min.time(), _LOCAL)

@@ -9,13 +9,13 @@ and their salient entities and text agree enough (``join_score``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import reports_dead, reports_nobody_killed
+from monitor.events.facts import local_day, reports_dead, reports_nobody_killed
 from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
@@ -135,11 +135,13 @@ def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str,
     return (own, *others)
 
 
-def family_lookup(follow_up: timedelta, dead: bool = False) -> timedelta:
+def family_lookup(follow_up: timedelta, dead: bool = False, *, day_back: timedelta = timedelta(0)) -> timedelta:
     """How far from a report's event time the events of its families are looked up whatever they name: a day, or
     the whole reach of a late toll or a report on the dead, since those often name nothing specific ("50 troops
-    diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by."""
-    return max(follow_up, CLOSE_IN_TIME) if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
+    diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by;
+    or back to the day it names (``day_back``: "after Wednesday's request", on a Sunday)."""
+    close = max(follow_up, CLOSE_IN_TIME) if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
+    return max(close, day_back + CLOSE_IN_TIME)
 
 
 def _apart(event: EventState, at: datetime) -> timedelta:
@@ -191,6 +193,7 @@ def join_score(
     weapons: frozenset[str] = frozenset(),
     dead: bool = False,
     tally: bool = False,
+    day: date | None = None,
 ) -> float:
     """How strongly an article belongs to ``event``; 0 when it cannot (other family, outside the window).
     ``follow_up`` (``follow_up_reach``): the article reports on an earlier happening (names the dead, mourns,
@@ -200,7 +203,7 @@ def join_score(
     killed (``follow_up_of``), so it belongs to an event that reported deaths (as news, only an attack's: US and
     coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed);
     ``tally``: it counts attacks (``facts.is_tally``), so it reports the latest within a day, whatever the regions
-    it counts over."""
+    it counts over; ``day``: the earlier day it names its happening by (``facts.told_day``)."""
     killed = _killed_there(event, follow_up=follow_up, dead=dead)
     if event.family != family or killed is None:  # (None: the event's first report said nobody was killed)
         return 0.0
@@ -210,7 +213,10 @@ def join_score(
     reach = policy.window_for(family) + EARLY_SLACK
     if follow_up > FOLLOW_UP_REACH or killed or (follow_up and (focus or salient) & set(event.focus or event.salient)):
         reach += follow_up
-    if max(last, at) - min(first, at) > reach:
+    # A report that names its happening by a day of the event (``day``: "after Wednesday's request") is about it,
+    # however long after the window it comes (six days at most).
+    on_its_day = day is not None and local_day(first) <= day <= local_day(last)
+    if max(last, at) - min(first, at) > reach and not on_its_day:
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
@@ -225,7 +231,7 @@ def join_score(
     if family in WEAPON_FAMILIES and weapons and event.weapons and not weapons & set(event.weapons):
         return 0.0  # rockets one night, drones the next: two attacks
     score += _timing(event, family=family, at=at, about=about, follow_up=follow_up, weapons=weapons, killed=killed,
-                     tally=tally)  # fmt: skip
+                     tally=tally, on_its_day=on_its_day)  # fmt: skip
     similarity = estimate_jaccard(signature, np.asarray(event.signature, dtype=np.uint32))
     score += 6.0 * similarity  # a shared wire text alone is enough; a loose resemblance only helps
     return score
@@ -241,6 +247,7 @@ def _timing(
     weapons: frozenset[str],
     killed: bool,
     tally: bool,
+    on_its_day: bool = False,
 ) -> float:
     """What a report's time says of its belonging to ``event`` (see ``join_score``): much when it came while the
     event was being reported, something when it looks back on the event from a little or much later."""
@@ -255,6 +262,8 @@ def _timing(
         # "23 attacks since October, latest at Al Asad": a tally reports the latest; "three hurt in Saturday's
         # rocket attack on the base": a look back that names nothing reports the day's event
         return 2.0
+    if on_its_day:
+        return 2.0  # "after Friday's call", published on Monday: the day it names is one of the event's
     if family in SPARSE_FAMILIES:
         return 1.0  # two votes or two advisories within one window are rare: the window itself says something
     if follow_up > FOLLOW_UP_REACH and event.weapons and (not weapons or weapons & set(event.weapons)):
@@ -339,6 +348,7 @@ def best_event(
     weapons: frozenset[str] = frozenset(),
     dead: bool = False,
     tally: bool = False,
+    day: date | None = None,
 ) -> EventState | None:
     """The event an article joins, if any: the best-scoring candidate of its own family (``families[0]``), else of
     a related family its rules also fired for (``families[1:]``, by ``RELATED_MARGIN``) or of another family that
@@ -368,6 +378,7 @@ def best_event(
             weapons=weapons,
             dead=dead,
             tally=tally,
+            day=day,
             signature=signature,
             at=at,
             types=types,

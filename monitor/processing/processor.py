@@ -29,6 +29,7 @@ from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import EventPolicy, EventState, add_article, new_event
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
+from monitor.events.facts import day_start
 from monitor.events.joining import (
     EARLY_SLACK,
     best_event,
@@ -262,7 +263,7 @@ class Processor:
         )
         digest = fingerprint(article)
         # how much longer than its family's window an event stays open to this report (candidates no older)
-        follow_up, dead, tally = follow_up_of(article.title, match.aftermath, article)
+        follow_up, dead, tally, day = follow_up_of(article.title, match.aftermath, article)
         async with contextlib.AsyncExitStack() as locks:
             for name in sorted(set(locked)):  # one order everywhere: two polls never wait on each other's locks
                 await locks.enter_async_context(self.events.lock(name))
@@ -273,12 +274,12 @@ class Processor:
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + follow_up,
                 families=families,
-                close=family_lookup(follow_up, dead),
+                close=family_lookup(follow_up, dead, day_back=at - day_start(day) if day else timedelta(0)),
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at, dead=dead,
                 types=self._types, policy=self.event_policy, follow_up=follow_up, weapons=frozenset(match.weapons),
-                tally=tally,
+                tally=tally, day=day,
             )  # fmt: skip
             if best is not None and best.family not in locked:
                 return best.family
