@@ -809,3 +809,14 @@ def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
     assert told_day("Sunday's rockets", "", sunday) is None  # today
     # Iraq's day: 22:30 UTC on Saturday is already Sunday there
     assert told_day("Saturday's rockets", "", datetime(2024, 2, 10, 22, 30, tzinfo=UTC)) == date(2024, 2, 10)
+
+
+def test_when_the_headline_says_nothing_the_more_precise_rule_names_the_story() -> None:
+    """A quote headline satisfies no rule and says nobody acts; the lead reports Iran's missiles on a base hosting US
+    troops, which both the attack rule and Iran's (which supersedes it) read: Iran's names it."""
+    match = MATCHER.match(
+        "'All is well!': the president's tweet after the barrage",
+        "Iran fired missiles at Ain al-Asad and Erbil overnight; the president said casualties and damage were being "
+        "assessed.",
+    )
+    assert match.event_type == "iran_retaliation_or_threat"

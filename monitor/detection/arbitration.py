@@ -54,9 +54,12 @@ def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> F
     in a story whose headline fires no rule and whose lead gave the direction, in the body ("Iran vows revenge"
     over "... killed by an American drone": the killing, not only the strike)."""
     by_lead = heading is not None and not live[0].in_headline  # ranked: a rule the headline satisfies comes first
-    if best.in_headline or by_lead:
+    # (and when no rule is satisfied by the headline, nor does it say who acts, the more precise rule names the
+    # story: "Iran fired missiles at Ain al-Asad" under a quote headline is Iran's attack, not only an attack)
+    by_body = heading is None and not live[0].in_headline
+    if best.in_headline or by_lead or by_body:
         for f in live:
-            if f is best or not (f.acts_in_headline or by_lead) or best.rule.id not in f.rule.supersedes:
+            if f is best or not (f.acts_in_headline or by_lead or by_body) or best.rule.id not in f.rule.supersedes:
                 continue
             if heading is None or f.rule.direction in (None, heading.value):
                 return f
