@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import local_day, reports_dead, reports_nobody_killed
+from monitor.events.facts import day_start, local_day, reports_dead, reports_nobody_killed
 from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
@@ -135,13 +135,15 @@ def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str,
     return (own, *others)
 
 
-def family_lookup(follow_up: timedelta, dead: bool = False, *, day_back: timedelta = timedelta(0)) -> timedelta:
+def family_lookup(
+    follow_up: timedelta, dead: bool = False, *, told: date | None = None, at: datetime | None = None
+) -> timedelta:
     """How far from a report's event time the events of its families are looked up whatever they name: a day, or
     the whole reach of a late toll or a report on the dead, since those often name nothing specific ("50 troops
     diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by;
-    or back to the day it names (``day_back``: "after Wednesday's request", on a Sunday)."""
+    or back to the day it names (``told``, for a report timed ``at``: "after Wednesday's request", on a Sunday)."""
     close = max(follow_up, CLOSE_IN_TIME) if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
-    return max(close, day_back + CLOSE_IN_TIME)
+    return close if told is None or at is None else max(close, at - day_start(told) + CLOSE_IN_TIME)
 
 
 def _apart(event: EventState, at: datetime) -> timedelta:
@@ -213,8 +215,7 @@ def join_score(
     reach = policy.window_for(family) + EARLY_SLACK
     if follow_up > FOLLOW_UP_REACH or killed or (follow_up and (focus or salient) & set(event.focus or event.salient)):
         reach += follow_up
-    # A report that names its happening by a day of the event (``day``: "after Wednesday's request") is about it,
-    # however long after the window it comes (six days at most).
+    # A report naming its happening by a day of the event ("after Wednesday's request") is about it, window or not.
     on_its_day = day is not None and local_day(first) <= day <= local_day(last)
     if max(last, at) - min(first, at) > reach and not on_its_day:
         return 0.0

@@ -29,7 +29,6 @@ from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
 from monitor.events.cluster import EventPolicy, EventState, add_article, new_event
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
-from monitor.events.facts import day_start
 from monitor.events.joining import (
     EARLY_SLACK,
     best_event,
@@ -274,7 +273,7 @@ class Processor:
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + follow_up,
                 families=families,
-                close=family_lookup(follow_up, dead, day_back=at - day_start(day) if day else timedelta(0)),
+                close=family_lookup(follow_up, dead, told=day, at=at),
             )
             best = best_event(
                 candidates, copy_of=copy_of, families=families, named=named, signature=signature, at=at, dead=dead,
