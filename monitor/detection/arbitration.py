@@ -51,15 +51,13 @@ def winner(live: list[Fired], heading: Direction | None) -> Fired:
 
 def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> Fired:
     """``best``, or the first rule (of ``heading``'s direction, when given) that supersedes it in the headline;
-    in a story whose headline fires no rule and whose lead gave the direction, in the body ("Iran vows revenge"
-    over "... killed by an American drone": the killing, not only the strike)."""
-    by_lead = heading is not None and not live[0].in_headline  # ranked: a rule the headline satisfies comes first
-    # (and when no rule is satisfied by the headline, nor does it say who acts, the more precise rule names the
-    # story: "Iran fired missiles at Ain al-Asad" under a quote headline is Iran's attack, not only an attack)
-    by_body = heading is None and not live[0].in_headline
-    if best.in_headline or by_lead or by_body:
+    in a story whose headline fires no rule, in the body, whether the lead gave the direction ("Iran vows revenge"
+    over "... killed by an American drone": the killing, not only the strike) or nobody is said to act ("Iran
+    fired missiles at Ain al-Asad" under a quote headline: Iran's attack, not only an attack)."""
+    in_body = not live[0].in_headline  # ranked: a rule the headline satisfies comes first
+    if best.in_headline or in_body:
         for f in live:
-            if f is best or not (f.acts_in_headline or by_lead or by_body) or best.rule.id not in f.rule.supersedes:
+            if f is best or not (f.acts_in_headline or in_body) or best.rule.id not in f.rule.supersedes:
                 continue
             if heading is None or f.rule.direction in (None, heading.value):
                 return f

@@ -293,10 +293,15 @@ _EARLIER_DAY = re.compile(
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
+def _first_sentence(lead: str) -> str:
+    """A lead's first sentence (its first 400 characters at most)."""
+    return re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+
+
 def leads_back(lead: str, published: datetime | None = None) -> bool:
     """Whether the first sentence of a lead names its happening by a day at least two days before ``published``
     (``_EARLIER_DAY``; a weekday named without a publication time is not enough)."""
-    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+    first = _first_sentence(lead)
     found = _EARLIER_DAY.search(first)
     if found is None or _NEW_OCCURRENCE.search(first) is not None:
         return False
@@ -330,11 +335,11 @@ def told_day(title: str, lead: str, published: datetime | None) -> date | None:
     names none, several, or today."""
     if published is None:
         return None
-    first = re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+    first = _first_sentence(lead)
     named = {m.lower() for m in _TOLD_DAY.findall(title)} or {m.lower() for m in _TOLD_DAY.findall(first)}
     if len(named) != 1:
         return None  # none, or a roundup's several ("Harir Friday, Al-Asad Saturday")
-    local = published.astimezone(_LOCAL).date()
+    local = local_day(published)
     back = (local.weekday() - _WEEKDAYS.index(named.pop())) % 7
     return local - timedelta(days=back) if back else None
 

@@ -371,20 +371,9 @@ def best_event(
         else:
             continue
         score = join_score(
-            event,
-            family=event.family,
-            salient=salient,
-            focus=focus,
-            follow_up=follow_up,
-            weapons=weapons,
-            dead=dead,
-            tally=tally,
-            day=day,
-            signature=signature,
-            at=at,
-            types=types,
-            policy=policy,
-        )
+            event, family=event.family, salient=salient, focus=focus, follow_up=follow_up, weapons=weapons, dead=dead,
+            tally=tally, day=day, signature=signature, at=at, types=types, policy=policy,
+        )  # fmt: skip
         if score >= policy.join_threshold + margin:
             # Its own family first; what crossing to another costs counts against it among the rest. Of two equally
             # good events, the one whose reports came nearest the article's time wins (then the later), by event
