@@ -143,6 +143,14 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
     assert direction(normalize("Rockets strike camp housing American trainers north of Baghdad")) == (
         Direction.US_TARGETED
     )
+    # the same in Arabic, Persian and Sorani: a site named as hosting the US side is what is hit
+    for hosting in (
+        "معسكر يضم مدربين أمريكيين شمال بغداد هدفاً لصواريخ جديدة",
+        "پادگان محل استقرار مستشاران آمریکایی هدف قرار گرفت",
+        "هێرش کرایە سەر سەربازگەیەک کە ڕاهێنەرانی ئەمریکی تێدایە",
+    ):
+        assert direction(normalize(hosting)) == Direction.US_TARGETED, hosting
+    assert direction(normalize("غارة أمريكية على معسكر يضم مقاتلين من الحشد")) == Direction.US_ACTS
 
 
 @pytest.mark.parametrize(
