@@ -95,6 +95,14 @@ def _latin_cues() -> _Cues:
             Direction.US_TARGETED,
             re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
         ),
+        # the deed done to it, as a noun: "claims bombing of usa convoy", "the torching of american trucks"
+        (
+            Direction.US_TARGETED,
+            re.compile(
+                rf" (?:bombing|bombings|ambush|ambushing|burning|torching|shelling|targeting|attack|attacks) of "
+                rf"(?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"
+            ),
+        ),
         # what the US side is supplied with: "bombs hit trucks carrying supplies for the usa led coalition"
         (Direction.US_TARGETED, re.compile(rf" (?:supplies|supply|logistics|fuel) (?:for|of|to) (?:the )?{_US}")),
         # militias' weapons: the US side does not fire "rocket strikes" in Iraq
