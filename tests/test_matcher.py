@@ -101,6 +101,17 @@ def test_what_a_headline_names_only_as_the_cause_of_its_news_is_not_its_focus(tm
     assert "baghdad" in away.entities and "baghdad" not in away.focus
 
 
+def test_a_post_without_a_headline_is_about_its_first_sentence(tmp_path: Path) -> None:
+    """A channel's post has no title or summary: what its first sentence names is what it is about, and a flash
+    label before it ("BREAKING |") is not that sentence."""
+    matcher = Matcher(load_rules([pack(tmp_path, RULE)]))
+    for body in ("US strike hits a depot near Baghdad. More later.", "BREAKING | US strike hits a depot near Baghdad"):
+        post = matcher.match("", "", body)
+        assert post.alert and "baghdad" in post.focus, body
+    # a headline without a summary keeps what its headline names
+    assert "baghdad" not in matcher.match("US strike hits a depot", "", "It lies near Baghdad.").focus
+
+
 def test_a_live_blog_label_is_not_part_of_the_story(tmp_path: Path) -> None:
     """ "Yemen war live: US strike hits a depot near Baghdad" is the strike's line in a blog named after another
     theatre: the label names neither where nor what (the rule's Yemen veto does not apply); a headline whose verb

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from monitor.core.models import Article
-from monitor.events.facts import event_status, is_follow_up, revised_status, status_change
+from monitor.events.facts import event_status, is_follow_up, is_late_toll, revised_status, status_change
 from monitor.processing.processor import Processor
 from monitor.storage.keys import Keys
 from tests.support.processing import default_processor
@@ -96,3 +96,16 @@ def test_arabic_script_follow_ups_are_known_by_their_headline() -> None:
     assert is_follow_up("مراسم تشییع پیکر شهدای حمله در کربلا برگزار شد")
     assert is_follow_up("حکوومەتی هەرێم هێرشەکەی ئیدانە کرد")
     assert not is_follow_up("سقوط صواريخ على قاعدة عين الأسد")
+
+
+def test_arabic_script_brain_injury_counts_are_late_tolls() -> None:
+    """Injuries counted weeks after the missiles reach back as far as the English "TBI cases rise to 109" does."""
+    for toll in (
+        "البنتاغون: ١٠٩ عسكريين أمريكيين أصيبوا بارتجاج في الدماغ جراء الصواريخ على عين الأسد",
+        "پنتاگون: ۳۴ نظامی آمریکایی در حمله موشکی به عین‌الاسد دچار آسیب مغزی شدند",
+        "ژمارەی ئەو سەربازانەی لە عەین ئەلئەسەد برینی مێشکیان هەیە گەیشتە ٦٤",
+        "شمار مصدومان حمله موشکی به عین الاسد به ۱۰۹ نفر رسید",
+    ):
+        assert is_follow_up(toll) and is_late_toll(toll), toll
+    assert not is_late_toll("سقوط صواريخ على قاعدة عين الأسد")
+    assert not is_follow_up("ارتفاع أسعار النفط")

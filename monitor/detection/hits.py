@@ -54,6 +54,15 @@ class ArticleText:
     def field_of(self, pos: int) -> int:
         return bisect.bisect_right(self.starts, pos) - 1
 
+    def first_break(self) -> int:
+        """Where the body's first sentence ends (-1: with the text). A flash label before the first break ("عاجل |",
+        "BREAKING |", as channels begin their posts) is not a sentence: the lead is the sentence after it."""
+        text, start = self.text, self.starts[2]
+        end = text.find("|", start + 1)
+        while end >= 0 and " " not in text[start:end].strip(" |"):
+            end = text.find("|", end + 1)
+        return end
+
     def background(self) -> list[tuple[int, int]]:
         """The spans of the body past its first sentence that tell what its news came after, to the end of their
         sentence ("the announcement came two days after Soleimani was killed in a US strike"): background a rule
@@ -61,7 +70,7 @@ class ArticleText:
         a US strike in Baghdad killed ...".)"""
         if self._background is None:
             text, spans = self.text, []
-            start = text.find("|", self.starts[2] + 1)
+            start = self.first_break()
             for m in _BACKGROUND.finditer(text, start) if start >= 0 else ():
                 end = text.find("|", m.end())
                 spans.append((m.end() - 1, len(text) if end < 0 else end))
@@ -186,8 +195,12 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
 
 
 def lead_end(text: ArticleText) -> int:
-    """Where the headline and the lead end: the summary when there is one, else the body's first sentence."""
-    end = text.starts[2] if text.starts[2] - text.starts[1] > 2 else text.text.find("|", text.starts[2] + 1)
+    """Where the headline and the lead end: the summary when there is one (or a headline without one: what the
+    headline names is what it is about), else the body's first sentence (a channel's post without a title)."""
+    title, summary = text.text[: text.starts[1]], text.text[text.starts[1] : text.starts[2]]
+    if title.strip(" |") or summary.strip(" |"):
+        return text.starts[2]
+    end = text.first_break()
     return len(text.text) if end < 0 else end
 
 

@@ -189,9 +189,25 @@ _EARLIER_AS = re.compile(
 )
 
 
+#: Injuries counted weeks after the blast, in Arabic, Persian and Sorani headlines: concussions and brain injuries
+#: ("أصيبوا بارتجاج في الدماغ", "دچار آسیب مغزی شدند", "برینی مێشکیان هەیە").
+_LATE_TOLL_AS = re.compile(
+    fold_arabic(
+        r"(?: \S*ارتجاج\S*|اصابات دماغیه|اصابه دماغیه|فی دماغ|بدماغ|آسیب مغزی|ضربه مغزی|مغزی تروماتیک|مێشک\S*|"
+        # the treated, and a count of the hurt that keeps climbing
+        r"چارەسەر کران|درمان شدند|تلقوا علاج|(?:مصدومان|مجروحان|مصابین|جرحی|بریندار\S*)(?: \S+){0,8} "
+        r"(?:به \d+ نفر رسید|رسید|بلغ|ارتفع|گەیشتە)) "
+    )
+)
+
+
 def reports_earlier(title: str) -> bool:
-    """Whether an Arabic-script headline reports on an earlier happening (see ``cluster.is_follow_up``)."""
-    return has_arabic(title) and _EARLIER_AS.search(normalize(title)) is not None
+    """Whether an Arabic-script headline reports on an earlier happening (see ``cluster.is_follow_up``): names its
+    dead, mourns, condemns, investigates it, or counts the brain injuries it caused."""
+    if not has_arabic(title):
+        return False
+    text = normalize(title)
+    return _EARLIER_AS.search(text) is not None or _LATE_TOLL_AS.search(text) is not None
 
 
 #: Injuries told as coming from an earlier happening: "troops' injuries from Iranian missiles".
@@ -279,6 +295,8 @@ def is_tally(title: str) -> bool:
 
 def is_late_toll(title: str) -> bool:
     """Whether a follow-up headline counts injuries diagnosed weeks after the event (``is_follow_up`` first)."""
+    if has_arabic(title):
+        return _LATE_TOLL_AS.search(normalize(title)) is not None
     return _LATE_TOLL.search(title) is not None
 
 
