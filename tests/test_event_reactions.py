@@ -245,6 +245,7 @@ def test_a_tally_of_attacks_counts_and_names_no_new_one() -> None:
     assert is_tally("US troops in Iraq and Syria targeted more than 50 times in four weeks")
     assert is_tally("Embassy rocket attack is the 20th on American sites since October")
     assert is_tally("Rockets near the airport the latest in a string of attacks on the US presence")
+    assert is_tally("Nine attacks in a week: a rocket in the Green Zone caps a run")
     assert not is_tally("Rockets hit Ain al-Asad air base for the second time in two days")
     assert not is_tally("Nation marks 25 years since the embassy bombings")
 

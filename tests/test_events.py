@@ -798,7 +798,7 @@ async def test_a_report_naming_the_event_by_its_weekday_days_later_joins_it(
 
 
 def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
-    from monitor.events.facts import told_day
+    from monitor.events.days import told_day
 
     sunday = datetime(2024, 2, 11, 8, 0, tzinfo=UTC)
     assert told_day("After Wednesday's request, what next?", "", sunday) == date(2024, 2, 7)
@@ -809,6 +809,21 @@ def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
     assert told_day("Sunday's rockets", "", sunday) is None  # today
     # Iraq's day: 22:30 UTC on Saturday is already Sunday there
     assert told_day("Saturday's rockets", "", datetime(2024, 2, 10, 22, 30, tzinfo=UTC)) == date(2024, 2, 10)
+
+
+def test_the_date_a_report_names_is_its_day_up_to_two_months_back() -> None:
+    from monitor.events.days import told_day
+
+    new_year_eve = datetime(2020, 12, 30, 19, 0, tzinfo=UTC)
+    assert told_day("Convoy blasts, 29 Dec: two provinces hit", "", new_year_eve) == date(2020, 12, 29)
+    assert told_day("Analysis", "The bombs of December 20 were the first.", new_year_eve) == date(2020, 12, 20)
+    assert told_day("Troops to fall to 2,500 by Jan. 15", "", new_year_eve) is None  # a deadline to come
+    assert told_day("Remembering the 24 July attack", "", new_year_eve) is None  # further back than a toll reaches
+    assert told_day("Marine 3 hurt", "", new_year_eve) is None  # not a month
+    # across the year's end: "Jan. 8" in late January, and "Dec. 29" in early January
+    assert told_day("Injuries from the Jan. 8 attack", "", datetime(2020, 1, 24, tzinfo=UTC)) == date(2020, 1, 8)
+    assert told_day("The Dec. 29 strikes", "", datetime(2020, 1, 3, tzinfo=UTC)) == date(2019, 12, 29)
+    assert told_day("Rockets on 12 May and 14 May", "", datetime(2021, 5, 20, tzinfo=UTC)) is None  # two dates
 
 
 def test_when_the_headline_says_nothing_the_more_precise_rule_names_the_story() -> None:

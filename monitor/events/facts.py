@@ -5,23 +5,22 @@ is matched in its normal form (``detection.text``), so hamza, yeh and kaf spelli
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 
 from monitor.detection.language import detect_language
 from monitor.detection.scripts import fold_arabic, has_arabic
 from monitor.detection.text import normalize
+from monitor.events.days import WEEKDAYS, first_sentence
 
 __all__ = [
     "STATUSES",
     "casualty_count",
     "claim_of_responsibility",
-    "day_start",
     "event_status",
     "is_follow_up",
     "is_late_toll",
     "is_tally",
     "leads_back",
-    "local_day",
     "official_confirmation",
     "official_denial",
     "reports_dead",
@@ -30,7 +29,6 @@ __all__ = [
     "reports_nobody_killed",
     "revised_status",
     "status_change",
-    "told_day",
 ]
 
 #: What is known of an event: a group's claim only, reported (by news, unconfirmed), officially confirmed, or
@@ -227,7 +225,7 @@ _FOLLOW_UP = re.compile(
     # a happening of an earlier day named by that day: "this week's attack", "Sunday's vote"
     r"(?:(?:this|last) (?:week|month)|yesterday|last night|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s|"
     # briefings and weeklies: what happened, told again
-    r"briefing|the week in|week in review|weekly|what we know)\b",
+    r"briefing|week in|weekly|what we know|^(?:\w+ ){0,2}week(?=:))\b",
     re.IGNORECASE,
 )
 _NEW_OCCURRENCE = re.compile(r"\b(?:again|another|second|third|fresh|renewed|new attacks?|latest)\b", re.IGNORECASE)
@@ -277,11 +275,15 @@ def reports_nobody_killed(title: str) -> bool:
     return _NOBODY_KILLED.search(title) is not None
 
 
+#: Counts written as words ("nine attacks in a week").
+_COUNT_WORDS = r"(?:three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty)"
 #: A tally of attacks: "23 attacks since Oct. 17", "attacked more than 40 times in three weeks", "the latest in a
 #: string of attacks". It counts earlier happenings and names no new one of its own, or only the latest.
 _TALLY = re.compile(
-    r"\b(?:\d+(?:st|nd|rd|th)?|dozens?|more than \w+|over \d+|at least \d+)\s+(?:\w+\s+){0,3}?(?:attacks|times)\b"
-    r"(?:\W+\w+){0,5}?\W+(?:since|in (?:\w+ )?(?:days|weeks|months)|this (?:week|month|year))\b|"
+    r"\b(?:\d+(?:st|nd|rd|th)?|dozens?|more than \w+|over \d+|at least \d+|" + _COUNT_WORDS + r")\s+"
+    r"(?:\w+\s+){0,3}?(?:attacks|times)\b"
+    r"(?:\W+\w+){0,5}?\W+(?:since|in (?:\w+ )?(?:days|weeks|months)|in (?:a|one) (?:week|month)|"
+    r"this (?:week|month|year))\b|"
     r"\b\d+(?:st|nd|rd|th)\b(?:\W+\w+){0,6}?\W+since\b|\b(?:string|wave|spate|series) of (?:\w+ ){0,2}attacks\b|"
     r"\blatest (?:in|of|at)\b|\bbrings? (?:the )?total\b",
     re.IGNORECASE,
@@ -308,65 +310,24 @@ _EARLIER_DAY = re.compile(
     r"((?:this|last) (?:week|month)|(?:mon|tues|wednes|thurs|fri|satur|sun)day)['’]s\b",
     re.IGNORECASE,
 )
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def _first_sentence(lead: str) -> str:
-    """A lead's first sentence (its first 400 characters at most)."""
-    return re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
 
 
 def leads_back(lead: str, published: datetime | None = None) -> bool:
     """Whether the first sentence of a lead names its happening by a day at least two days before ``published``
     (``_EARLIER_DAY``; a weekday named without a publication time is not enough)."""
-    first = _first_sentence(lead)
+    first = first_sentence(lead)
     found = _EARLIER_DAY.search(first)
     if found is None or _NEW_OCCURRENCE.search(first) is not None:
         return False
     day = found.group(1).lower()
-    if day not in _WEEKDAYS:
+    if day not in WEEKDAYS:
         return True  # this week's, last month's
     if published is None:
         return False
-    return (published.weekday() - _WEEKDAYS.index(day)) % 7 >= 2
+    return (published.weekday() - WEEKDAYS.index(day)) % 7 >= 2
 
 
 def is_follow_up(title: str) -> bool:
     """Whether a headline reports on an earlier happening (its dead named, mourned, condemned, investigated) and
     not a new occurrence ("again", "another", "second")."""
     return (_FOLLOW_UP.search(title) is not None or reports_earlier(title)) and _NEW_OCCURRENCE.search(title) is None
-
-
-#: A weekday a report names its happening by ("Friday's call", "the rockets that hit the airport on Tuesday"),
-#: unless it is a day to come ("next Tuesday", "until Friday").
-_TOLD_DAY = re.compile(
-    r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
-    re.IGNORECASE,
-)
-#: Iraq's time: the days reports name are Iraq's days.
-_LOCAL = timezone(timedelta(hours=3))
-
-
-def told_day(title: str, lead: str, published: datetime | None) -> date | None:
-    """The (Iraqi) date of the weekday a report's headline, else its lead's first sentence, names when that is one to
-    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday); None when it
-    names none, several, or today."""
-    if published is None:
-        return None
-    first = _first_sentence(lead)
-    named = {m.lower() for m in _TOLD_DAY.findall(title)} or {m.lower() for m in _TOLD_DAY.findall(first)}
-    if len(named) != 1:
-        return None  # none, or a roundup's several ("Harir Friday, Al-Asad Saturday")
-    local = local_day(published)
-    back = (local.weekday() - _WEEKDAYS.index(named.pop())) % 7
-    return local - timedelta(days=back) if back else None
-
-
-def local_day(moment: datetime) -> date:
-    """The Iraqi date of ``moment``."""
-    return moment.astimezone(_LOCAL).date()
-
-
-def day_start(day: date) -> datetime:
-    """When the Iraqi date ``day`` begins."""
-    return datetime.combine(day, datetime.min.time(), _LOCAL)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.facts import day_start, local_day, reports_dead, reports_nobody_killed
+from monitor.events.days import day_start, local_day
+from monitor.events.facts import reports_dead, reports_nobody_killed
 from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
@@ -205,7 +206,7 @@ def join_score(
     killed (``follow_up_of``), so it belongs to an event that reported deaths (as news, only an attack's: US and
     coalition troops are rarely killed in Iraq, while killings are many and told apart by whom they killed);
     ``tally``: it counts attacks (``facts.is_tally``), so it reports the latest within a day, whatever the regions
-    it counts over; ``day``: the earlier day it names its happening by (``facts.told_day``)."""
+    it counts over; ``day``: the earlier day it names its happening by (``days.told_day``)."""
     killed = _killed_there(event, follow_up=follow_up, dead=dead)
     if event.family != family or killed is None:  # (None: the event's first report said nobody was killed)
         return 0.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from monitor.core.models import Article
+from monitor.events.days import told_day
 from monitor.events.facts import (
     is_follow_up,
     is_late_toll,
@@ -14,7 +15,6 @@ from monitor.events.facts import (
     leads_back,
     reports_dead,
     reports_killing,
-    told_day,
 )
 
 __all__ = ["FOLLOW_UP_REACH", "LATE_TOLL_REACH", "follow_up_of", "follow_up_reach"]
@@ -42,7 +42,7 @@ def follow_up_of(
     ``facts.leads_back``); whether it tells of people killed (a follow-up naming, identifying, mourning the dead,
     or news of a soldier killed): such a report belongs to an event that killed someone, not to a later one that
     did not; whether it is a tally of attacks (``facts.is_tally``), which reports the latest; and the earlier day it
-    names its happening by (``facts.told_day``)."""
+    names its happening by (``days.told_day``)."""
     said = follow_up_reach(title)
     lead = (report.summary or report.content) if report is not None else ""
     earlier = aftermath or (not said and leads_back(lead, report.published if report else None))

@@ -1,0 +1,79 @@
+"""When a report says its happening was: the weekday or the date its headline or lead names, read as a day of
+Iraq's calendar. Pure: headlines and leads only."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+__all__ = ["WEEKDAYS", "day_start", "first_sentence", "local_day", "told_day"]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def first_sentence(lead: str) -> str:
+    """A lead's first sentence (its first 400 characters at most)."""
+    return re.split(r"(?<=[.!?])\s|\n", lead.strip(), maxsplit=1)[0][:400]
+
+
+#: A weekday a report names its happening by ("Friday's call", "the rockets that hit the airport on Tuesday"),
+#: unless it is a day to come ("next Tuesday", "until Friday").
+_TOLD_DAY = re.compile(
+    r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    re.IGNORECASE,
+)
+#: Iraq's time: the days reports name are Iraq's days.
+_LOCAL = timezone(timedelta(hours=3))
+
+
+#: A date a report names its happening by: "the 29 Dec blasts", "the Jan. 8 missile attack", "on December 20".
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(?:uary|ruary|ch|il|e|y|ust|t|tember|ober|ember)?\b\.?"
+_TOLD_DATE = re.compile(rf"\b(?:(\d{{1,2}}) {_MONTH}|{_MONTH} (\d{{1,2}})\b(?!:\d))", re.IGNORECASE)
+#: How far back a named date may lie to be the day of the happening a report tells of (a later one is a deadline).
+_DATE_REACH = timedelta(days=60)
+
+
+def told_day(title: str, lead: str, published: datetime | None) -> date | None:
+    """The (Iraqi) date of the weekday a report's headline, else its lead's first sentence, names when that is one to
+    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday), else of the one
+    date it names up to two months back ("Convoy IEDs, 29 Dec: ..." on 30 December); None when it names none,
+    several, or today."""
+    if published is None:
+        return None
+    first = first_sentence(lead)
+    local = local_day(published)
+    named = {m.lower() for m in _TOLD_DAY.findall(title)} or {m.lower() for m in _TOLD_DAY.findall(first)}
+    if len(named) == 1:
+        back = (local.weekday() - WEEKDAYS.index(named.pop())) % 7
+        return local - timedelta(days=back) if back else None
+    if named:
+        return None  # a roundup's several days ("Harir Friday, Al-Asad Saturday")
+    return _told_date(title, local) or _told_date(first, local)
+
+
+def _told_date(text: str, local: date) -> date | None:
+    """The one earlier date ``text`` names (day and month, in the year before ``local`` when later in the year)."""
+    days = set()
+    for m in _TOLD_DATE.finditer(text):
+        day, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        number, month_index = int(day), _MONTHS.index(month.lower()) + 1
+        try:
+            named = date(local.year, month_index, number)
+            if named > local:
+                named = date(local.year - 1, month_index, number)
+        except ValueError:
+            continue  # "31 Feb": not a date
+        if timedelta(days=1) <= local - named <= _DATE_REACH:
+            days.add(named)
+    return days.pop() if len(days) == 1 else None
+
+
+def local_day(moment: datetime) -> date:
+    """The Iraqi date of ``moment``."""
+    return moment.astimezone(_LOCAL).date()
+
+
+def day_start(day: date) -> datetime:
+    """When the Iraqi date ``day`` begins."""
+    return datetime.combine(day, datetime.min.time(), _LOCAL)
