@@ -194,11 +194,16 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
     return tuple(e for e in named_entities(entity_hits, ruleset) if any(about(h) for h in entity_hits[e]))
 
 
+#: A title of fewer words is a post's header, not a headline (``lead_end``).
+_HEADER_WORDS = 4
+
+
 def lead_end(text: ArticleText) -> int:
     """Where the headline and the lead end: the summary when there is one (or a headline without one: what the
     headline names is what it is about), else the body's first sentence (a channel's post without a title)."""
-    title, summary = text.text[: text.starts[1]], text.text[text.starts[1] : text.starts[2]]
-    if title.strip(" |") or summary.strip(" |"):
+    title, summary = text.text[: text.starts[1]].strip(" |"), text.text[text.starts[1] : text.starts[2]]
+    # a channel's header ("بيان", "بسم الله الرحمن الرحيم", "Statement") heads a post, it does not tell it
+    if title.count(" ") >= _HEADER_WORDS or summary.strip(" |"):
         return text.starts[2]
     end = text.first_break()
     return len(text.text) if end < 0 else end
