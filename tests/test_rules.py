@@ -151,6 +151,13 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
     ):
         assert direction(normalize(hosting)) == Direction.US_TARGETED, hosting
     assert direction(normalize("غارة أمريكية على معسكر يضم مقاتلين من الحشد")) == Direction.US_ACTS
+    # threatened, the US side is the one acted on; a reaction naming its strike still has it acting
+    assert direction(normalize("Factions threaten US raid force as Baghdad insists on consent")) == (
+        Direction.US_TARGETED
+    )
+    assert direction(normalize("Militias say new US commandos will be 'primary target'")) == Direction.US_TARGETED
+    assert direction(normalize("US strikes a target near Baghdad")) == Direction.US_ACTS
+    assert direction(normalize("Iraq calls US strike a violation")) == Direction.US_ACTS
 
 
 @pytest.mark.parametrize(

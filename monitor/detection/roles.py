@@ -95,6 +95,21 @@ def _latin_cues() -> _Cues:
             Direction.US_TARGETED,
             re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
         ),
+        # threatened: "factions threaten usa raid force", "new usa commandos will be primary target"
+        (
+            Direction.US_TARGETED,
+            re.compile(
+                rf" (?:threaten|threatens|threatened|threatening|vow to fight|vows to fight|vowed to fight) "
+                rf"(?:the |a |an |any |new )?{_US}"
+            ),
+        ),
+        (
+            Direction.US_TARGETED,
+            re.compile(
+                rf" {_US}(?: \w+){{0,2}} (?:will be|would be|are|is) (?:a |the )?(?:primary |legitimate |main )?"
+                rf"targets?\b"
+            ),
+        ),
         # the deed done to it, as a noun: "claims bombing of usa convoy", "the torching of american trucks"
         (
             Direction.US_TARGETED,
