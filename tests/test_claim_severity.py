@@ -101,3 +101,25 @@ def test_a_denial_keeps_the_step_down_and_events_stored_before_keep_their_severi
         policy=EventPolicy(),
     )
     assert (again.status, again.severity, again.report_severity) == ("confirmed", 4, 4)
+
+
+def test_a_round_up_of_two_bases_joins_without_lending_the_event_their_names() -> None:
+    """ "Iraq Week: a bomb at Mosul Dam and a drone at Ain al-Asad" joins the Ain al-Asad event without making it
+    the Mosul Dam one too; one attack on two bases, told as news, names both."""
+    event = opened_by_claim()  # the Harir claim: its names are Harir's
+    types = {"ain_al_asad": "base", "harir_base": "base", "erbil": "place"}
+    bases = frozenset({"ain_al_asad", "harir_base"})
+
+    def joined(title: str) -> EventState:
+        report = post("later", title, "", feed="newsletter", minutes=60)
+        match = MATCHER.match_article(report)
+        added, _ = add_article(
+            event, report, match, salient=bases, focus=bases, signature=np.zeros(64, dtype=np.uint32),
+            now=T0 + timedelta(hours=1), policy=EventPolicy(), types=types,
+        )  # fmt: skip
+        return added
+
+    round_up = joined("Iraq Week: drones at Harir and Ain al-Asad")
+    assert set(round_up.focus) == set(event.focus) and set(round_up.salient) == set(event.salient)
+    news = joined("Drones hit Harir and Ain al-Asad in one night")
+    assert bases <= set(news.focus) and bases <= set(news.salient)

@@ -324,7 +324,7 @@ class Processor:
             return event, [], alert, "new"
         event, reasons = add_article(
             best, article, match, salient=salient, signature=signature, now=now,
-            policy=self.event_policy, at=at, focus=focus,
+            policy=self.event_policy, at=at, focus=focus, types=self._types,
         )  # fmt: skip
         if not reasons or silent:
             return event, reasons, None, "revised" if reasons else "joined"
