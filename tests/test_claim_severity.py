@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from monitor.events.cluster import EventPolicy, EventState, add_article, claim_severity, new_event
+from monitor.events.cluster import EventPolicy, EventState, add_article, claim_severity, lent_names, new_event
 from monitor.processing.processor import Processor
 from monitor.storage.keys import Keys
 from tests.support.processing import default_processor
@@ -113,9 +113,10 @@ def test_a_round_up_of_two_bases_joins_without_lending_the_event_their_names() -
     def joined(title: str) -> EventState:
         report = post("later", title, "", feed="newsletter", minutes=60)
         match = MATCHER.match_article(report)
+        salient, focus = lent_names(report.title, bases, bases, types)
         added, _ = add_article(
-            event, report, match, salient=bases, focus=bases, signature=np.zeros(64, dtype=np.uint32),
-            now=T0 + timedelta(hours=1), policy=EventPolicy(), types=types,
+            event, report, match, salient=salient, focus=focus, signature=np.zeros(64, dtype=np.uint32),
+            now=T0 + timedelta(hours=1), policy=EventPolicy(),
         )  # fmt: skip
         return added
 

@@ -195,7 +195,7 @@ def focus_entities(entity_hits: dict[str, list[Hit]], ruleset: RuleSet, text: Ar
 
 
 #: A title of fewer words is a post's header, not a headline (``lead_end``).
-_HEADER_WORDS = 4
+_HEADER_WORDS = 5
 
 
 def lead_end(text: ArticleText) -> int:
@@ -203,7 +203,7 @@ def lead_end(text: ArticleText) -> int:
     headline names is what it is about), else the body's first sentence (a channel's post without a title)."""
     title, summary = text.text[: text.starts[1]].strip(" |"), text.text[text.starts[1] : text.starts[2]]
     # a channel's header ("بيان", "بسم الله الرحمن الرحيم", "Statement") heads a post, it does not tell it
-    if title.count(" ") >= _HEADER_WORDS or summary.strip(" |"):
+    if title.count(" ") + 1 >= _HEADER_WORDS or summary.strip(" |"):
         return text.starts[2]
     end = text.first_break()
     return len(text.text) if end < 0 else end

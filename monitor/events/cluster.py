@@ -14,7 +14,6 @@ official confirms it; a denial leaves it where it was.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from monitor.events.facts import (
     casualty_count,
     event_status,
     is_follow_up,
-    is_tally,
+    looks_back,
     official_confirmation,
     revised_status,
     status_change,
@@ -43,6 +42,7 @@ __all__ = [
     "casualty_count",
     "claim_severity",
     "is_follow_up",
+    "lent_names",
     "new_event",
     "official_confirmation",
 ]
@@ -222,15 +222,9 @@ def add_article(
     policy: EventPolicy,
     at: datetime | None = None,
     focus: frozenset[str] = frozenset(),
-    types: Mapping[str, str] | None = None,
 ) -> tuple[EventState, list[str]]:
     """The event with the article (read at ``now``, its event time ``at``, by default ``now``) added, and the
-    reasons it deserves a revision alert (empty: none). With the gazetteer's entity ``types``: a round-up or tally
-    whose headline and lead name two bases or more ("Iraq Week: a roadside bomb at Mosul Dam and a drone at Ain
-    al-Asad") joins the event without lending it those names, or every attack it names would then look like this
-    one. (One attack on two bases, told as news, keeps both.)"""
-    if types is not None and sum(1 for e in focus if types.get(e) == "base") > 1 and _looks_back(article.title):
-        salient, focus = frozenset(), frozenset()
+    reasons it deserves a revision alert (empty: none); ``salient`` and ``focus`` are what it lends (``lent_names``)."""
     text = f"{article.title}\n{article.summary}\n{article.content}"
     copy = any(
         estimate_jaccard(signature, np.asarray(s, dtype=np.uint32)) >= WIRE_COPY_SIMILARITY for s in event.signatures
@@ -279,9 +273,16 @@ def add_article(
     return updated, reasons
 
 
-def _looks_back(title: str) -> bool:
-    """A round-up, a tally or a report on earlier happenings (``facts.is_follow_up``, ``facts.is_tally``)."""
-    return is_follow_up(title) or is_tally(title) or re.search(r"\b(?:log|brief|round-?up)\b", title, re.I) is not None
+def lent_names(
+    title: str, salient: frozenset[str], focus: frozenset[str], types: Mapping[str, str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The salient and focus entities a report joining an event lends it to be known by: its own, or none when it
+    is a round-up, tally or look-back (``facts.looks_back``) whose headline and lead name two bases or more ("Iraq
+    Week: a roadside bomb at Mosul Dam and a drone at Ain al-Asad"), or every attack it names would then look like
+    that event. (One attack on two bases, told as news, keeps both.)"""
+    if sum(1 for e in focus if types.get(e) == "base") > 1 and looks_back(title):
+        return frozenset(), frozenset()
+    return salient, focus
 
 
 def _report_severity(event: EventState) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "is_late_toll",
     "is_tally",
     "leads_back",
+    "looks_back",
     "official_confirmation",
     "official_denial",
     "reports_dead",
@@ -294,6 +295,15 @@ _TALLY = re.compile(
 def is_tally(title: str) -> bool:
     """Whether a headline counts attacks ("the 19th attack on US sites since October", "latest in a string")."""
     return _TALLY.search(title) is not None
+
+
+#: Round-ups and logs by their name: "Iraq attacks log, 11 Nov", "Morning brief", "Weekend round-up".
+_ROUND_UP = re.compile(r"\b(?:log|brief|round-?up)\b", re.IGNORECASE)
+
+
+def looks_back(title: str) -> bool:
+    """Whether a headline tells of happenings already reported: a round-up, a tally, a report on earlier ones."""
+    return is_follow_up(title) or is_tally(title) or _ROUND_UP.search(title) is not None
 
 
 def is_late_toll(title: str) -> bool:

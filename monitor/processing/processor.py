@@ -27,7 +27,7 @@ from monitor.detection.matcher import Matcher
 from monitor.detection.rulefile.compile import base_towns
 from monitor.detection.text import normalize
 from monitor.events.alerts import escalation_alert, event_alert
-from monitor.events.cluster import EventPolicy, EventState, add_article, new_event
+from monitor.events.cluster import EventPolicy, EventState, add_article, lent_names, new_event
 from monitor.events.escalation import EscalationPolicy, EventPoint, read_index
 from monitor.events.joining import (
     EARLY_SLACK,
@@ -322,9 +322,10 @@ class Processor:
             if not silent:
                 alert = event_alert(event, escalation_level=await self._level_with(event), gazetteer=self._gazetteer)
             return event, [], alert, "new"
+        salient, focus = lent_names(article.title, salient, focus, self._types)
         event, reasons = add_article(
             best, article, match, salient=salient, signature=signature, now=now,
-            policy=self.event_policy, at=at, focus=focus, types=self._types,
+            policy=self.event_policy, at=at, focus=focus,
         )  # fmt: skip
         if not reasons or silent:
             return event, reasons, None, "revised" if reasons else "joined"
