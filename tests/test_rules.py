@@ -156,8 +156,21 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
         Direction.US_TARGETED
     )
     assert direction(normalize("Militias say new US commandos will be 'primary target'")) == Direction.US_TARGETED
+    assert direction(normalize("Hezbollah Brigades call US reinforcements a target")) == Direction.US_TARGETED
     assert direction(normalize("US strikes a target near Baghdad")) == Direction.US_ACTS
     assert direction(normalize("Iraq calls US strike a violation")) == Direction.US_ACTS
+
+
+def test_a_threat_read_in_the_body_supersedes_the_attack_it_tells_of(shipped: Matcher) -> None:
+    """The headline has the US side threatened, and the rule that reads a US strike into its "target" fires on the
+    headline alone: the threat, read further down, still supersedes the attack the body also tells of."""
+    match = shipped.match(
+        "Hezbollah Brigades call US reinforcements a target, reject American combat troops",
+        "",
+        "The faction said American troops sent to the north of Iraq would be treated as occupiers and attacked. "
+        "A US Marine was killed by rocket fire at a base near Makhmour on Saturday.",
+    )
+    assert match.event_type == "iran_retaliation_or_threat"
 
 
 @pytest.mark.parametrize(

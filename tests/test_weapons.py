@@ -43,6 +43,17 @@ def test_the_weapons_a_headline_and_lead_name(title: str, summary: str, kinds: t
     assert MATCHER.match(title, summary, "").weapons == kinds
 
 
+def test_a_lead_sentence_telling_another_happening_beside_the_news_is_not_its_focus() -> None:
+    """"A drone aimed at Harir was downed the same morning" under a convoy bomb's headline: neither the base nor the
+    drone is what the report is about, so it does not join the drone's event."""
+    title = "Coalition convoy hit by roadside bomb near Mosul Dam"
+    beside = MATCHER.match(title, "A drone aimed at Harir was downed the same morning.", "")
+    assert beside.event_type == "attack_on_us_forces_in_iraq"
+    assert "harir_base" in beside.entities and "harir_base" not in beside.focus and beside.weapons == ("bomb",)
+    own = MATCHER.match(title, "A drone aimed at Harir was downed too.", "")
+    assert "harir_base" in own.focus and set(own.weapons) == {"bomb", "drone"}
+
+
 def test_a_persian_word_for_inside_is_not_a_drone() -> None:
     assert MATCHER.match("حمله موشکی به درون پایگاه عین الاسد", "", "").weapons == ("projectile",)
 

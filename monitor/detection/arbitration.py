@@ -54,7 +54,10 @@ def _superseding(best: Fired, live: list[Fired], heading: Direction | None) -> F
     in a story whose headline fires no rule, in the body, whether the lead gave the direction ("Iran vows revenge"
     over "... killed by an American drone": the killing, not only the strike) or nobody is said to act ("Iran
     fired missiles at Ain al-Asad" under a quote headline: Iran's attack, not only an attack)."""
-    in_body = not live[0].in_headline  # ranked: a rule the headline satisfies comes first
+    # Ranked: a rule the headline satisfies comes first. With a direction, only that direction's rules count: a
+    # US strike the headline seems to fire on does not make the threat read in the body less of one.
+    same_way = [f for f in live if heading is None or f.rule.direction in (None, heading.value)] or live
+    in_body = not same_way[0].in_headline
     if best.in_headline or in_body:
         for f in live:
             if f is best or not (f.acts_in_headline or in_body) or best.rule.id not in f.rule.supersedes:

@@ -209,16 +209,29 @@ def lead_end(text: ArticleText) -> int:
     return len(text.text) if end < 0 else end
 
 
+#: Words by which a lead's sentence tells another happening beside the news: "a drone aimed at Ain al-Asad was shot
+#: down the same morning", "separately, rockets fell near Baghdad airport".
+_BESIDE = re.compile(
+    r"\b(?:separately|in a separate|meanwhile|elsewhere|the same (?:morning|day|night|evening|afternoon)|"
+    r"on the same day|earlier the same)\b",
+    re.IGNORECASE,
+)
+
+
 def cause_spans(text: str, end: int) -> list[tuple[int, int]]:
     """The spans of ``text`` before ``end`` that name the cause of the news rather than the news: the few words
     after "after", "following", "in retaliation for"... in the headline; past it (the summary, the body's first
-    sentence), the rest of the clause ("the attack came hours after a rocket hit an oil compound in Basra")."""
+    sentence), the rest of the clause ("the attack came hours after a rocket hit an oil compound in Basra"), and
+    whole sentences that tell another happening beside it (``_BESIDE``)."""
     title_end = text.find("|")
     spans = _spans_after(_CAUSE, text, min(end, title_end) if title_end >= 0 else end)
     if 0 <= title_end < end:
         for m in _CAUSE.finditer(text, title_end, end):
             stops = [i for i in (text.find(",", m.end()), text.find("|", m.end())) if i >= 0]
             spans.append((m.end() - 1, min([*stops, end])))
+        for m in _BESIDE.finditer(text, title_end, end):
+            low, high = text.rfind("|", title_end, m.start()), text.find("|", m.end(), end)
+            spans.append((low + 1, end if high < 0 else high))
     return spans
 
 

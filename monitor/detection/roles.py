@@ -110,6 +110,14 @@ def _latin_cues() -> _Cues:
                 rf"targets?\b"
             ),
         ),
+        # named a target: "faction calls usa reinforcements a target", "declares american forces legitimate targets"
+        (
+            Direction.US_TARGETED,
+            re.compile(
+                rf" (?:call|calls|called|declare|declares|declared|deem|deems|deemed|consider|considers|considered) "
+                rf"(?:the |any |all |new )?{_US}(?: \w+){{0,2}} (?:a |the )?(?:primary |legitimate |main )?targets?\b"
+            ),
+        ),
         # the deed done to it, as a noun: "claims bombing of usa convoy", "the torching of american trucks"
         (
             Direction.US_TARGETED,
