@@ -137,8 +137,8 @@ _SORANI_MARKERS = (
 )
 _SORANI_POSTPOSITIONS = ("دا", "ەدا", "ێکدا", "ەکەدا", "ەکاندا", "یدا", "ەوە", "وە", "ەکەوە", "ەکانەوە", "یش", "ش")
 _SUFFIXES = {
-    # Arabic: plural, dual, relative adjective, pronouns
-    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات"),
+    # Arabic: plural, dual, relative adjective, pronouns, and the alif of the indefinite accusative (رتلاً)
+    "ar": ("ات", "ین", "ون", "ان", "ه", "ها", "هم", "هما", "نا", "ی", "یه", "یین", "یون", "یات", "ا"),
     # Persian: plural, ezafe and indefinite
     "fa": ("ها", "های", "هایی", "ان", "ی", "ای", "یی", "یان", "ش", "شان"),
     # Sorani: definite, indefinite, plural, ezafe; the postpositions that close «لە … دا», «لە … ەوە», and -یش
