@@ -30,7 +30,8 @@ from monitor.delivery.sinks.telegram import telegram_text
 from monitor.delivery.sinks.telegram_bot import TelegramSink
 from monitor.delivery.sinks.view import MAX_NAMES, AlertView, is_rtl
 from monitor.delivery.sinks.webhook import WebhookSink
-from monitor.processing.processor import Processor, policies
+from monitor.processing.policies import policies
+from monitor.processing.processor import Processor
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
 from monitor.storage.messages import MessageStore

@@ -797,6 +797,31 @@ async def test_a_report_naming_the_event_by_its_weekday_days_later_joins_it(
     assert second.placed[0][1] == first.placed[0][1]
 
 
+async def test_a_look_back_typed_in_a_related_family_joins_the_event_of_the_day_it_names(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """A troop cut read two days later as "fewer Americans in Iraq" is typed as staff moved out, not as the cut; by
+    the day it names it still joins the cut, and the event keeps its type."""
+    cut = article(
+        "d1",
+        "Iraqi government says US forces have begun reducing their numbers in Iraq",
+        "The spokesman said the reduction follows the end of major combat against Islamic State.",
+    )
+    first = await processor.process([cut])
+    clock.advance(days=2)  # T0 is a Wednesday: this is Friday
+    later = article(
+        "d2",
+        "Wednesday's drawdown: fewer Americans in Iraq, though the mission goes on",
+        "Dozens of American soldiers were flown out of Iraq this week as the war on Islamic State wound down.",
+        at=clock.now(),
+    )
+    assert MATCHER.match_article(later).event_type != MATCHER.match_article(cut).event_type
+    second = await processor.process([later])
+    assert second.placed[0][1] == first.placed[0][1]
+    alerts = [a for a in await events_of(redis) if a["event_id"] == first.placed[0][1]]
+    assert {a["event_type"] for a in alerts} == {"iraq_expels_or_ends_us_presence"}
+
+
 def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
     from monitor.events.days import told_day
 

@@ -81,7 +81,8 @@ async def test_events_lists_recent_events(redis: aioredis.Redis, redis_url: str,
     from monitor.config import Config
     from monitor.detection.matcher import Matcher
     from monitor.detection.rulefile import load_rules
-    from monitor.processing.processor import Processor, policies
+    from monitor.processing.policies import policies
+    from monitor.processing.processor import Processor
     from monitor.storage.events import EventStore
     from monitor.storage.keys import Keys
     from tests.test_events import STRIKE, FakeClock

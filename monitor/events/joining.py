@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from monitor.core.models import Article
-from monitor.events.days import day_start, local_day
+from monitor.events.days import local_day
 from monitor.events.facts import reports_dead, reports_nobody_killed
 from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
@@ -39,7 +39,6 @@ __all__ = [
     "best_event",
     "crosses_to",
     "event_time",
-    "family_lookup",
     "family_of",
     "follow_up_of",
     "follow_up_reach",
@@ -134,17 +133,6 @@ def joinable_families(event_type: str, fired_types: Iterable[str]) -> tuple[str,
         related.add(family_of(KILLING))  # a vow of revenge that names the killing it answers
     others = dict.fromkeys(family_of(t) for t in fired_types if family_of(t) in related and family_of(t) != own)
     return (own, *others)
-
-
-def family_lookup(
-    follow_up: timedelta, dead: bool = False, *, told: date | None = None, at: datetime | None = None
-) -> timedelta:
-    """How far from a report's event time the events of its families are looked up whatever they name: a day, or
-    the whole reach of a late toll or a report on the dead, since those often name nothing specific ("50 troops
-    diagnosed after Iran's missile attack", "Pentagon identifies two killed in Iraq") to look their event up by;
-    or back to the day it names (``told``, for a report timed ``at``: "after Wednesday's request", on a Sunday)."""
-    close = max(follow_up, CLOSE_IN_TIME) if follow_up > FOLLOW_UP_REACH or dead else CLOSE_IN_TIME
-    return close if told is None or at is None else max(close, at - day_start(told) + CLOSE_IN_TIME)
 
 
 def _apart(event: EventState, at: datetime) -> timedelta:
@@ -336,6 +324,12 @@ def crosses_to(
     return bool(follow_up) or _apart(event, at) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
 
 
+def _on_day(event: EventState, day: date) -> bool:
+    """Whether ``day`` is one of the days ``event``'s reports tell of."""
+    first, last = event.span
+    return local_day(first) <= day <= local_day(last)
+
+
 def best_event(
     candidates: Iterable[EventState],
     *,
@@ -369,6 +363,8 @@ def best_event(
         elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types, follow_up=follow_up):
             # a follow-up naming the base reports on what happened there, whichever side its headline takes
             margin = RELATED_MARGIN if follow_up and event.family in RELATED.get(families[0], ()) else CROSS_MARGIN
+        elif day is not None and event.family in RELATED.get(families[0], ()) and _on_day(event, day):
+            margin = RELATED_MARGIN  # "Monday's drawdown: fewer Americans in Iraq", typed as the staff it moves
         else:
             continue
         score = join_score(

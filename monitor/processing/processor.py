@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import structlog
 
-from monitor.config import EscalationConfig, EventsConfig
 from monitor.core.clock import Clock
 from monitor.core.models import Article, Match, ProcessResult
 from monitor.core.observe import NULL_OBSERVER, Observer
@@ -33,18 +32,17 @@ from monitor.events.joining import (
     EARLY_SLACK,
     best_event,
     event_time,
-    family_lookup,
-    family_of,
     follow_up_of,
     joinable_families,
     salient_entities,
 )
+from monitor.events.lookup import family_lookup, looked_up
 from monitor.events.similarity import band_keys, minhash, shingles
 from monitor.storage.dashboard import DashboardStore
 from monitor.storage.events import EventStore
 from monitor.storage.generation import Generation
 
-__all__ = ["ProcessResult", "Processor", "fingerprint", "policies"]
+__all__ = ["ProcessResult", "Processor", "fingerprint"]
 
 _FINGERPRINT_CHARS = 300
 _COUNTS = ("too_old", "matched", "new", "revised", "joined", "duplicate")
@@ -58,29 +56,6 @@ def fingerprint(article: Article) -> str | None:
         return None  # too short to say two articles are the same story
     opening = normalize((article.summary or article.content)[:_FINGERPRINT_CHARS]).strip()
     return hashlib.sha1(f"{title}\n{opening}".encode(), usedforsecurity=False).hexdigest()[:24]
-
-
-def policies(events: EventsConfig, escalation: EscalationConfig) -> tuple[EventPolicy, EscalationPolicy]:
-    event_policy = EventPolicy(
-        window=timedelta(hours=events.window_hours),
-        windows={family_of(t): timedelta(hours=h) for t, h in events.window_hours_by_type.items()},
-        join_threshold=events.join_threshold,
-        revise_on_severity=events.revise_on_severity,
-        revise_on_confirmation=events.revise_on_confirmation,
-        revise_on_casualties=events.revise_on_casualties,
-        outlet_thresholds=tuple(events.outlet_thresholds),
-    )
-    escalation_policy = EscalationPolicy(
-        half_life=timedelta(hours=escalation.half_life_hours),
-        thresholds=(
-            escalation.thresholds[0],
-            escalation.thresholds[1],
-            escalation.thresholds[2],
-            escalation.thresholds[3],
-        ),
-        hysteresis=escalation.hysteresis,
-    )
-    return event_policy, escalation_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +247,7 @@ class Processor:
                 salient=sorted(named[0]),
                 around=at,
                 reach=self._longest_window + EARLY_SLACK + follow_up,
-                families=families,
+                families=looked_up(families, day),
                 close=family_lookup(follow_up, dead, told=day, at=at),
             )
             best = best_event(

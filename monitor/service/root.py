@@ -36,7 +36,8 @@ from monitor.fetching.workers import FetchWorkers, start_workers
 from monitor.network.guard import make_session
 from monitor.parsing.pool import ParserPool
 from monitor.processing.coalesce import Coalescer
-from monitor.processing.processor import Processor, policies
+from monitor.processing.policies import policies
+from monitor.processing.processor import Processor
 from monitor.service.reload import sink_signatures
 from monitor.storage.batch import ScriptBatch
 from monitor.storage.connection import Redis, close

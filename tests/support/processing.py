@@ -8,7 +8,8 @@ import redis.asyncio as aioredis
 from monitor.config import Config
 from monitor.core.clock import Clock
 from monitor.detection.matcher import Matcher
-from monitor.processing.processor import Processor, policies
+from monitor.processing.policies import policies
+from monitor.processing.processor import Processor
 from monitor.storage.events import EventStore
 from monitor.storage.keys import Keys
 
