@@ -130,6 +130,8 @@ def test_english_normal_form_is_unchanged() -> None:
         ("بەپەلە: هێرش بۆ سەر بنکەی حەریر", "ckb"),
         ("سوپاي پاسداران بنكه‌ي عه‌ين ئه‌سه‌دي به مووشه‌ك كرده ئامانج", "ckb"),  # Sorani on an Arabic keyboard
         ("مامۆستاياني سلێماني بۆ پێنجه‌مين ڕۆژ مانيان گرتووه", "ckb"),
+        ("دوای مووشه‌كه‌كانی شه‌وی شه‌ممه‌، كاری بنكه‌كه‌ به‌رده‌وامه‌", "ckb"),  # no Sorani letter but its ه‌ك
+        ("خانه‌های کارگران در شهر کرمانشاه ساخته شد", "fa"),
         ("قال رئيس حكومة إقليم كردستان في مؤتمر صحفي إن قناة ڕووداو نقلت الخبر عنه", "ar"),  # a Kurdish name
         ("Iraq's parliament, known in Arabic as مجلس النواب, voted on Sunday to end the mission", "en"),
         ("", None),

@@ -119,6 +119,7 @@ def _legacy_sorani(text: str, letters: int, other_stop_words: int) -> bool:
     words = _WORD.findall(respelled.translate(_SORANI_KEYBOARD))
     evidence = sum(1 for w in words if w in _STOP_WORDS["ckb"]) + 3 * len(_SORANI_NOT_E.findall(text))
     evidence += 3 * text.count("\u0626\u0647\u200c")  # ئه‌: Sorani's ئە, never Persian
+    evidence += 3 * text.count("\u0647\u200c\u0643")  # ه‌ك: Sorani's ەک on an Arabic keyboard (Persian types ک)
     return evidence * 40 >= letters and evidence > 2 * other_stop_words
 
 

@@ -52,7 +52,8 @@ _NON_WORD = re.compile(f"[^a-z0-9|{ARABIC_LETTERS}]+")
 _ARABIC_WORD = re.compile(f"[{ARABIC_LETTERS}]")
 _SORANI_LETTER = re.compile("[\u06d5\u06ce\u06c6\u06b5\u0695\u06a4]")
 # Sorani in the legacy spelling: its letters other than ە, or ئه‌ (Persian never writes ئ before ه).
-_LEGACY_SORANI = re.compile("[\u06ce\u06c6\u06b5\u0695\u06a4]|\u0626\u0647\u200c")
+# (ئه‌ is Sorani's ئە; ه‌ك its ەک on an Arabic keyboard, where Persian writes ک and Arabic has no non-joiner)
+_LEGACY_SORANI = re.compile("[\u06ce\u06c6\u06b5\u0695\u06a4]|\u0626\u0647\u200c|\u0647\u200c\u0643")
 # ه standing for ە: before a non-joiner, or ending a word.
 _LEGACY_E = re.compile("\u0647\u200c|\u0647(?![\u0600-\u06ff])")
 
