@@ -396,7 +396,7 @@ async def test_injuries_diagnosed_weeks_later_join_the_attack_on_their_base(
     clock.advance(days=35)
     toll = article(
         "t2",
-        "Ain al-Asad missile strike: brain injury diagnoses rise to 109",
+        "Ain al-Asad attack: brain injury diagnoses rise to 109",
         "The Pentagon said more troops had been diagnosed with traumatic brain injuries after the January attack "
         "on the base in Anbar.",
         feed="outlet-b",

@@ -86,6 +86,8 @@ def _latin_cues() -> _Cues:
         # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
         (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
         (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
+        # harm done to them, told in the active: "missile attack on iraqi base wounds usa troops"
+        (Direction.US_TARGETED, re.compile(rf" (?:wounds|injures|kills|hurts) (?:\w+ ){{0,2}}{_US_TARGET}")),
         # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
         (
             Direction.US_TARGETED,

@@ -16,7 +16,7 @@ __all__ = ["DEVSET", "TUNE_ONLY_SLICES", "fold_of", "labelled_files", "load", "w
 
 DEVSET = Path(__file__).resolve().parents[1] / "data" / "devset2"
 TUNE_ONLY_SLICES = frozenset(
-    {"e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z"}
+    {"e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "aa"}
 )
 
 
