@@ -775,50 +775,54 @@ async def test_a_report_naming_iran_a_day_later_does_not_retype_the_attack(
     assert {a["event_type"] for a in alerts} == {"attack_on_us_forces_in_iraq"}
 
 
+async def placed_days_apart(
+    processor: Processor, clock: FakeClock, first: tuple[str, str, str], later: tuple[str, str, str], days: int
+) -> tuple[str, str]:
+    """The events two reports were placed in, the second read ``days`` after the first (T0 is a Wednesday)."""
+    opened = await processor.process([article(*first)])
+    clock.advance(days=days)
+    then = await processor.process([article(*later, at=clock.now())])
+    return opened.placed[0][1], then.placed[0][1]
+
+
 async def test_a_report_naming_the_event_by_its_weekday_days_later_joins_it(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
-    """A look back published four days later that names its happening only by the day ("after Wednesday's
-    request") joins the event of that day, though it is further from it than the family's closeness."""
-    ask = article(
+    """A look back published four days later (a Sunday) that names its happening only by the day ("after
+    Wednesday's request") joins the event of that day, though it is further from it than the family's closeness."""
+    ask = (
         "w1",
         "Iraq's prime minister asks Washington to send a team to plan the US troop withdrawal",
         "The request to the US secretary of state came days after parliament voted to expel foreign forces.",
     )
-    first = await processor.process([ask])
-    clock.advance(days=4)  # T0 is a Wednesday: this is Sunday
-    later = article(
+    later = (
         "w2",
         "After Wednesday's request, is there any road to a US troop withdrawal from Iraq?",
         "Baghdad still wants the foreign forces out; Washington says it will not negotiate their withdrawal.",
-        at=clock.now(),
     )
-    second = await processor.process([later])
-    assert second.placed[0][1] == first.placed[0][1]
+    first_event, later_event = await placed_days_apart(processor, clock, ask, later, days=4)
+    assert later_event == first_event
 
 
 async def test_a_look_back_typed_in_a_related_family_joins_the_event_of_the_day_it_names(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
-    """A troop cut read two days later as "fewer Americans in Iraq" is typed as staff moved out, not as the cut; by
-    the day it names it still joins the cut, and the event keeps its type."""
-    cut = article(
+    """A troop cut read two days later (a Friday) as "fewer Americans in Iraq" is typed as staff moved out, not as
+    the cut; by the day it names it still joins the cut, and the event keeps its type."""
+    cut = (
         "d1",
         "Iraqi government says US forces have begun reducing their numbers in Iraq",
         "The spokesman said the reduction follows the end of major combat against Islamic State.",
     )
-    first = await processor.process([cut])
-    clock.advance(days=2)  # T0 is a Wednesday: this is Friday
-    later = article(
+    later = (
         "d2",
         "Wednesday's drawdown: fewer Americans in Iraq, though the mission goes on",
         "Dozens of American soldiers were flown out of Iraq this week as the war on Islamic State wound down.",
-        at=clock.now(),
     )
-    assert MATCHER.match_article(later).event_type != MATCHER.match_article(cut).event_type
-    second = await processor.process([later])
-    assert second.placed[0][1] == first.placed[0][1]
-    alerts = [a for a in await events_of(redis) if a["event_id"] == first.placed[0][1]]
+    assert MATCHER.match_article(article(*later)).event_type != MATCHER.match_article(article(*cut)).event_type
+    first_event, later_event = await placed_days_apart(processor, clock, cut, later, days=2)
+    assert later_event == first_event
+    alerts = [a for a in await events_of(redis) if a["event_id"] == first_event]
     assert {a["event_type"] for a in alerts} == {"iraq_expels_or_ends_us_presence"}
 
 
