@@ -80,23 +80,9 @@ _Cues = tuple[tuple[Direction, re.Pattern[str]], ...]
 
 
 @functools.cache
-def _latin_cues() -> _Cues:
-    """The cues in Latin script, compiled on first use: most commands and most articles never need them."""
+def _threat_cues() -> _Cues:
+    """The cues of a US side threatened or named a target (part of ``_latin_cues``, in its order)."""
     return (
-        # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
-        (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
-        (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
-        # harm done to them, told in the active: "missile attack on iraqi base wounds usa troops"
-        (Direction.US_TARGETED, re.compile(rf" (?:wounds|injures|kills|hurts) (?:\w+ ){{0,2}}{_US_TARGET}")),
-        # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
-        (
-            Direction.US_TARGETED,
-            re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
-        ),
-        (
-            Direction.US_TARGETED,
-            re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
-        ),
         # threatened: "factions threaten usa raid force", "new usa commandos will be primary target"
         (
             Direction.US_TARGETED,
@@ -120,6 +106,28 @@ def _latin_cues() -> _Cues:
                 rf"(?:the |any |all |new )?{_US}(?: \w+){{0,2}} (?:a |the )?(?:primary |legitimate |main )?targets?\b"
             ),
         ),
+    )
+
+
+@functools.cache
+def _latin_cues() -> _Cues:
+    """The cues in Latin script, compiled on first use: most commands and most articles never need them."""
+    return (
+        # passive or harm: "usa troops wounded", "americans killed in", "usa base hit by"
+        (Direction.US_TARGETED, re.compile(rf" {_US_TARGET} (?:\w+ ){{0,2}}{_HARMED} ")),
+        (Direction.US_TARGETED, re.compile(rf" {_HOSTING}(?: \w+){{0,3}} {_HARMED} ")),
+        # harm done to them, told in the active: "missile attack on iraqi base wounds usa troops"
+        (Direction.US_TARGETED, re.compile(rf" (?:wounds|injures|kills|hurts) (?:\w+ ){{0,2}}{_US_TARGET}")),
+        # object of an attack: "rocket attack on usa base", "drones target american troops", "fire at the embassy"
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" {_ATTACK_NOUN} (?:\w+ ){{0,3}}{_TOWARDS} (?:\w+ ){{0,2}}(?:{_US_TARGET}|{_HOSTING})"),
+        ),
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" (?:on|at|against|targeting) (?:the |a |an )?(?:{_US_TARGET}|{_HOSTING})"),
+        ),
+        *_threat_cues(),
         # the deed done to it, as a noun: "claims bombing of usa convoy", "the torching of american trucks"
         (
             Direction.US_TARGETED,

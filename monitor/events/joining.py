@@ -205,7 +205,7 @@ def join_score(
     if follow_up > FOLLOW_UP_REACH or killed or (follow_up and (focus or salient) & set(event.focus or event.salient)):
         reach += follow_up
     # A report naming its happening by a day of the event ("after Wednesday's request") is about it, window or not.
-    on_its_day = day is not None and local_day(first) <= day <= local_day(last)
+    on_its_day = day is not None and _on_day(event, day)
     if max(last, at) - min(first, at) > reach and not on_its_day:
         return 0.0
     shared = salient & set(event.salient)
