@@ -124,3 +124,33 @@ def test_a_live_blog_label_is_not_part_of_the_story(tmp_path: Path) -> None:
     assert without_blog_label("Americans live in fear: rockets again") == "Americans live in fear: rockets again"
     assert without_blog_label("AS IT HAPPENED: US strike hits a depot") == "US strike hits a depot"
     assert without_blog_label("Live: ") == "Live: "
+
+
+VOTE = """\
+title: Test vote rule
+id: test-vote
+description: Detects a vote on foreign troops in Baghdad, for tests.
+tags: [event.iraq_expels_or_ends_us_presence]
+level: 4
+detection:
+  formal: {keywords: [resolution, vote]}
+  on_troops: {regex: ['(?i)\\b(?:resolution|vote) on foreign troops\\b']}
+  place: {entities: [baghdad]}
+  condition: (formal and on_troops) or (formal and place)
+falsepositives: [none]
+"""
+
+
+def test_a_branch_that_needs_a_regular_expression_fires_without_a_trace(tmp_path: Path) -> None:
+    # No phrase announces what a regular expression finds: the pack's presence test must not rule the branch out
+    # before the expression runs (it did when only the traced path reached the rule).
+    matcher = Matcher(load_rules([pack(tmp_path, VOTE)]))
+    headline = "Parliament passes resolution on foreign troops"
+    assert matcher.explain(headline)[0].startswith("test-vote: severity 4")
+    match = matcher.match(headline)
+    assert match.alert and match.event_type == "iraq_expels_or_ends_us_presence"
+    assert matcher.match_many([(headline, "", ""), ("Parliament passes resolution on fisheries", "", "")]) == [
+        match,
+        matcher.match("Parliament passes resolution on fisheries"),
+    ]
+    assert not matcher.match("Parliament passes resolution on fisheries").alert

@@ -4,6 +4,7 @@ them, and batches matched through it give what each article matched alone gives.
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -77,6 +78,12 @@ def test_needed_names_follow_the_presence_test() -> None:
     assert needed_names(parse_condition("(a or b) and (common or rare)"), cost) == {"a", "b"}
     assert needed_names(parse_condition("common or not rare"), cost) is None
     assert needed_names(parse_condition("not rare"), cost) is None
+    # A selection found by a regular expression (no phrase announces it: infinite cost) is never needed.
+    assert needed_names(parse_condition("rx"), lambda n: math.inf if n == "rx" else cost(n)) is None
+    assert needed_names(parse_condition("rx and common"), lambda n: math.inf if n == "rx" else cost(n)) == {"common"}
+    assert needed_names(parse_condition("near(rx, common, 3)"), lambda n: math.inf if n == "rx" else cost(n)) == {
+        "common"
+    }
 
 
 def test_a_presence_test_that_passes_without_the_trigger_bits_means_no_prefilter() -> None:

@@ -224,10 +224,11 @@ def presence_test(node: Node) -> Callable[[AbstractSet[str]], bool]:
 def presence_expression(node: Node, bits: Mapping[str, int]) -> str:
     """``presence_test`` as a Python expression over an integer ``m`` in which each selection present sets its
     bit (``bits``): the matcher compiles one function for the whole pack and tests an article with a few integer
-    operations. Built only from integers and operators, never from rule text."""
+    operations. Built only from integers and operators, never from rule text. A selection whose bit is 0 (one
+    found by a regular expression, which no phrase announces) may always be present."""
     match node:
         case Name(name):
-            return f"(m & {bits[name]})"
+            return f"(m & {bits[name]})" if bits[name] else "True"
         case Title(item) | Lead(item):
             return presence_expression(item, bits)
         case Near(left, right, _) | Before(left, right, _):

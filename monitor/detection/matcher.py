@@ -115,6 +115,9 @@ class Matcher:
                 for k, name in enumerate(sorted({*rule.selections, *condition_names(rule.condition)}))
             }
             bits.update({(ri, name): bit for name, bit in own.items()})
+            # A regular expression's hits are known only once its rule is touched: such a selection may be present.
+            regexed = {name for name, sel in rule.selections.items() if sel.regex}
+            own = {name: 0 if name in regexed else bit for name, bit in own.items()}
             conditions.append((rule.condition, own))
             tests.append(f"((m & {sum(own.values())}) and {presence_expression(rule.condition, own)})")
         # One more bit for "names an entity": without it and without a rule that may fire, nothing is found.

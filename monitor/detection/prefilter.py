@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
@@ -46,13 +47,13 @@ def needed_names(node: Node, cost: Cost) -> frozenset[str] | None:
     ``cost``), or ``None`` when the test can pass without any (a ``not`` alone, say)."""
     match node:
         case Name(name):
-            return frozenset((name,))
+            return None if cost(name) == math.inf else frozenset((name,))
         case Title(item) | Lead(item):
             return needed_names(item, cost)
         case Near(left, right, _) | Before(left, right, _):
-            return frozenset((min((left, right), key=cost),))
+            return _cheapest((left, right), cost)
         case Sentence(names):
-            return frozenset((min(names, key=cost),))
+            return _cheapest(names, cost)
         case All(items):
             options = [n for n in (needed_names(i, cost) for i in items) if n is not None]
             return min(options, key=lambda names: sum(map(cost, names))) if options else None
@@ -62,6 +63,12 @@ def needed_names(node: Node, cost: Cost) -> frozenset[str] | None:
                 return None
             return frozenset().union(*(b for b in branches if b is not None))
     return None
+
+
+def _cheapest(names: Sequence[str], cost: Cost) -> frozenset[str] | None:
+    """The cheapest of ``names`` that some phrase announces (finite cost), or ``None``."""
+    name = min(names, key=cost)
+    return None if cost(name) == math.inf else frozenset((name,))
 
 
 def trigger_mask(
@@ -77,7 +84,7 @@ def trigger_mask(
     for condition, bits in rules:
 
         def cost(name: str, bits: Mapping[str, int] = bits) -> float:
-            return bit_cost(bits[name])
+            return bit_cost(bits[name]) if bits[name] else math.inf
 
         names = needed_names(condition, cost)
         mask |= sum({bits[n] for n in names}) if names else sum(set(bits.values()))
