@@ -23,6 +23,19 @@ def test_a_killing_told_as_background_further_down_does_not_alert() -> None:
     assert not match.alert
 
 
+def test_what_the_body_says_someone_vowed_to_respond_to_is_background() -> None:
+    """Blasts at faction sites, "Washington had vowed to respond to Wednesday's attack on Camp Taji": the attack
+    is what the news answers, not a new one (typed as one, the report fused the attack and the US strike)."""
+    match = MATCHER.match(
+        "Explosions heard at armed group sites south of Baghdad",
+        "",
+        "Loud blasts were heard near sites used by armed factions south of Baghdad after midnight, residents said.\n"
+        "Their cause was not clear. Washington had vowed to respond to Wednesday's rocket attack on Camp Taji, "
+        "which killed two Americans.",
+    )
+    assert match.event_type != "attack_on_us_forces_in_iraq"
+
+
 def test_the_same_words_as_the_news_of_the_body_first_sentence_alert() -> None:
     match = MATCHER.match(
         "Crude up 4%, havens bid as Middle East risk returns",

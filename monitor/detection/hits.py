@@ -170,7 +170,7 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 _AFTER = "after|in the wake of|in retaliation for|in response to|to avenge|since"
 _CAUSE = re.compile(rf" (?:{_AFTER}|following) ")
 #: The same in the body, where "following" also opens what comes next ("issued the following statement: ...").
-_BACKGROUND = re.compile(rf" (?:{_AFTER}) ")
+_BACKGROUND = re.compile(rf" (?:{_AFTER}|respond to|responding to|response to) ")
 #: Words after which a headline or lead names where fire came from, not what it hit ("Katyushas fired from Abu
 #: Ghraib slam into airport car park"), or a place it lies away from ("base north of Baghdad").
 _ORIGIN = re.compile(
