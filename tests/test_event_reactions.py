@@ -15,14 +15,15 @@ __all__ = ["clock", "processor"]  # the fixtures this module shares with test_ev
 
 THREAT = "iran_retaliation_or_threat"
 ATTACK = "attack_on_us_forces_in_iraq"
+KILLING = "high_value_target_killed"
 
 
 async def test_mourning_and_vows_of_revenge_join_the_killing_in_its_days_of_mourning(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
     """A headline that reports on the killing (crowds mourn the man, revenge is vowed at his funeral) is about the
-    killing for the days of mourning, though typed as a threat; a week and more later it is an event of its own,
-    and so is a plain threat (no report on the killing) days later."""
+    killing for the days of mourning, and typed as it; a week and more later it is an event of its own, and so is
+    a threat to US forces (no report on the killing) days later."""
     killing = article(
         "m1",
         "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani",
@@ -37,7 +38,7 @@ async def test_mourning_and_vows_of_revenge_join_the_killing_in_its_days_of_mour
         feed="outlet-b",
         at=clock.now(),
     )
-    assert MATCHER.match_article(mourning).event_type == THREAT
+    assert MATCHER.match_article(mourning).event_type == KILLING  # the killing's reaction, typed as it
     days_later = await processor.process([mourning])
     assert days_later.placed[0][1] == first.placed[0][1]
 
@@ -50,7 +51,7 @@ async def test_mourning_and_vows_of_revenge_join_the_killing_in_its_days_of_mour
     clock.advance(days=5)
     late = replace(mourning, id="u:m4", url="https://outlet-d.example.org/m4", published=clock.now(),
                    fetched=clock.now(), title="Crowds mourn Soleimani again as Iran vows revenge")  # fmt: skip
-    assert MATCHER.match_article(late).event_type == THREAT
+    assert MATCHER.match_article(late).event_type == KILLING
     nine_days = await processor.process([late])
     assert nine_days.placed and nine_days.placed[0][1] != first.placed[0][1]
 

@@ -632,8 +632,8 @@ async def test_two_men_killed_in_one_strike_are_one_event(
 async def test_a_vow_of_revenge_on_the_day_of_a_killing_joins_it(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
-    """Iran's vow of revenge is typed as a threat, but on the day of the killing it is about the killing: it joins
-    it by the man killed. Days later, a threat naming him is an event of its own."""
+    """Iran's vow of revenge for the killing, naming no US target, is the killing's reaction: typed as the killing,
+    it joins it. Days later, a threat to US forces naming him is Iran's, an event of its own."""
     killing = article(
         "k1",
         "US strike at Baghdad airport kills Iran's Quds Force commander Qassem Soleimani",
@@ -648,7 +648,7 @@ async def test_a_vow_of_revenge_on_the_day_of_a_killing_joins_it(
         feed="outlet-b",
         at=clock.now(),
     )
-    assert MATCHER.match_article(vow).event_type == "iran_retaliation_or_threat"
+    assert MATCHER.match_article(vow).event_type == "high_value_target_killed"
     same_day = await processor.process([vow])
     assert same_day.placed[0][1] == first.placed[0][1]
     clock.advance(days=4)
@@ -838,6 +838,21 @@ def test_the_weekday_a_report_names_is_a_date_before_it() -> None:
     assert told_day("Sunday's rockets", "", sunday) is None  # today
     # Iraq's day: 22:30 UTC on Saturday is already Sunday there
     assert told_day("Saturday's rockets", "", datetime(2024, 2, 10, 22, 30, tzinfo=UTC)) == date(2024, 2, 10)
+
+
+def test_the_weekday_is_read_in_arabic_persian_and_sorani_too() -> None:
+    from monitor.events.days import told_day
+
+    sunday = datetime(2021, 5, 9, 7, 45, tzinfo=UTC)
+    saturday = date(2021, 5, 8)
+    assert told_day("مسيّرة فجر السبت.. الفصائل تنقل المواجهة إلى السماء", "", sunday) == saturday
+    assert told_day("پهپاد بامداد شنبه به پایگاه رسید", "", sunday) == saturday
+    assert told_day("درۆنەکەی بەیانی شەممەی ڕابردوو", "", sunday) == saturday
+    assert told_day("حمله روز سه‌شنبه", "", sunday) == date(2021, 5, 4)  # not Saturday inside "three-Saturday"
+    assert told_day("بۆردومانی چوارشەممە", "", sunday) == date(2021, 5, 5)
+    assert told_day("الجلسة السبت المقبل", "", sunday) is None  # a day to come
+    assert told_day("شنبه‌ها بازار شلوغ است", "", sunday) is None  # "Saturdays", no day
+    assert told_day("هجوم الجمعة وهجوم الخميس", "", sunday) is None  # a roundup of two days
 
 
 def test_the_date_a_report_names_is_its_day_up_to_two_months_back() -> None:

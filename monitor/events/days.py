@@ -22,6 +22,24 @@ _TOLD_DAY = re.compile(
     r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
     re.IGNORECASE,
 )
+#: The same weekdays in Arabic, Persian and Sorani, Monday first ("فجر السبت", "حمله روز سه‌شنبه", "بەیانی
+#: هەینی"): one spelling group per day, two-word forms before the one-word day they end with, and no day read
+#: inside a longer word; a day to come ("السبت المقبل", "شنبه آینده", "شەممەی داهاتوو") is not one.
+_SCRIPT_DAYS = (
+    ("الاثنين", "الإثنين", "دوشنبه", "دو شنبه", "دوشەممە", "دووشەممە", "دوو شەممە"),
+    ("الثلاثاء", "سه‌شنبه", "سه شنبه", "سەشنبه", "سێشەممە", "سێ شەممە"),
+    ("الأربعاء", "الاربعاء", "چهارشنبه", "چهار شنبه", "چهار‌شنبه", "چوارشەممە", "چوار شەممە"),
+    ("الخميس", "پنجشنبه", "پنج‌شنبه", "پنج شنبه", "پێنجشەممە", "پێنج شەممە"),
+    ("الجمعة", "جمعه", "هەینی"),
+    ("السبت", "شنبه", "شەممە"),
+    ("الأحد", "الاحد", "یکشنبه", "یک‌شنبه", "یک شنبه", "یەکشەممە", "یەک شەممە"),
+)
+_SCRIPT_DAY_OF = {name: index for index, names in enumerate(_SCRIPT_DAYS) for name in names}
+_TOLD_SCRIPT_DAY = re.compile(
+    r"(?<![\w\u200c])("
+    + "|".join(re.escape(n) for n in sorted(_SCRIPT_DAY_OF, key=len, reverse=True))
+    + r")(?:\u200c?ی)?(?![\w\u200c])(?! ?(?:المقبل|القادم|آینده|داهاتوو))"
+)
 #: Iraq's time: the days reports name are Iraq's days.
 _LOCAL = timezone(timedelta(hours=3))
 
@@ -43,13 +61,19 @@ def told_day(title: str, lead: str, published: datetime | None) -> date | None:
         return None
     first = first_sentence(lead)
     local = local_day(published)
-    named = {m.lower() for m in _TOLD_DAY.findall(title)} or {m.lower() for m in _TOLD_DAY.findall(first)}
+    named = _days_named(title) or _days_named(first)
     if len(named) == 1:
         back = (local.weekday() - WEEKDAYS.index(named.pop())) % 7
         return local - timedelta(days=back) if back else None
     if named:
         return None  # a roundup's several days ("Harir Friday, Al-Asad Saturday")
     return _told_date(title, local) or _told_date(first, local)
+
+
+def _days_named(text: str) -> set[str]:
+    """The weekdays ``text`` names (English names), in any of the four languages."""
+    named = {m.lower() for m in _TOLD_DAY.findall(text)}
+    return named | {WEEKDAYS[_SCRIPT_DAY_OF[m]] for m in _TOLD_SCRIPT_DAY.findall(text)}
 
 
 def _told_date(text: str, local: date) -> date | None:
