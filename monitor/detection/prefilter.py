@@ -47,7 +47,7 @@ def needed_names(node: Node, cost: Cost) -> frozenset[str] | None:
     ``cost``), or ``None`` when the test can pass without any (a ``not`` alone, say)."""
     match node:
         case Name(name):
-            return None if cost(name) == math.inf else frozenset((name,))
+            return _cheapest((name,), cost)
         case Title(item) | Lead(item):
             return needed_names(item, cost)
         case Near(left, right, _) | Before(left, right, _):
