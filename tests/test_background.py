@@ -36,6 +36,21 @@ def test_what_the_body_says_someone_vowed_to_respond_to_is_background() -> None:
     assert match.event_type != "attack_on_us_forces_in_iraq"
 
 
+def test_what_happened_hours_earlier_is_background() -> None:
+    """Rockets near the embassy, then "Hours earlier parliament voted to ask the government to end the presence of
+    foreign troops": the vote is what came before the news, not the news (typed by it, the report was an
+    expulsion)."""
+    match = MATCHER.match(
+        "Another night of rockets: some come down near the American embassy",
+        "",
+        "BAGHDAD - A number of rockets landed in the Green Zone close to the US embassy on Sunday evening, security "
+        "sources said, as sirens went off inside the compound.\n"
+        "There was no word yet on casualties. Hours earlier parliament voted to ask the government to end the "
+        "presence of foreign troops in Iraq.",
+    )
+    assert match.alert and match.event_type == "us_embassy_or_diplomatic_incident"
+
+
 def test_the_same_words_as_the_news_of_the_body_first_sentence_alert() -> None:
     match = MATCHER.match(
         "Crude up 4%, havens bid as Middle East risk returns",

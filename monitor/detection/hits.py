@@ -170,7 +170,9 @@ def drop_nested(entity_hits: dict[str, list[Hit]]) -> None:
 _AFTER = "after|in the wake of|in retaliation for|in response to|to avenge|since"
 _CAUSE = re.compile(rf" (?:{_AFTER}|following) ")
 #: The same in the body, where "following" also opens what comes next ("issued the following statement: ...").
-_BACKGROUND = re.compile(rf" (?:{_AFTER}|respond to|responding to|response to) ")
+#: "Hours earlier parliament voted to ...": what comes after these told what happened before the news, too.
+_EARLIER = "hours earlier|days earlier|a day earlier|a week earlier|weeks earlier|earlier in the day|earlier that day"
+_BACKGROUND = re.compile(rf" (?:{_AFTER}|{_EARLIER}|respond to|responding to|response to) ")
 #: Words after which a headline or lead names where fire came from, not what it hit ("Katyushas fired from Abu
 #: Ghraib slam into airport car park"), or a place it lies away from ("base north of Baghdad").
 _ORIGIN = re.compile(
