@@ -54,25 +54,38 @@ _DATE_REACH = timedelta(days=60)
 
 def told_day(title: str, lead: str, published: datetime | None) -> date | None:
     """The (Iraqi) date of the weekday a report's headline, else its lead's first sentence, names when that is one to
-    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday), else of the one
+    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday), or of the one
     date it names up to two months back ("Convoy IEDs, 29 Dec: ..." on 30 December); None when it names none,
     several, or today."""
     if published is None:
         return None
-    first = first_sentence(lead)
     local = local_day(published)
-    named = _days_named(title) or _days_named(first)
-    if len(named) == 1:
-        back = (local.weekday() - WEEKDAYS.index(named.pop())) % 7
-        return local - timedelta(days=back) if back else None
-    if named:
-        return None  # a roundup's several days ("Harir Friday, Al-Asad Saturday")
-    return _told_date(title, local) or _told_date(first, local)
+    # The headline first, weekday or date: "... after Jan. 8 attack" over a lead's "CENTCOM said on Thursday".
+    for text in (title, first_sentence(lead)):
+        named = _days_named(text)
+        if len(named) == 1:
+            back = (local.weekday() - WEEKDAYS.index(named.pop())) % 7
+            return local - timedelta(days=back) if back else None
+        if named:
+            return None  # a roundup's several days ("Harir Friday, Al-Asad Saturday")
+        told = _told_date(text, local)
+        if told is not None:
+            return told
+    return None
+
+
+#: "The Pentagon said Monday that 109 ...": the day of a statement, not of the happening it tells of (unless the
+#: day is the happening's own: "officials said Monday's attack ...").
+_SAID = re.compile(r"\b(?:said|says|announced|confirmed|reported|stated|told reporters)(?: on)? $", re.IGNORECASE)
 
 
 def _days_named(text: str) -> set[str]:
     """The weekdays ``text`` names (English names), in any of the four languages."""
-    named = {m.lower() for m in _TOLD_DAY.findall(text)}
+    named = {
+        m.group(1).lower()
+        for m in _TOLD_DAY.finditer(text)
+        if not _SAID.search(text, max(0, m.start() - 30), m.start()) or text[m.end() : m.end() + 2] in ("'s", "’s")
+    }
     return named | {WEEKDAYS[_SCRIPT_DAY_OF[m]] for m in _TOLD_SCRIPT_DAY.findall(text)}
 
 

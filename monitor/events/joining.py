@@ -118,6 +118,8 @@ WEAPON_FAMILIES = frozenset({ATTACK, EMBASSY})
 FUTURE_TOLERANCE = timedelta(minutes=10)
 #: Slack before an event's first report within which an article still counts as about it.
 EARLY_SLACK = timedelta(hours=6)
+#: How far a day a follow-up names may lie from its event's days (a night's attack is dated either way).
+DAY_SLACK = timedelta(days=1)
 
 
 def family_of(event_type: str) -> str:
@@ -202,10 +204,17 @@ def join_score(
     # The event with the article added must still fit in the family's window (from either side, so that the order
     # in which reports are read does not matter), with some slack for a report timed just before the first one.
     reach = policy.window_for(family) + EARLY_SLACK
-    if follow_up > FOLLOW_UP_REACH or killed or (follow_up and (focus or salient) & set(event.focus or event.salient)):
-        reach += follow_up
-    # A report naming its happening by a day of the event ("after Wednesday's request") is about it, window or not.
+    # A report naming its happening by a day of the event ("after Wednesday's request") is about it, window or not;
+    # a look back naming a day far from the event's ("concussions after the Jan. 8 attack on Al Asad") is about
+    # another happening, however alike the place and the weapon (news of the dead still goes to the event that
+    # killed them, whatever later day the lead names).
     on_its_day = day is not None and _on_day(event, day)
+    other_day = day is not None and not _on_day(event, day, slack=DAY_SLACK)
+    if killed or (
+        not other_day
+        and (follow_up > FOLLOW_UP_REACH or (follow_up and (focus or salient) & set(event.focus or event.salient)))
+    ):
+        reach += follow_up
     if max(last, at) - min(first, at) > reach and not on_its_day:
         return 0.0
     shared = salient & set(event.salient)
@@ -324,10 +333,10 @@ def crosses_to(
     return bool(follow_up) or _apart(event, at) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
 
 
-def _on_day(event: EventState, day: date) -> bool:
-    """Whether ``day`` is one of the days ``event``'s reports tell of."""
+def _on_day(event: EventState, day: date, slack: timedelta = timedelta(0)) -> bool:
+    """Whether ``day`` is one of the days ``event``'s reports tell of (or within ``slack`` of them)."""
     first, last = event.span
-    return local_day(first) <= day <= local_day(last)
+    return local_day(first) - slack <= day <= local_day(last) + slack
 
 
 def best_event(
@@ -363,8 +372,10 @@ def best_event(
         elif crosses_to(event, family=families[0], focus=focus or salient, at=at, types=types, follow_up=follow_up):
             # a follow-up naming the base reports on what happened there, whichever side its headline takes
             margin = RELATED_MARGIN if follow_up and event.family in RELATED.get(families[0], ()) else CROSS_MARGIN
-        elif day is not None and event.family in RELATED.get(families[0], ()) and _on_day(event, day):
-            margin = RELATED_MARGIN  # "Monday's drawdown: fewer Americans in Iraq", typed as the staff it moves
+        elif day is not None and event.family in RELATED.get(families[0], ()) and day == local_day(event.span[0]):
+            # "Monday's drawdown: fewer Americans in Iraq", typed as the staff it moves: the day the event happened
+            # (not a later day it was still reported on: "Thursday's call" is not about Wednesday night's rockets)
+            margin = RELATED_MARGIN
         else:
             continue
         score = join_score(

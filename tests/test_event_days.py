@@ -1,0 +1,55 @@
+"""Events: the day a report names its happening by (``days.told_day``) ties it to that day's event, and keeps a
+look-back naming another day out of an earlier event of the same base or family (real Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import redis.asyncio as aioredis
+
+from monitor.events.days import told_day
+from monitor.processing.processor import Processor
+from tests.test_events import FakeClock, article, clock, iran_missiles, processor
+
+__all__ = ["clock", "processor"]  # the fixtures this module shares with test_events
+
+
+def test_the_headline_names_the_day_before_the_lead_does() -> None:
+    """"... after Jan. 8 attack on Al Asad" over a lead that says when the command spoke."""
+    friday = datetime(2020, 1, 17, 1, 0, tzinfo=UTC)
+    lead = "Eleven troops were flown out for concussion screening, the command said on Thursday."
+    assert told_day("Concussion checks after Jan. 8 attack on Al Asad", lead, friday) == date(2020, 1, 8)
+
+
+def test_the_day_a_statement_was_made_is_not_the_day_of_its_happening() -> None:
+    tuesday = datetime(2020, 2, 11, 0, 30, tzinfo=UTC)
+    assert told_day("Brain injuries now total 109", "The Pentagon said Monday that 109 troops ...", tuesday) is None
+    assert told_day("Analysis", "Officials said Monday's rockets were the fifth.", tuesday) == date(2020, 2, 10)
+    lead = "The premier asked Pompeo in a call late on Thursday to send a team, his office said on Friday."
+    assert told_day("Baghdad asks for exit plan", lead, datetime(2020, 1, 10, 8, 40, tzinfo=UTC)) == date(2020, 1, 9)
+
+
+async def test_a_toll_naming_its_attack_by_date_skips_an_earlier_attack_on_the_same_base(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Rockets on Ain al-Asad one month, Iran's missiles on it the next, then "troops checked for concussion after
+    the Jan. 8 attack on Al Asad": the injuries belong to the missiles of 8 January, not to the rockets before."""
+    clock.moment = datetime(2019, 12, 3, 13, 0, tzinfo=UTC)
+    rockets = article("r1", "Rockets hit Ain al-Asad air base hosting US troops", "Five rockets fell on the base.",
+                      at=clock.now())  # fmt: skip
+    earlier = await processor.process([rockets])
+    clock.moment = datetime(2020, 1, 7, 23, 30, tzinfo=UTC)
+    missiles = await processor.process([replace(iran_missiles("r2"), published=clock.now(), fetched=clock.now())])
+    assert missiles.placed[0][1] != earlier.placed[0][1]
+    clock.moment = datetime(2020, 1, 17, 1, 0, tzinfo=UTC)
+    toll = article(
+        "r3",
+        "Service members checked for concussion after Jan. 8 attack on Al Asad",
+        "No troops died in the attack on the base, but several were treated for concussion, the command said on "
+        "Thursday.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    later = await processor.process([toll])
+    assert later.placed and later.placed[0][1] == missiles.placed[0][1]
