@@ -17,9 +17,9 @@ def first_sentence(lead: str) -> str:
 
 
 #: A weekday a report names its happening by ("Friday's call", "the rockets that hit the airport on Tuesday"),
-#: unless it is a day to come ("next Tuesday", "until Friday").
+#: unless it is a day to come ("next Tuesday", "until Friday") or the start of a run ("the second since Friday").
 _TOLD_DAY = re.compile(
-    r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    r"(?<!next )(?<!until )(?<!by )(?<!from )(?<!coming )(?<!since )\b((?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
     re.IGNORECASE,
 )
 #: The same weekdays in Arabic, Persian and Sorani, Monday first ("فجر السبت", "حمله روز سه‌شنبه", "بەیانی
@@ -93,6 +93,8 @@ def _told_date(text: str, local: date) -> date | None:
     """The one earlier date ``text`` names (day and month, in the year before ``local`` when later in the year)."""
     days = set()
     for m in _TOLD_DATE.finditer(text):
+        if text[max(0, m.start() - 6) : m.start()].lower() == "since ":
+            continue  # "the second attack since July 16": when a run began, not this report's day
         day, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
         number, month_index = int(day), _MONTHS.index(month.lower()) + 1
         try:
