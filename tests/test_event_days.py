@@ -30,6 +30,17 @@ def test_the_day_a_statement_was_made_is_not_the_day_of_its_happening() -> None:
     assert told_day("Baghdad asks for exit plan", lead, datetime(2020, 1, 10, 8, 40, tzinfo=UTC)) == date(2020, 1, 9)
 
 
+def test_the_day_a_run_of_attacks_began_is_not_the_day_of_the_latest() -> None:
+    """"the second such attack since July 16" names when the run began; the report is of the latest."""
+    friday = datetime(2024, 7, 26, 7, 30, tzinfo=UTC)
+    lead = "Rockets struck the air base overnight, the second such attack since July 16, security sources said."
+    assert told_day("Anbar base hit again", lead, friday) is None
+    assert told_day("Anbar base hit again", "It was the first attack since Tuesday.", friday) is None
+    assert told_day("Anbar base hit again", "The rockets that hit it on July 16 were the first.", friday) == date(
+        2024, 7, 16
+    )
+
+
 async def test_a_toll_naming_its_attack_by_date_skips_an_earlier_attack_on_the_same_base(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
