@@ -1,5 +1,6 @@
-"""Events: the day a report names its happening by (``days.told_day``) ties it to that day's event, and keeps a
-look-back naming another day out of an earlier event of the same base or family (real Redis)."""
+"""Events: what a report tells of an earlier happening. The day it names its happening by (``days.told_day``) ties
+it to that day's event and keeps a look-back naming another day out of an earlier event of the same base; the dead
+an earlier attack killed, told as its background, do not make a new attack a deadly one (real Redis)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime
 import redis.asyncio as aioredis
 
 from monitor.events.days import told_day
+from monitor.events.facts import is_follow_up, reports_dead
 from monitor.processing.processor import Processor
 from tests.test_events import FakeClock, article, clock, iran_missiles, processor
 
@@ -64,3 +66,35 @@ async def test_a_toll_naming_its_attack_by_date_skips_an_earlier_attack_on_the_s
     )
     later = await processor.process([toll])
     assert later.placed and later.placed[0][1] == missiles.placed[0][1]
+
+
+async def test_the_dead_named_go_to_the_attack_that_killed_them_not_to_one_recalling_it(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Taji is hit again and the first report recalls the earlier, deadly attack ("three days after an attack there
+    killed two Americans"); the names of the dead, read a moment later, belong to the earlier attack."""
+    deadly = article("k1", "Rocket attack on Camp Taji kills two Americans and a Briton", "Katyushas hit the base.")
+    first = await processor.process([deadly])
+    clock.advance(days=3)
+    again = article(
+        "k2",
+        "Camp Taji under rocket fire again",
+        "Rockets fell on Camp Taji this morning, three days after an attack there killed two Americans and a "
+        "British soldier.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    second = await processor.process([again])
+    assert second.placed[0][1] != first.placed[0][1]
+    clock.advance(minutes=30)
+    named = article("k3", "Taji attack: the three coalition soldiers who died", "The Pentagon named the dead.",
+                    feed="outlet-c", at=clock.now())  # fmt: skip
+    placed = await processor.process([named])
+    assert placed.placed and placed.placed[0][1] == first.placed[0][1]
+
+
+def test_the_dead_of_an_earlier_attack_told_as_background_are_not_news() -> None:
+    recalled = "Camp Taji under fire again\nRockets fell this morning, three days after an attack there killed two."
+    assert reports_dead(recalled) and not reports_dead(recalled, news_only=True)
+    assert reports_dead("Rockets kill two at Taji after a week of calm", news_only=True)
+    assert is_follow_up("Taji attack: the three coalition soldiers who died")

@@ -217,6 +217,8 @@ _FOLLOW_UP = re.compile(
     r"\b(?:names?|named|identif\w*|mourn\w*|funerals?|buri\w*|condemn\w*|vows?|vowed|investigat\w*|probe|toll|"
     r"aftermath|in the wake|respon\w* to|react\w*|tributes?|honou?r\w*|treated for|diagnos\w*|"
     r"recall\w*|recount\w*|describe\w*|^inside\b[^:]{0,80}(?=:)|" + _INJURIES_FROM + "|"
+    # the dead told of as such: "the three coalition troops who died"
+    r"who (?:died|were killed|was killed|lost their lives)|"
     r"brain injur\w*|TBIs?|concussions?|"
     # injuries made known after the event it names by its author: "eleven troops were hurt in Iran's missile attack"
     r"(?:were|had been|have been) (?:\w+ )?(?:hurt|injured|wounded) in \w+['’]s|"
@@ -253,9 +255,15 @@ _DEAD = re.compile(
 )
 
 
-def reports_dead(text: str) -> bool:
-    """Whether the text reports people killed ("killing three", "the dead named", casualties), not only hurt."""
-    return _DEAD.search(text) is not None
+def reports_dead(text: str, *, news_only: bool = False) -> bool:
+    """Whether the text reports people killed ("killing three", "the dead named", casualties), not only hurt; with
+    ``news_only``, not counting what a sentence tells after "after" or "since" ("Taji hit again, three days after an
+    attack there killed two Americans": the dead are the earlier attack's)."""
+    return _DEAD.search(_CAUSE_CLAUSE.sub("", text) if news_only else text) is not None
+
+
+#: From a word that introduces what came before the news to the end of its sentence.
+_CAUSE_CLAUSE = re.compile(r"\b(?:after|since|following|in the wake of|in retaliation for|in response to)\b[^.\n|]*")
 
 
 #: Words of people killed, as news ("killing three", "soldier killed"), and the words that say nobody was.

@@ -281,7 +281,7 @@ def _killed_there(event: EventState, *, follow_up: timedelta, dead: bool) -> boo
         return False
     if not follow_up and reports_nobody_killed(event.title):
         return None
-    return reports_dead(f"{event.title}\n{event.summary}")
+    return reports_dead(f"{event.title}\n{event.summary}", news_only=True)
 
 
 def _told_apart(
