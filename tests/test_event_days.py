@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 import redis.asyncio as aioredis
 
 from monitor.events.days import told_day
-from monitor.events.facts import is_follow_up, reports_dead
+from monitor.events.facts import is_follow_up, reports_dead, tells_of_deadly_attack
+from monitor.events.lookback import follow_up_of
 from monitor.processing.processor import Processor
 from tests.test_events import FakeClock, article, clock, iran_missiles, processor
 
@@ -71,10 +72,16 @@ async def test_a_toll_naming_its_attack_by_date_skips_an_earlier_attack_on_the_s
 async def test_the_dead_named_go_to_the_attack_that_killed_them_not_to_one_recalling_it(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:
-    """Taji is hit again and the first report recalls the earlier, deadly attack ("three days after an attack there
-    killed two Americans"); the names of the dead, read a moment later, belong to the earlier attack."""
-    deadly = article("k1", "Rocket attack on Camp Taji kills two Americans and a Briton", "Katyushas hit the base.")
-    first = await processor.process([deadly])
+    """Rockets fall on Camp Taji and a later report of that attack tells of the dead; three days later Taji is hit
+    again and the first report recalls the deadly attack ("three days after an attack there killed two Americans").
+    The names of the dead, read a moment later, belong to the earlier attack."""
+    salvo = article("k0", "Salvo of rockets reported at Camp Taji north of Baghdad", "Sirens sounded on the base.")
+    first = await processor.process([salvo])
+    clock.advance(hours=4)
+    deadly = article("k1", "Rockets kill two Americans and a Briton at Camp Taji", "Katyushas hit the base.",
+                     feed="outlet-d", at=clock.now())  # fmt: skip
+    joined = await processor.process([deadly])
+    assert joined.placed[0][1] == first.placed[0][1]
     clock.advance(days=3)
     again = article(
         "k2",
@@ -98,3 +105,12 @@ def test_the_dead_of_an_earlier_attack_told_as_background_are_not_news() -> None
     assert reports_dead(recalled) and not reports_dead(recalled, news_only=True)
     assert reports_dead("Rockets kill two at Taji after a week of calm", news_only=True)
     assert is_follow_up("Taji attack: the three coalition soldiers who died")
+
+
+def test_which_reports_make_an_event_the_deadly_one() -> None:
+    assert tells_of_deadly_attack("Rockets kill two U.S. troops and a British soldier at Iraqi base")
+    assert not tells_of_deadly_attack("Pentagon names the two Americans killed at Camp Taji")
+    assert not tells_of_deadly_attack("Glasgow reservist killed at Taji served with the Yeomanry")
+    assert not tells_of_deadly_attack("Taji hit again, three days after rockets killed two Americans")
+    # a round-up tells of several happenings: its dead do not say which one it is about
+    assert not follow_up_of("Week in Iraq: a death at Erbil, a wounded worker at Balad")[1]

@@ -19,9 +19,11 @@ __all__ = [
     "event_status",
     "is_follow_up",
     "is_late_toll",
+    "is_round_up",
     "is_tally",
     "leads_back",
     "looks_back",
+    "news_part",
     "official_confirmation",
     "official_denial",
     "reports_dead",
@@ -30,6 +32,7 @@ __all__ = [
     "reports_nobody_killed",
     "revised_status",
     "status_change",
+    "tells_of_deadly_attack",
 ]
 
 #: What is known of an event: a group's claim only, reported (by news, unconfirmed), officially confirmed, or
@@ -259,7 +262,26 @@ def reports_dead(text: str, *, news_only: bool = False) -> bool:
     """Whether the text reports people killed ("killing three", "the dead named", casualties), not only hurt; with
     ``news_only``, not counting what a sentence tells after "after" or "since" ("Taji hit again, three days after an
     attack there killed two Americans": the dead are the earlier attack's)."""
-    return _DEAD.search(_CAUSE_CLAUSE.sub("", text) if news_only else text) is not None
+    return _DEAD.search(news_part(text) if news_only else text) is not None
+
+
+#: What a first-day report of deaths names beside them: the weapon or the attack ("Rockets kill two US troops").
+_ATTACK_WORD = re.compile(
+    r"\b(?:rockets?|missiles?|drones?|attacks?|barrage|salvo|strikes?|blasts?|bombs?|fire|shelling|katyushas?)\b",
+    re.IGNORECASE,
+)
+
+
+def tells_of_deadly_attack(title: str) -> bool:
+    """Whether a headline is news of an attack that killed ("Rockets kill two US troops and a Briton at Iraqi
+    base"), not a look back at its dead ("Pentagon names the two killed"), nor dead recalled as a cause."""
+    news = news_part(title)
+    return reports_killing(news) and _ATTACK_WORD.search(news) is not None and not is_follow_up(title)
+
+
+def news_part(text: str) -> str:
+    """``text`` without what its sentences tell after "after", "since" and the like: the news, not its cause."""
+    return _CAUSE_CLAUSE.sub("", text)
 
 
 #: From a word that introduces what came before the news to the end of its sentence.
@@ -307,6 +329,16 @@ def is_tally(title: str) -> bool:
 
 #: Round-ups and logs by their name: "Iraq attacks log, 11 Nov", "Morning brief", "Weekend round-up".
 _ROUND_UP = re.compile(r"\b(?:log|brief|round-?up)\b", re.IGNORECASE)
+
+
+#: Weekly round-ups by their name: "Week in Iraq: ...", "Iraq this week: ...", "Weekly: ...".
+_WEEKLY = re.compile(r"\b(?:week in|this week|weekly)\b|^(?:\w+ ){0,2}week(?=:)", re.IGNORECASE)
+
+
+def is_round_up(title: str) -> bool:
+    """Whether a headline names itself a round-up, a log or a weekly ("Week in Iraq: a death at Erbil, a wounded
+    worker at Balad"): it tells of several happenings, so the dead it names do not tell which one it is about."""
+    return _ROUND_UP.search(title) is not None or _WEEKLY.search(title) is not None
 
 
 def looks_back(title: str) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.core.models import Article
 from monitor.events.days import local_day
-from monitor.events.facts import reports_dead, reports_nobody_killed
+from monitor.events.facts import reports_dead, reports_nobody_killed, tells_of_deadly_attack
 from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
@@ -281,7 +281,11 @@ def _killed_there(event: EventState, *, follow_up: timedelta, dead: bool) -> boo
         return False
     if not follow_up and reports_nobody_killed(event.title):
         return None
-    return reports_dead(f"{event.title}\n{event.summary}", news_only=True)
+    # Or a report of its first day told of the dead ("Rockets kill two US troops"), the first having said less.
+    first, told = event.span[0], f"{event.title}\n{event.summary}"
+    return reports_dead(told, news_only=True) or any(
+        tells_of_deadly_attack(s.title) and datetime.fromisoformat(s.published) - first <= CLOSE_IN_TIME
+        for s in event.sources if s.published)  # fmt: skip
 
 
 def _told_apart(
