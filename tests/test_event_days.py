@@ -11,7 +11,6 @@ import redis.asyncio as aioredis
 
 from monitor.events.days import told_day
 from monitor.events.facts import is_follow_up, reports_dead, tells_of_deadly_attack
-from monitor.events.lookback import follow_up_of
 from monitor.processing.processor import Processor
 from tests.test_events import FakeClock, article, clock, iran_missiles, processor
 
@@ -112,5 +111,3 @@ def test_which_reports_make_an_event_the_deadly_one() -> None:
     assert not tells_of_deadly_attack("Pentagon names the two Americans killed at Camp Taji")
     assert not tells_of_deadly_attack("Glasgow reservist killed at Taji served with the Yeomanry")
     assert not tells_of_deadly_attack("Taji hit again, three days after rockets killed two Americans")
-    # a round-up tells of several happenings: its dead do not say which one it is about
-    assert not follow_up_of("Week in Iraq: a death at Erbil, a wounded worker at Balad")[1]

@@ -19,7 +19,6 @@ __all__ = [
     "event_status",
     "is_follow_up",
     "is_late_toll",
-    "is_round_up",
     "is_tally",
     "leads_back",
     "looks_back",
@@ -329,16 +328,6 @@ def is_tally(title: str) -> bool:
 
 #: Round-ups and logs by their name: "Iraq attacks log, 11 Nov", "Morning brief", "Weekend round-up".
 _ROUND_UP = re.compile(r"\b(?:log|brief|round-?up)\b", re.IGNORECASE)
-
-
-#: Weekly round-ups by their name: "Week in Iraq: ...", "Iraq this week: ...", "Weekly: ...".
-_WEEKLY = re.compile(r"\b(?:week in|this week|weekly)\b|^(?:\w+ ){0,2}week(?=:)", re.IGNORECASE)
-
-
-def is_round_up(title: str) -> bool:
-    """Whether a headline names itself a round-up, a log or a weekly ("Week in Iraq: a death at Erbil, a wounded
-    worker at Balad"): it tells of several happenings, so the dead it names do not tell which one it is about."""
-    return _ROUND_UP.search(title) is not None or _WEEKLY.search(title) is not None
 
 
 def looks_back(title: str) -> bool:

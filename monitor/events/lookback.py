@@ -11,7 +11,6 @@ from monitor.events.days import told_day
 from monitor.events.facts import (
     is_follow_up,
     is_late_toll,
-    is_round_up,
     is_tally,
     leads_back,
     reports_dead,
@@ -49,7 +48,4 @@ def follow_up_of(
     earlier = aftermath or (not said and leads_back(lead, report.published if report else None))
     reach = max(said, FOLLOW_UP_REACH if earlier else timedelta(0))
     day = told_day(title, lead, report.published) if report is not None else None
-    # A round-up or a tally tells of several happenings: the dead it names do not say which one it is about.
-    tally = is_tally(title)
-    dead = not (tally or is_round_up(title)) and (reports_dead(title) if reach else reports_killing(title))
-    return reach, dead, tally, day
+    return reach, reports_dead(title) if reach else reports_killing(title), is_tally(title), day
