@@ -17,7 +17,14 @@ import numpy as np
 from monitor.core.models import Article
 from monitor.events.days import local_day
 from monitor.events.facts import reports_dead, reports_nobody_killed, tells_of_deadly_attack
-from monitor.events.lookback import FOLLOW_UP_REACH, LATE_TOLL_REACH, follow_up_of, follow_up_reach
+from monitor.events.lookback import (
+    EARLY_SLACK,
+    FOLLOW_UP_REACH,
+    LATE_TOLL_REACH,
+    follow_up_of,
+    follow_up_reach,
+    in_reach,
+)
 from monitor.events.reactions import IRAN, KILLING, REACTION_FAMILIES, answers_killing_late, reacts_to_killing
 from monitor.events.similarity import estimate_jaccard
 
@@ -116,10 +123,6 @@ VETOES = {
 WEAPON_FAMILIES = frozenset({ATTACK, EMBASSY})
 #: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
 FUTURE_TOLERANCE = timedelta(minutes=10)
-#: Slack before an event's first report within which an article still counts as about it.
-EARLY_SLACK = timedelta(hours=6)
-#: How far a day a follow-up names may lie from its event's days (a night's attack is dated either way).
-DAY_SLACK = timedelta(days=1)
 
 
 def family_of(event_type: str) -> str:
@@ -200,22 +203,9 @@ def join_score(
     killed = _killed_there(event, follow_up=follow_up, dead=dead)
     if event.family != family or killed is None:  # (None: the event's first report said nobody was killed)
         return 0.0
-    first, last = event.span
-    # The event with the article added must still fit in the family's window (from either side, so that the order
-    # in which reports are read does not matter), with some slack for a report timed just before the first one.
-    reach = policy.window_for(family) + EARLY_SLACK
-    # A report naming its happening by a day of the event ("after Wednesday's request") is about it, window or not;
-    # a look back naming a day far from the event's ("concussions after the Jan. 8 attack on Al Asad") is about
-    # another happening, however alike the place and the weapon (news of the dead still goes to the event that
-    # killed them, whatever later day the lead names).
-    on_its_day = day is not None and _on_day(event, day)
-    other_day = day is not None and not _on_day(event, day, slack=DAY_SLACK)
-    if killed or (
-        not other_day
-        and (follow_up > FOLLOW_UP_REACH or (follow_up and (focus or salient) & set(event.focus or event.salient)))
-    ):
-        reach += follow_up
-    if max(last, at) - min(first, at) > reach and not on_its_day:
+    within, on_its_day = in_reach(event, family=family, at=at, policy=policy, named=focus or salient,
+                                   follow_up=follow_up, killed=killed, day=day)  # fmt: skip
+    if not within:
         return 0.0
     shared = salient & set(event.salient)
     score = sum(ENTITY_WEIGHT.get(types.get(e, ""), 0.5) for e in shared)
@@ -337,12 +327,6 @@ def crosses_to(
     return bool(follow_up) or _apart(event, at) <= CLOSENESS.get(event.family, CLOSE_IN_TIME)
 
 
-def _on_day(event: EventState, day: date, slack: timedelta = timedelta(0)) -> bool:
-    """Whether ``day`` is one of the days ``event``'s reports tell of (or within ``slack`` of them)."""
-    first, last = event.span
-    return local_day(first) - slack <= day <= local_day(last) + slack
-
-
 def best_event(
     candidates: Iterable[EventState],
     *,
@@ -377,9 +361,8 @@ def best_event(
             # a follow-up naming the base reports on what happened there, whichever side its headline takes
             margin = RELATED_MARGIN if follow_up and event.family in RELATED.get(families[0], ()) else CROSS_MARGIN
         elif day is not None and event.family in RELATED.get(families[0], ()) and day == local_day(event.span[0]):
-            # "Monday's drawdown: fewer Americans in Iraq", typed as the staff it moves: the day the event happened
-            # (not a later day it was still reported on: "Thursday's call" is not about Wednesday night's rockets)
-            margin = RELATED_MARGIN
+            # "Monday's drawdown: fewer Americans in Iraq", typed as the staff it moves, by the day the event happened
+            margin = RELATED_MARGIN  # (not a later day it was reported on: "Thursday's call" after Wednesday's rockets)
         else:
             continue
         score = join_score(
