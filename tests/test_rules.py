@@ -166,6 +166,32 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
     assert direction(normalize("Iraq calls US strike a violation")) == Direction.US_ACTS
 
 
+def test_an_answer_to_an_attack_is_the_us_side_acting_and_a_strike_on_it_is_an_attack(shipped: Matcher) -> None:
+    """The US side's answer named by what it is ("retaliatory strikes", "raids answered", "gunship hits"), not by
+    who made it; Iran's or the factions' answers name themselves or their target. And the factions' strikes, told
+    with the US side's verb, are attacks when the US side is what is struck."""
+    from monitor.detection.roles import Direction, direction
+    from monitor.detection.text import normalize
+
+    for answer in (
+        "Retaliatory strikes hit five weapons depots after Taji deaths",
+        "Overnight raids answered Tuesday's missile on the base",
+        "Gunship hits launch vehicle after missile attack on the base",
+    ):
+        assert direction(normalize(answer)) == Direction.US_ACTS, answer
+    assert direction(normalize("Iran's retaliatory strikes hit the base")) is None
+    assert direction(normalize("Faction vows retaliatory strikes on US bases")) == Direction.US_TARGETED
+
+    answered = shipped.match(
+        "Retaliatory strikes hit five weapons storage facilities after Taji deaths",
+        "The targets were in several places in Iraq, the Pentagon said.",
+    )
+    assert answered.event_type == "us_strike_in_iraq"
+    for attack in ("Kataib Hezbollah strikes US base in Iraq", "Iran-backed militias strike US forces in Iraq again"):
+        assert shipped.match(attack).event_type == "attack_on_us_forces_in_iraq", attack
+    assert shipped.match("US strikes Kataib Hezbollah base in Iraq").event_type == "us_strike_in_iraq"
+
+
 def test_a_threat_read_in_the_body_supersedes_the_attack_it_tells_of(shipped: Matcher) -> None:
     """The headline has the US side threatened, and the rule that reads a US strike into its "target" fires on the
     headline alone: the threat, read further down, still supersedes the attack the body also tells of."""

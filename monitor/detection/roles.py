@@ -156,6 +156,30 @@ def _latin_cues() -> _Cues:
             Direction.US_ACTS,
             re.compile(rf" {_US} (?:{_US_MEANS} ){{0,2}}{_ACT_VERB} "),
         ),
+        *_answer_cues(),
+    )
+
+
+@functools.cache
+def _answer_cues() -> _Cues:
+    """The US side's answer to an attack, named by what it is rather than by who made it (part of
+    ``_latin_cues``, last): "retaliatory strikes hit five weapons depots after Taji deaths", "overnight raids
+    answered Tuesday's missile", "gunship hits launch vehicle after Al Asad attack". The factions' and Iran's answers
+    name their target ("retaliatory strike on usa base") or themselves ("iran retaliatory strikes")."""
+    return (
+        (
+            Direction.US_ACTS,
+            re.compile(
+                r"(?<! iran)(?<! iranian)(?<! tehran)(?<! irgc)(?<! guards)(?<! militia)(?<! militias)(?<! faction)"
+                r" (?:retaliatory|reprisal|punitive) (?:air ?strikes|airstrikes|strikes|raids|air raids|bombing) "
+                rf"(?!(?:\w+ ){{0,3}}(?:on|at|against|targeting) (?:the |a |an )?(?:{_US}|{_HOSTING}))"
+            ),
+        ),
+        (
+            Direction.US_ACTS,
+            re.compile(r" (?:air ?strikes|airstrikes|raids|air raids) (?:\w+ )?(?:answer|answered|avenge|avenged) "),
+        ),
+        (Direction.US_ACTS, re.compile(rf" gunships? (?:\w+ )?{_ACT_VERB} ")),
     )
 
 
