@@ -117,6 +117,7 @@ VETOES = {
     "us_strike_in_iraq": ("base", "person"),
     ATTACK: ("base", "person", "place"),
     EMBASSY: ("base",),
+    EXPEL: ("base",),
 }
 #: Families where reports naming different kinds of weapon (``Match.weapons``) are about different attacks:
 #: "rockets" on Ain al-Asad one night and "drones" the next morning are two attacks, however alike the wording.
