@@ -279,22 +279,6 @@ async def test_attacks_on_two_bases_the_same_night_are_two_events(
     assert len({a["event_id"] for a in alerts if a["revision"] == 1}) == 2  # the unnamed report joins, Harir does not
 
 
-async def test_handovers_of_two_bases_days_apart_are_two_events(
-    redis: aioredis.Redis, processor: Processor, clock: FakeClock
-) -> None:
-    """Handovers come base by base, days apart, told in the same stock words; each names its base (here K1 by its
-    short name, in a story set in Iraq), so the second does not join the first."""
-    lead = "The handover is part of the planned consolidation of coalition troops in Iraq, the coalition said."
-    first = article("h1", "Coalition hands over Qayyarah air base to Iraqi forces", lead)
-    clock.advance(hours=72)
-    second = article("h2", "Coalition hands over K1 to Iraqi forces", lead, at=clock.now())
-    await processor.process([first])
-    await processor.process([second])
-    alerts = await events_of(redis)
-    assert {a["event_type"] for a in alerts} == {"iraq_expels_or_ends_us_presence"}
-    assert len({a["event_id"] for a in alerts if a["revision"] == 1}) == 2
-
-
 async def test_a_report_naming_the_province_joins_the_attack_on_the_base_that_lies_in_it(
     redis: aioredis.Redis, processor: Processor, clock: FakeClock
 ) -> None:

@@ -122,6 +122,10 @@ VETOES = {
 #: Families where reports naming different kinds of weapon (``Match.weapons``) are about different attacks:
 #: "rockets" on Ain al-Asad one night and "drones" the next morning are two attacks, however alike the wording.
 WEAPON_FAMILIES = frozenset({ATTACK, EMBASSY})
+#: Families where who moves its people out tells two moves apart: firms fly their staff out and the US mission
+#: thins its own in the same crisis, often the same week, as two events ("Chevron pulls expatriates from
+#: Kurdistan", then "State moves part of the Erbil consulate's staff"). A report naming both is about both.
+MOVERS = {EVACUATION: (frozenset({"us_companies"}), frozenset({"us_embassy_iraq"}))}
 #: How far a publication time may lie ahead of the clock and still be believed (feeds' clocks drift a little).
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
@@ -289,6 +293,8 @@ def _told_apart(
     # happened: two men killed in one strike, one report leading with each. (Bases named further down are often
     # earlier attacks' targets.)
     one_site = any(types.get(e) == "base" for e in about & theirs_about)
+    if family in MOVERS and _other_mover(MOVERS[family], about, frozenset(theirs_about)):
+        return True
     for kind in VETOES.get(family, ()):
         mine = {e for e in about if types.get(e) == kind}
         theirs = {e for e in theirs_about if types.get(e) == kind}
@@ -296,6 +302,13 @@ def _told_apart(
         if mine and theirs and not mine & theirs and not named_elsewhere:
             return True
     return False
+
+
+def _other_mover(movers: tuple[frozenset[str], ...], mine: frozenset[str], theirs: frozenset[str]) -> bool:
+    """Whether a report names one mover alone (``MOVERS``) and the event another alone."""
+    own = [m for m in movers if m & mine]
+    their = [m for m in movers if m & theirs]
+    return len(own) == 1 and len(their) == 1 and own != their
 
 
 def crosses_to(
