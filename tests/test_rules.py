@@ -157,6 +157,7 @@ def test_who_acts_on_whom_by_aircraft_and_by_what_is_hit() -> None:
     )
     assert direction(normalize("Militias say new US commandos will be 'primary target'")) == Direction.US_TARGETED
     assert direction(normalize("Hezbollah Brigades call US reinforcements a target")) == Direction.US_TARGETED
+    assert direction(normalize("Faction's decision makes US forces a 'legitimate' target")) == Direction.US_TARGETED
     # harm told in the active: the side hurt is acted on, whatever the next clause says
     assert direction(normalize("Missile attack on Iraqi base wounds US troops; gunship hits launch team")) == (
         Direction.US_TARGETED

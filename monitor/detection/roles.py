@@ -98,11 +98,17 @@ def _threat_cues() -> _Cues:
                 rf"targets?\b"
             ),
         ),
+        # hunted: "any usa raiding force will be chased down", "american raiders will be pursued"
+        (
+            Direction.US_TARGETED,
+            re.compile(rf" {_US}(?: \w+){{0,2}} (?:will|would) be (?:chased|hunted|pursued|fought|resisted)\b"),
+        ),
         # named a target: "faction calls usa reinforcements a target", "declares american forces legitimate targets"
         (
             Direction.US_TARGETED,
             re.compile(
-                rf" (?:call|calls|called|declare|declares|declared|deem|deems|deemed|consider|considers|considered) "
+                rf" (?:call|calls|called|declare|declares|declared|deem|deems|deemed|consider|considers|considered|"
+                rf"make|makes|made) "
                 rf"(?:the |any |all |new )?{_US}(?: \w+){{0,2}} (?:a |the )?(?:primary |legitimate |main )?targets?\b"
             ),
         ),
