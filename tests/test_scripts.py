@@ -62,6 +62,8 @@ def test_a_lone_proclitic_is_detached_only_to_make_a_word_of_the_pack() -> None:
     assert detach_clitics(" بغداد ", frozenset({"بغداد", "غداد"})) == " بغداد "
     # Iraqi speech writes "on the" as one word with the noun: "عالتاجي" is "على التاجي"
     assert detach_clitics(" عالتاجی عالم ", frozenset({"تاجی"})) == " تاجی عالم "
+    # words that only look like a proclitic and a word of the pack: Persian "for" and "tomorrow" stay whole
+    assert detach_clitics(" برای فردا بصواریخ ", frozenset({"رای", "ردا", "صواریخ"})) == " برای فردا صواریخ "
 
 
 def test_two_dots_separate_the_parts_of_a_post_without_ending_a_sentence() -> None:

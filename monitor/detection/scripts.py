@@ -111,6 +111,9 @@ _TABLE.update({0x06F0 + i: str(i) for i in range(10)})
 _ARTICLES = ("وبال", "فبال", "وکال", "ولل", "فلل", "وال", "فال", "بال", "کال", "لل", "ال")
 _MIN_STEM = 3
 _PROCLITICS = ("عال", "وب", "ول", "فب", "فل", "وک", "و", "ف", "ب", "ل", "ک")
+# Common words whose first letter only looks like a proclitic (folded spelling): Persian «برای» is "for", not
+# «رای» ("vote"), «فردا» "tomorrow", not «ردا» ("in response"), «باز» "again"; Arabic «واحد» "one", «بدا» "seemed".
+_WHOLE_WORDS = frozenset({"برای", "برا", "باز", "فردا", "واحد", "بدا"})
 
 # Suffixes ``~`` adds to an Arabic-script stem (spelled as in folded text; a suffix that is not a word ending in
 # one language simply never occurs there).
@@ -193,7 +196,7 @@ def detach_clitics(text: str, vocabulary: frozenset[str]) -> str:
     that is not itself in ``vocabulary`` but is once the proclitic is gone: ``وصواریخ`` -> ``صواریخ``."""
     out = []
     for word in text.split(" "):
-        if word and word not in vocabulary and _ARABIC_WORD.match(word):
+        if word and word not in vocabulary and word not in _WHOLE_WORDS and _ARABIC_WORD.match(word):
             for clitic in _PROCLITICS:
                 if word.startswith(clitic) and word[len(clitic) :] in vocabulary:
                     word = word[len(clitic) :]
