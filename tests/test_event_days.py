@@ -18,7 +18,7 @@ __all__ = ["clock", "processor"]  # the fixtures this module shares with test_ev
 
 
 def test_the_headline_names_the_day_before_the_lead_does() -> None:
-    """"... after Jan. 8 attack on Al Asad" over a lead that says when the command spoke."""
+    """ "... after Jan. 8 attack on Al Asad" over a lead that says when the command spoke."""
     friday = datetime(2020, 1, 17, 1, 0, tzinfo=UTC)
     lead = "Eleven troops were flown out for concussion screening, the command said on Thursday."
     assert told_day("Concussion checks after Jan. 8 attack on Al Asad", lead, friday) == date(2020, 1, 8)
@@ -33,7 +33,7 @@ def test_the_day_a_statement_was_made_is_not_the_day_of_its_happening() -> None:
 
 
 def test_the_day_a_run_of_attacks_began_is_not_the_day_of_the_latest() -> None:
-    """"the second such attack since July 16" names when the run began; the report is of the latest."""
+    """ "the second such attack since July 16" names when the run began; the report is of the latest."""
     friday = datetime(2024, 7, 26, 7, 30, tzinfo=UTC)
     lead = "Rockets struck the air base overnight, the second such attack since July 16, security sources said."
     assert told_day("Anbar base hit again", lead, friday) is None
@@ -111,3 +111,36 @@ def test_which_reports_make_an_event_the_deadly_one() -> None:
     assert not tells_of_deadly_attack("Pentagon names the two Americans killed at Camp Taji")
     assert not tells_of_deadly_attack("Glasgow reservist killed at Taji served with the Yeomanry")
     assert not tells_of_deadly_attack("Taji hit again, three days after rockets killed two Americans")
+
+
+def test_a_span_looked_back_names_the_day_it_reaches() -> None:
+    """ "Two weeks after the missile strike, ..." on 28 March looks back to 14 March; a span under a week (a new
+    attack recalling the last), two spans, more than two months, or a span in the lead name no day."""
+    monday = datetime(2022, 3, 28, 9, 0, tzinfo=UTC)
+    assert told_day("Two weeks after the missile strike, Erbil counts the cost", "", monday) == date(2022, 3, 14)
+    assert told_day("Balad, ten days on: the airlift", "", monday) == date(2022, 3, 18)
+    assert told_day("Rockets hit Balad three days after the Taji attack", "", monday) is None
+    assert told_day("Erbil counts the cost", "Two weeks after the missile strike, homes are rebuilt.", monday) is None
+    assert told_day("A week after the vote and two weeks after the strike", "", monday) is None
+    assert told_day("Three months after the strike", "", monday) is None
+
+
+async def test_a_look_back_weeks_later_joins_the_event_it_names_by_its_span(
+    redis: aioredis.Redis, processor: Processor, clock: FakeClock
+) -> None:
+    """Missiles strike near the US consulate in Erbil; two weeks later, past the event's window, a report "two weeks
+    after the missile strike" on the consulate goes to that event, not to a new one."""
+    clock.moment = datetime(2022, 3, 13, 1, 30, tzinfo=UTC)
+    strike = article("e1", "Missiles strike near US consulate in Erbil", "A dozen missiles fell near the compound.",
+                     at=clock.now())  # fmt: skip
+    first = await processor.process([strike])
+    clock.moment = datetime(2022, 3, 28, 9, 0, tzinfo=UTC)
+    back = article(
+        "e2",
+        "Two weeks after missiles struck near the US consulate in Erbil, residents count the cost",
+        "Homes near the consulate compound are still being repaired.",
+        feed="outlet-b",
+        at=clock.now(),
+    )
+    later = await processor.process([back])
+    assert later.placed and later.placed[0][1] == first.placed[0][1]

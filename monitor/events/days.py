@@ -52,26 +52,49 @@ _TOLD_DATE = re.compile(rf"\b(?:(\d{{1,2}}) {_MONTH}|{_MONTH} (\d{{1,2}})\b(?!:\
 _DATE_REACH = timedelta(days=60)
 
 
+#: A span back to the happening a headline looks back at: "Balad, two weeks on", "Two weeks after the missile strike,
+#: Erbil counts the cost", "ten days after the vote". At least a week (a new attack's report recalls one "three days
+#: after" another) and at most two months; the day it gives is an estimate (a fortnight is 13 to 15 days), which
+#: ``in_reach`` takes as the day the report names. A lead's spans are not read: a new report recalls the last one.
+_SPAN = re.compile(
+    r"\b(a|one|two|three|four|five|six|seven|eight|nine|ten|\d{1,2}) (day|week|month|fortnight)s? (?:after|on|later)\b",
+    re.IGNORECASE,
+)
+_SPAN_COUNT = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+               "nine": 9, "ten": 10}  # fmt: skip
+_SPAN_DAYS = {"day": 1, "week": 7, "fortnight": 14, "month": 30}
+
+
 def told_day(title: str, lead: str, published: datetime | None) -> date | None:
     """The (Iraqi) date of the weekday a report's headline, else its lead's first sentence, names when that is one to
-    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday), or of the one
-    date it names up to two months back ("Convoy IEDs, 29 Dec: ..." on 30 December); None when it names none,
-    several, or today."""
+    six days before the day it was published ("After Friday's call, ..." on a Monday: that Friday), of the one
+    date it names up to two months back ("Convoy IEDs, 29 Dec: ..." on 30 December), or that the one span its headline
+    looks back by reaches ("two weeks on"); None when it names none, several, or today."""
     if published is None:
         return None
     local = local_day(published)
     # The headline first, weekday or date: "... after Jan. 8 attack" over a lead's "CENTCOM said on Thursday".
-    for text in (title, first_sentence(lead)):
+    for text, is_title in ((title, True), (first_sentence(lead), False)):
         named = _days_named(text)
         if len(named) == 1:
             back = (local.weekday() - WEEKDAYS.index(named.pop())) % 7
             return local - timedelta(days=back) if back else None
         if named:
             return None  # a roundup's several days ("Harir Friday, Al-Asad Saturday")
-        told = _told_date(text, local)
+        told = _told_date(text, local) or (_told_span(text, local) if is_title else None)
         if told is not None:
             return told
     return None
+
+
+def _told_span(text: str, local: date) -> date | None:
+    """The day ``text`` looks back to by the one span it names ("two weeks on"), counted back from ``local``."""
+    spans = {m.group(1, 2) for m in _SPAN.finditer(text)}
+    if len(spans) != 1:
+        return None
+    count, unit = spans.pop()
+    back = timedelta(days=(int(count) if count.isdigit() else _SPAN_COUNT[count.lower()]) * _SPAN_DAYS[unit.lower()])
+    return local - back if timedelta(days=7) <= back <= _DATE_REACH else None
 
 
 #: "The Pentagon said Monday that 109 ...": the day of a statement, not of the happening it tells of (unless the
