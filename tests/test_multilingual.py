@@ -101,6 +101,9 @@ MATCHES = [
     ("fa", "سپاه پاسداران: پایگاه‌های آمریکا در عراق هدف مشروع هستند و انتقام سخت می‌گیریم", THREAT),
     ("ckb", "بەپەلە: هێرشی درۆن کرایە سەر بنکەی هێزەکانی ئەمریکا لە فڕۆکەخانەی هەولێر", ATTACK),
     ("ckb", "هێرشی ئاسمانیی ئەمریکا بۆ سەر بارەگاکانی کەتائیب حیزبوڵڵا لە عێراق", STRIKE),
+    # a faction making US forces a lawful target, in the headline or only in the post under its name
+    ("ar", "الكعبي: قرار ترامب بشأن القدس يبيح استهداف القوات الأمريكية في العراق", THREAT),
+    ("fa", "پاسخ نجباء به ترامپ: نظامیان آمریکایی در عراق در تیررس مقاومت", THREAT),
 ]  # fmt: skip
 HARD_NEGATIVES = [
     ("ar", "إضراب المعلمين في البصرة للمطالبة بصرف الرواتب المتأخرة"),
@@ -115,6 +118,12 @@ HARD_NEGATIVES = [
     ("ckb", "مانگرتنی مامۆستایان لە سلێمانی بەردەوامە"),
     ("ckb", "درۆنی تورکی ئۆتۆمبێلێکی لە قەزای زاخۆ کردە ئامانج"),
     ("ckb", "پەنالتی یەکەم گۆڵی هەڵبژاردەی عێراقی تۆمار کرد"),
+    # the US side's raids on the Islamic State, a strike on Syrian soil, another country's embassy
+    ("ar", "أولى الغارات الأمريكية على داعش: مقاتلتان تقصفان مدفعية للتنظيم قرب أربيل"),
+    ("ar", "عبوة ناسفة تستهدف عجلة للسفارة البريطانية على طريق المطار في بغداد"),
+    # a bloc's ministers withdrawn, a membership ended, Iraq still needing foreign forces: no expulsion
+    ("ar", "تحالف تقدم يعلن انسحاب وزرائه من الحكومة احتجاجاً على إنهاء عضوية رئيس البرلمان"),
+    ("fa", "السودانی: عراق هنوز به نیروهای خارجی نیاز دارد"),
 ]
 
 
@@ -127,6 +136,25 @@ def test_each_language_finds_its_events(lang: str, title: str, event_type: str) 
 @pytest.mark.parametrize(("lang", "title"), HARD_NEGATIVES)
 def test_hard_negatives_in_each_language(lang: str, title: str) -> None:
     assert not MATCHER.match(title).alert
+
+
+def test_a_faction_naming_us_forces_a_lawful_target_under_a_headline_of_its_name_only() -> None:
+    post = "إن إعلان القدس عاصمة للكيان يمنحنا مبررا شرعيا لاستهداف القوات الأمريكية على أرض العراق."
+    got = MATCHER.match("حركة النجباء | بيان الأمين العام", content=post)
+    assert (got.alert, got.event_type) == (True, THREAT)
+
+
+def test_rockets_hours_after_irans_missiles_are_the_news_not_the_missiles() -> None:
+    got = MATCHER.match("دو راکت ساعاتی پس از حمله موشکی سپاه در منطقه سبز بغداد فرود آمد",
+                        "راکت‌ها نزدیک سفارت آمریکا فرود آمدند و تلفاتی نداشتند.")  # fmt: skip
+    assert (got.alert, got.event_type) == (True, "us_embassy_or_diplomatic_incident")
+
+
+def test_a_strike_said_to_be_on_syrian_soil_is_not_one_in_iraq() -> None:
+    title = "حمله هوایی به نیروهای حشد شعبی در مرز سوریه؛ ۲۲ نفر شهید شدند"
+    inside = MATCHER.match(title, content="حشد شعبی گفت هواپیماهای آمریکایی مقر نیروهایش را در منطقه القائم عراق زدند.")
+    beyond = MATCHER.match(title, content="حشد شعبی گفت هواپیماهای آمریکایی مقرش را نزدیک البوکمال، در خاک سوریه زدند.")
+    assert inside.event_type == STRIKE and not beyond.alert
 
 
 def test_english_rules_do_not_fire_on_arabic_script_and_arabic_rules_not_on_english() -> None:
