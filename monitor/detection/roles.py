@@ -94,22 +94,22 @@ def _threat_cues() -> _Cues:
         (
             Direction.US_TARGETED,
             re.compile(
-                rf" {_US}(?: \w+){{0,2}} (?:will be|would be|are|is) (?:a |the )?(?:primary |legitimate |main )?"
+                rf" {_US}(?: \w+){{0,3}} (?:will be|would be|are|is) (?:a |the )?(?:primary |legitimate |main )?"
                 rf"targets?\b"
             ),
         ),
         # hunted: "any usa raiding force will be chased down", "american raiders will be pursued"
         (
             Direction.US_TARGETED,
-            re.compile(rf" {_US}(?: \w+){{0,2}} (?:will|would) be (?:chased|hunted|pursued|fought|resisted)\b"),
+            re.compile(rf" {_US}(?: \w+){{0,4}} (?:will|would) be (?:chased|hunted|pursued|fought|resisted)\b"),
         ),
-        # named a target: "faction calls usa reinforcements a target", "declares american forces legitimate targets"
+        # named a target: "faction calls usa reinforcements a target", "makes american forces in iraq a target"
         (
             Direction.US_TARGETED,
             re.compile(
                 rf" (?:call|calls|called|declare|declares|declared|deem|deems|deemed|consider|considers|considered|"
                 rf"make|makes|made) "
-                rf"(?:the |any |all |new )?{_US}(?: \w+){{0,2}} (?:a |the )?(?:primary |legitimate |main )?targets?\b"
+                rf"(?:the |any |all |new )?{_US}(?: \w+){{0,3}} (?:a |the )?(?:primary |legitimate |main )?targets?\b"
             ),
         ),
     )
