@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["DEVSET", "TUNE_ONLY_SLICES", "fold_of", "labelled_files", "load", "write_fold"]
 
 DEVSET = Path(__file__).resolve().parents[1] / "data" / "devset2"
-TUNE_ONLY_SLICES = frozenset({*"efghijklmnopqrstuvwxyz", "aa", "ab", "ac", "ad", "ae", "af"})
+TUNE_ONLY_SLICES = frozenset({*"efghijklmnopqrstuvwxyz", "aa", "ab", "ac", "ad", "ae", "af", "ag"})
 
 
 def labelled_files() -> list[Path]:
