@@ -101,6 +101,8 @@ MATCHES = [
     ("fa", "سپاه پاسداران: پایگاه‌های آمریکا در عراق هدف مشروع هستند و انتقام سخت می‌گیریم", THREAT),
     ("ckb", "بەپەلە: هێرشی درۆن کرایە سەر بنکەی هێزەکانی ئەمریکا لە فڕۆکەخانەی هەولێر", ATTACK),
     ("ckb", "هێرشی ئاسمانیی ئەمریکا بۆ سەر بارەگاکانی کەتائیب حیزبوڵڵا لە عێراق", STRIKE),
+    # a teaser post: the base as a hashtag and the weapon as an emoji
+    ("ar", "#التاجي 🚀🚀", ATTACK),
     # a faction making US forces a lawful target, in the headline or only in the post under its name
     ("ar", "الكعبي: قرار ترامب بشأن القدس يبيح استهداف القوات الأمريكية في العراق", THREAT),
     ("fa", "پاسخ نجباء به ترامپ: نظامیان آمریکایی در عراق در تیررس مقاومت", THREAT),

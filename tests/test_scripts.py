@@ -151,3 +151,10 @@ def test_the_text_decides_over_a_feed_label_for_arabic_script_only() -> None:
     assert article_language(art("غارة أمريكية في بغداد", "en-US")) == "ar"
     assert article_language(art("Frappe américaine en Irak", "fr-FR")) == "fr"
     assert article_language(art("US strike in Iraq", None)) == "en"
+
+
+def test_weapon_emoji_in_arabic_script_text_read_as_their_words() -> None:
+    """A faction's teaser post "#التاجي 🚀🚀" names the base and the weapon; English text keeps its emoji."""
+    assert normalize("#التاجي 🚀🚀").split() == ["تاجی", "صاروخ", "صاروخ"]
+    assert normalize("#عين_الأسد 🛩️💥").split()[-2:] == [normalize("مسيرة").strip(), "انفجار"]
+    assert "صاروخ" not in normalize("SpaceX launch 🚀")

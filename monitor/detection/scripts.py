@@ -79,6 +79,12 @@ _DROP = (
     0x00AD,
 )
 _MAP = {
+    # The weapon emoji of the factions' teaser posts ("#التاجي 🚀🚀", "#عين_الأسد 🛩️") read as the words they stand
+    # for, in text that has Arabic script (English text is not folded).
+    "\U0001f680": " صاروخ ",  # 🚀 a rocket
+    "\U0001f6e9": " مسیره ",  # 🛩 a small aircraft: the drone (written folded: the table is read once)
+    "\U0001f4a5": " انفجار ",  # 💥 an explosion
+    "\U0001f4a3": " عبوه ",  # 💣 a bomb
     "\u0623": "\u0627",  # أ
     "\u0625": "\u0627",  # إ
     "\u0622": "\u0627",  # آ
